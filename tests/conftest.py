@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+import respx
+import stamina
+
+from voicenter_dialer import AsyncDialer
+
+from .examples import ACCOUNT_CODE, BASE_URL
+
+
+@pytest.fixture(autouse=True)
+def _no_retry_waits() -> Iterator[None]:
+    """Keep each method's number of attempts but wait zero seconds between them."""
+    stamina.set_testing(True, attempts=100, cap=True)
+    yield
+    stamina.set_testing(False)
+
+
+@pytest.fixture(autouse=True)
+def _no_code_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VOICENTER_CODE", raising=False)
+
+
+@pytest.fixture
+def api() -> Iterator[respx.MockRouter]:
+    """A respx router standing in for the service; unmatched requests fail the test."""
+    with respx.mock(base_url=BASE_URL, assert_all_called=False) as router:
+        yield router
+
+
+@pytest.fixture
+async def dialer(api: respx.MockRouter) -> AsyncIterator[AsyncDialer]:
+    async with AsyncDialer(ACCOUNT_CODE) as dialer:
+        yield dialer

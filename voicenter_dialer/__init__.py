@@ -1,0 +1,72 @@
+"""voicenter-dialer: an asyncio-native client for Voicenter's auto-dialer (ForwardDialer) API.
+
+from voicenter_dialer import AsyncDialer, Call
+
+async with AsyncDialer(code="...") as dialer:
+    campaigns = await dialer.get_campaign_list()
+    await dialer.add_call(campaigns[0], Call("972501234567", customer_name="Dana"))
+"""
+
+from ._bulk import MAX_CHUNK_SIZE, BulkProgress, ChunkOutcome
+from ._client import (
+    DEFAULT_BASE_URL,
+    DEFAULT_LIMITS,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+    AsyncDialer,
+)
+from ._exceptions import (
+    APIError,
+    DialerError,
+    InvalidCampaignError,
+    InvalidTargetError,
+    MemberError,
+    ResponseError,
+    TransportError,
+    ValidationError,
+)
+from ._models import (
+    AddResult,
+    BulkReport,
+    Call,
+    CallStatus,
+    Campaign,
+    FailedCall,
+    Member,
+    PendingCall,
+    PendingCalls,
+    RejectedCall,
+)
+from ._retry import RetryPolicy
+from ._version import __version__
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_LIMITS",
+    "DEFAULT_MAX_RETRIES",
+    "DEFAULT_TIMEOUT",
+    "MAX_CHUNK_SIZE",
+    "APIError",
+    "AddResult",
+    "AsyncDialer",
+    "BulkProgress",
+    "BulkReport",
+    "Call",
+    "CallStatus",
+    "Campaign",
+    "ChunkOutcome",
+    "DialerError",
+    "FailedCall",
+    "InvalidCampaignError",
+    "InvalidTargetError",
+    "Member",
+    "MemberError",
+    "PendingCall",
+    "PendingCalls",
+    "RejectedCall",
+    "ResponseError",
+    "RetryPolicy",
+    "TransportError",
+    "ValidationError",
+    "__version__",
+]

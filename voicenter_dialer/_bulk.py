@@ -1,0 +1,352 @@
+"""Bulk upload: AddCallsBulk in chunks, streaming, with the fate of every call accounted for.
+
+The input is read one chunk at a time, and only when a request slot is free, so at most
+``concurrency`` chunks are in flight plus the one being read. Each chunk's answer is merged
+back to input positions; whatever goes wrong, every position ends in exactly one of accepted,
+rejected or failed.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import logging
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Iterable, Sized
+from contextlib import aclosing, asynccontextmanager
+from typing import TYPE_CHECKING, Any, Final
+
+import anyio
+import attrs
+from anyio.streams.memory import MemoryObjectSendStream
+
+from ._converter import structure, wire_int
+from ._exceptions import (
+    DialerError,
+    InvalidCampaignError,
+    ResponseError,
+    ValidationError,
+)
+from ._models import AddResult, BulkReport, Call, FailedCall, RejectedCall
+from ._validation import integer
+
+if TYPE_CHECKING:
+    from ._client import AsyncDialer
+
+__all__ = ["MAX_CHUNK_SIZE", "BulkProgress", "ChunkOutcome", "stream", "upload"]
+
+#: The largest AddCallsBulk request that still gets a per-target AddResult.
+MAX_CHUNK_SIZE: Final = 3000
+_METHOD: Final = "AddCallsBulk"
+_RECONCILE: Final = (
+    "its outcome is unknown: the server may have added it. Check get_campaign_pending_calls "
+    "before re-sending"
+)
+
+logger = logging.getLogger("voicenter_dialer")
+
+
+@attrs.frozen
+class ChunkOutcome:
+    """The fate of one chunk of a bulk upload (see :meth:`AsyncDialer.stream_calls_bulk`).
+
+    The chunk covers input positions ``start`` to ``start + size - 1``; each is counted in
+    exactly one of ``accepted``, ``rejected`` or ``failed``.
+    """
+
+    start: int
+    size: int
+    accepted: int
+    rejected: list[RejectedCall] = attrs.field(factory=list)
+    failed: list[FailedCall] = attrs.field(factory=list)
+
+
+@attrs.frozen
+class BulkProgress:
+    """Passed to ``on_progress`` each time a chunk completes."""
+
+    #: Calls whose fate is known so far.
+    done: int
+    #: Calls in the input, when it has a length.
+    total: int | None
+    accepted: int
+    rejected: int
+    failed: int
+
+
+def _check_sizes(chunk_size: object, concurrency: object) -> tuple[int, int]:
+    size = integer(chunk_size, "chunk_size")
+    if not 1 <= size <= MAX_CHUNK_SIZE:
+        raise ValidationError(
+            f"chunk_size must be between 1 and {MAX_CHUNK_SIZE} (the service gives per-target "
+            f"results only up to {MAX_CHUNK_SIZE}), got {size}"
+        )
+    workers = integer(concurrency, "concurrency")
+    if workers < 1:
+        raise ValidationError(f"concurrency must be at least 1, got {workers}")
+    return size, workers
+
+
+async def _chunks(
+    calls: Iterable[Any] | AsyncIterable[Any], size: int
+) -> AsyncGenerator[list[Any], None]:
+    if isinstance(calls, AsyncIterable):
+        chunk: list[Any] = []
+        async for call in calls:
+            chunk.append(call)
+            if len(chunk) == size:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+    else:
+        iterator = iter(calls)
+        while chunk := list(itertools.islice(iterator, size)):
+            yield chunk
+
+
+def _merge(
+    start: int,
+    calls: list[Any],
+    sent: list[tuple[int, dict[str, Any]]],
+    envelope: dict[str, Any],
+    status: int,
+    outcome: _Outcome,
+) -> None:
+    """Match AddResult items to the *sent* (input offset, wire object) pairs of a chunk.
+
+    Results come in request order. Anything missing, short or mismatched leaves the call's
+    outcome unknown, so it goes to ``failed``, never to ``accepted``.
+    """
+    results = envelope.get("AddResult")
+    if not isinstance(results, list):
+        error = ResponseError(
+            f"{_METHOD}: the answer has no AddResult list, so {_RECONCILE}",
+            method=_METHOD,
+            status_code=status,
+            outcome_unknown=True,
+        )
+        outcome.fail_all(start, calls, (offset for offset, _ in sent), error)
+        return
+    if len(results) == len(sent) and all(
+        isinstance(result, dict) and result.get("Target") == wire["Target"]
+        for result, (_, wire) in zip(results, sent, strict=True)
+    ):
+        pairs: Iterable[tuple[int, Any]] = (
+            (offset, result) for (offset, _), result in zip(sent, results, strict=True)
+        )
+    else:
+        pairs = _match_by_target(sent, results)
+    unknown: ResponseError | None = None
+    for offset, result in pairs:
+        code = wire_int(result.get("ErrorCode")) if isinstance(result, dict) else None
+        if code == 0:
+            outcome.accepted += 1
+        elif code is not None:
+            try:
+                parsed = structure(result, AddResult, method=_METHOD, status_code=status)
+            except ResponseError as exc:
+                outcome.failed.append(FailedCall(start + offset, calls[offset], exc))
+            else:
+                outcome.rejected.append(RejectedCall(start + offset, calls[offset], parsed))
+        else:
+            unknown = unknown or ResponseError(
+                f"{_METHOD}: no usable AddResult came back for this call, so {_RECONCILE}",
+                method=_METHOD,
+                status_code=status,
+                outcome_unknown=True,
+            )
+            outcome.failed.append(FailedCall(start + offset, calls[offset], unknown))
+
+
+def _match_by_target(
+    sent: list[tuple[int, dict[str, Any]]], results: list[Any]
+) -> Iterable[tuple[int, Any]]:
+    """Pair results with sent calls by Target when the order does not line up.
+
+    A target sent n times must have exactly n results, taken in order; otherwise which of
+    its calls a result belongs to is unknown, and all of them get ``None`` (outcome unknown).
+    """
+    by_target: dict[object, list[Any]] = collections.defaultdict(list)
+    for result in results:
+        by_target[result.get("Target") if isinstance(result, dict) else None].append(result)
+    sent_count = collections.Counter(wire["Target"] for _, wire in sent)
+    taken: collections.Counter[str] = collections.Counter()
+    for offset, wire in sent:
+        target = wire["Target"]
+        matches = by_target.get(target, [])
+        if len(matches) != sent_count[target]:
+            yield offset, None
+        else:
+            yield offset, matches[taken[target]]
+            taken[target] += 1
+
+
+@attrs.define
+class _Outcome:
+    """A chunk's outcome as it is being built."""
+
+    accepted: int = 0
+    rejected: list[RejectedCall] = attrs.Factory(list)
+    failed: list[FailedCall] = attrs.Factory(list)
+
+    def fail_all(
+        self, start: int, calls: list[Any], offsets: Iterable[int], error: DialerError
+    ) -> None:
+        self.failed.extend(FailedCall(start + offset, calls[offset], error) for offset in offsets)
+
+
+class _Upload:
+    """One bulk upload: reads the input, sends chunks, merges answers into outcomes."""
+
+    def __init__(
+        self,
+        dialer: AsyncDialer,
+        campaign: str,
+        chunk_size: int,
+        concurrency: int,
+        send: MemoryObjectSendStream[ChunkOutcome],
+    ) -> None:
+        self._dialer = dialer
+        self._campaign = campaign
+        self._chunk_size = chunk_size
+        self._slots = anyio.Semaphore(concurrency)
+        self._send = send
+        # Set when the campaign is refused: later chunks are not sent.
+        self._stopped_by: InvalidCampaignError | None = None
+        #: What the caller's input raised, once the chunks read before it are done.
+        self.input_error: Exception | None = None
+
+    async def run(self, calls: Iterable[Any] | AsyncIterable[Any]) -> None:
+        """Send every chunk; never raises but for cancellation (see :attr:`input_error`)."""
+        async with self._send, anyio.create_task_group() as tasks:
+            start = 0
+            try:
+                async with aclosing(_chunks(calls, self._chunk_size)) as chunks:
+                    # A free slot before reading the next chunk: that back-pressure keeps a
+                    # huge input out of memory.
+                    await self._slots.acquire()
+                    async for chunk in chunks:
+                        tasks.start_soon(self._process, start, chunk)
+                        start += len(chunk)
+                        await self._slots.acquire()
+                    self._slots.release()
+            except Exception as exc:  # the caller's input failed: finish what is in flight
+                self.input_error = exc
+
+    async def _process(self, start: int, calls: list[Any]) -> None:
+        try:
+            outcome = _Outcome()
+            sent: list[tuple[int, dict[str, Any]]] = []
+            for offset, call in enumerate(calls):
+                try:
+                    sent.append((offset, self._dialer._call_payload(self._campaign, call)))
+                except ValidationError as exc:
+                    outcome.failed.append(FailedCall(start + offset, call, exc))
+            if sent:
+                await self._send_chunk(start, calls, sent, outcome)
+            await self._send.send(
+                ChunkOutcome(start, len(calls), outcome.accepted, outcome.rejected, outcome.failed)
+            )
+        finally:
+            self._slots.release()
+
+    async def _send_chunk(
+        self,
+        start: int,
+        calls: list[Any],
+        sent: list[tuple[int, dict[str, Any]]],
+        outcome: _Outcome,
+    ) -> None:
+        offsets = [offset for offset, _ in sent]
+        if self._stopped_by is not None:
+            error = DialerError(
+                f"{_METHOD}: not sent, because the campaign was refused: "
+                f"{self._stopped_by.message}",
+                method=_METHOD,
+            )
+            error.__cause__ = self._stopped_by
+            outcome.fail_all(start, calls, offsets, error)
+            return
+        try:
+            envelope, status = await self._dialer._request(
+                _METHOD, [wire for _, wire in sent], idempotent=False, campaign=self._campaign
+            )
+        except InvalidCampaignError as exc:
+            self._stopped_by = self._stopped_by or exc
+            outcome.fail_all(start, calls, offsets, exc)
+        except DialerError as exc:
+            outcome.fail_all(start, calls, offsets, exc)
+        else:
+            _merge(start, calls, sent, envelope, status, outcome)
+
+
+@asynccontextmanager
+async def stream(
+    dialer: AsyncDialer,
+    campaign: str,
+    calls: Iterable[Call] | AsyncIterable[Call],
+    *,
+    chunk_size: int,
+    concurrency: int,
+) -> AsyncIterator[AsyncIterator[ChunkOutcome]]:
+    """Run an upload; yield an async iterator of :class:`ChunkOutcome` as chunks complete.
+
+    Leaving the block early cancels the chunks still in flight. An exception raised by the
+    input is raised when the block exits, after the outcomes of the chunks read before it.
+    """
+    size, workers = _check_sizes(chunk_size, concurrency)
+    send, receive = anyio.create_memory_object_stream[ChunkOutcome](workers)
+    run = _Upload(dialer, campaign, size, workers, send)
+    body_error: Exception | None = None
+    # Errors are raised outside the task group, so callers see them as they are rather than
+    # wrapped in an ExceptionGroup.
+    with receive:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(run.run, calls)
+            try:
+                yield receive
+            except Exception as exc:
+                body_error = exc
+            tasks.cancel_scope.cancel()
+    if body_error is not None:
+        raise body_error
+    if run.input_error is not None:
+        raise run.input_error
+
+
+async def upload(
+    dialer: AsyncDialer,
+    campaign: str,
+    calls: Iterable[Call] | AsyncIterable[Call],
+    *,
+    chunk_size: int,
+    concurrency: int,
+    on_progress: Callable[[BulkProgress], object] | None,
+) -> BulkReport:
+    """Run an upload to the end and gather every chunk's outcome into a :class:`BulkReport`."""
+    total_known = len(calls) if isinstance(calls, Sized) else None
+    done = accepted = 0
+    rejected: list[RejectedCall] = []
+    failed: list[FailedCall] = []
+    async with stream(
+        dialer, campaign, calls, chunk_size=chunk_size, concurrency=concurrency
+    ) as outcomes:
+        async for chunk in outcomes:
+            done += chunk.size
+            accepted += chunk.accepted
+            rejected.extend(chunk.rejected)
+            failed.extend(chunk.failed)
+            if on_progress is not None:
+                on_progress(BulkProgress(done, total_known, accepted, len(rejected), len(failed)))
+    rejected.sort(key=lambda entry: entry.index)
+    failed.sort(key=lambda entry: entry.index)
+    report = BulkReport(total=done, accepted=accepted, rejected=rejected, failed=failed)
+    logger.info(
+        "%s: %d calls, %d accepted, %d rejected, %d failed",
+        _METHOD,
+        report.total,
+        report.accepted,
+        len(rejected),
+        len(failed),
+    )
+    return report

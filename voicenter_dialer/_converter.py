@@ -1,0 +1,205 @@
+"""Conversion between the models and the wire: the one place that knows wire names.
+
+Requests: :func:`call_to_wire` builds an AddCall object from a :class:`Call`, validating as it
+goes (it is on the bulk hot path, so it is written out by hand rather than through cattrs).
+Absent optional fields are not sent; booleans go as the strings ``"true"``/``"false"`` like
+the vendor's examples.
+
+Responses: one cattrs converter, configured below, turns ``Data`` into models. It is
+tolerant: absent keys and nulls take the field's default, unknown keys are ignored, numbers
+in string fields become strings, and ``CustomData`` values always come back as strings. A
+value of the wrong shape raises :class:`ResponseError`, never ``KeyError`` or ``TypeError``.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import attrs
+import cattrs
+from cattrs.gen import make_dict_structure_fn, override
+
+from . import _validation as check
+from ._exceptions import ResponseError, ValidationError
+from ._models import AddResult, Call, CallStatus, Campaign, Member, PendingCall, PendingCalls
+
+__all__ = ["call_to_wire", "structure", "structure_list", "wire_int", "wire_name"]
+
+T = TypeVar("T")
+
+
+def wire_name(attribute: str) -> str:
+    """``caller_id`` -> ``CallerID``: PascalCase, with ``id`` in capitals as the API spells it."""
+    return "".join("ID" if part == "id" else part.capitalize() for part in attribute.split("_"))
+
+
+def _wire_bool(value: object, field: str) -> str:
+    if not isinstance(value, bool):
+        raise ValidationError(f"{field} must be a bool, not {type(value).__name__}")
+    return "true" if value else "false"
+
+
+def _schedule(call: Call) -> tuple[int, str] | None:
+    """OriginateTime and IsDateLocal for *call*, which must come together."""
+    when, local = call.originate_time, call.is_date_local
+    if when is None:
+        if local is not None:
+            raise ValidationError("is_date_local was given without originate_time")
+        return None
+    if isinstance(when, dt.datetime):
+        if when.tzinfo is None or when.utcoffset() is None:
+            if local is False:
+                raise ValidationError(
+                    "a naive originate_time means the account's local time: "
+                    "is_date_local=False contradicts it (give an aware datetime for UTC)"
+                )
+            # The account's wall clock, written as if it were UTC: the service adds the offset.
+            return calendar.timegm(when.timetuple()), "true"
+        if local is True:
+            raise ValidationError(
+                "an aware originate_time is an instant: is_date_local=True contradicts it "
+                "(give a naive datetime for the account's local time)"
+            )
+        return int(when.timestamp()), "false"
+    seconds = check.integer(when, "originate_time")
+    if local is None:
+        raise ValidationError(
+            "originate_time (epoch seconds) must come with is_date_local: True for the "
+            "account's local time, False for UTC"
+        )
+    if seconds < 0:
+        raise ValidationError(f"originate_time must be epoch seconds >= 0, got {seconds}")
+    return seconds, _wire_bool(local, "is_date_local")
+
+
+def call_to_wire(campaign: str, call: object, account_code: str | None = None) -> dict[str, Any]:
+    """The AddCall/UpdateCall JSON object for *call* in *campaign* (a validated code).
+
+    Raises :class:`ValidationError` when *call* is not a valid :class:`Call`.
+    """
+    if not isinstance(call, Call):
+        raise ValidationError(f"expected a Call, got {type(call).__name__}")
+    wire: dict[str, Any] = {"Campaign": campaign, "Target": check.phone(call.target)}
+    if account_code is not None:
+        wire["Code"] = account_code
+    if call.customer_name is not None:
+        if not isinstance(call.customer_name, str):
+            raise ValidationError(
+                f"customer_name must be a str, not {type(call.customer_name).__name__}"
+            )
+        wire["CustomerName"] = call.customer_name
+    if call.caller_id is not None:
+        wire["CallerID"] = check.phone(call.caller_id, "caller_id")
+    if call.priority is not None:
+        wire["Priority"] = check.integer(call.priority, "priority")
+    if call.custom_data:
+        wire["CustomData"] = check.custom_data(call.custom_data)
+    schedule = _schedule(call)
+    if schedule is not None:
+        wire["OriginateTime"], wire["IsDateLocal"] = schedule
+    if call.ignore_dnc_status is not None:
+        wire["IgnoreDncStatus"] = _wire_bool(call.ignore_dnc_status, "ignore_dnc_status")
+    return wire
+
+
+# --- responses ---------------------------------------------------------------------------
+
+
+def wire_int(value: object) -> int | None:
+    """An integer the API sent as a number or a numeric string (ErrorCode, totals), or None."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return None
+
+
+class _ShapeError(ValueError):
+    """A response value of the wrong shape; turned into ResponseError by structure()."""
+
+
+def _as_str(value: object, _: object = None) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    raise _ShapeError(f"expected a string, got {type(value).__name__}")
+
+
+def _as_optional_int(value: object, _: object = None) -> int | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise _ShapeError(f"expected an integer, got {type(value).__name__}")
+    try:
+        return int(value)
+    except (ValueError, OverflowError):
+        raise _ShapeError("expected an integer, got a value that is not one") from None
+
+
+def _as_str_dict(value: object, _: object = None) -> dict[str, str]:
+    # PHP encodes an empty (or list-like) array as a JSON list.
+    if isinstance(value, list):
+        value = {str(i): item for i, item in enumerate(value)}
+    if not isinstance(value, Mapping):
+        raise _ShapeError(f"expected an object for CustomData, got {type(value).__name__}")
+    return {str(k): _as_str(v) for k, v in value.items() if v is not None}
+
+
+def _as_list_of(cls: type[T]) -> Callable[[object, object], list[T]]:
+    def hook(value: object, _: object = None) -> list[T]:
+        if not isinstance(value, list):
+            raise _ShapeError(f"expected a list of {cls.__name__}, got {type(value).__name__}")
+        return [_converter.structure(item, cls) for item in value]
+
+    return hook
+
+
+_converter = cattrs.Converter(detailed_validation=False, forbid_extra_keys=False)
+_converter.register_structure_hook(str, _as_str)
+_converter.register_structure_hook(int | None, _as_optional_int)
+_converter.register_structure_hook_func(lambda t: t == dict[str, str], _as_str_dict)
+
+
+def _register_model(cls: type[Any]) -> None:
+    renames = {a.name: override(rename=wire_name(a.name)) for a in attrs.fields(cls)}
+    from_wire = make_dict_structure_fn(cls, _converter, **renames)  # type: ignore[arg-type]
+
+    def hook(value: object, _: object = None) -> Any:
+        if not isinstance(value, Mapping):
+            raise _ShapeError(f"expected an object for {cls.__name__}, got {type(value).__name__}")
+        # null means "absent": the field's default applies.
+        return from_wire({k: v for k, v in value.items() if v is not None}, cls)
+
+    _converter.register_structure_hook(cls, hook)
+    list_type = list[cls]  # type: ignore[valid-type]
+    _converter.register_structure_hook_func(lambda t: t == list_type, _as_list_of(cls))
+
+
+for _model in (Campaign, CallStatus, PendingCall, PendingCalls, Member, AddResult):
+    _register_model(_model)
+
+
+def structure(value: object, cls: type[T], *, method: str, status_code: int) -> T:
+    """*value* (a part of a decoded answer) as *cls*, or :class:`ResponseError`."""
+    try:
+        return _converter.structure(value, cls)
+    except (cattrs.BaseValidationError, ValueError, TypeError, KeyError, AttributeError) as exc:
+        # Only our own messages are shown: others may quote a value, which could be a code.
+        detail = str(exc) if isinstance(exc, _ShapeError) else type(exc).__name__
+        raise ResponseError(
+            f"{method}: the answer does not have the documented shape ({detail})",
+            method=method,
+            status_code=status_code,
+            outcome_unknown=True,
+        ) from exc
+
+
+def structure_list(value: object, cls: type[T], *, method: str, status_code: int) -> list[T]:
+    """*value* as a ``list`` of *cls*, or :class:`ResponseError`."""
+    return structure(value, list[cls], method=method, status_code=status_code)  # type: ignore[valid-type]

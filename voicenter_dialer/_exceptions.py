@@ -1,0 +1,148 @@
+"""Every error this library raises.
+
+The tree::
+
+    DialerError                  base of everything raised here; .method, .outcome_unknown
+    ├── ValidationError          bad input, caught before any request (also a ValueError)
+    ├── TransportError           connection failure or timeout, after retries (httpx error as
+    │                            __cause__)
+    ├── ResponseError            HTTP error status, or a body that is not the documented JSON
+    │                            (HTML error page, truncated JSON, wrong shape); .status_code
+    └── APIError                 the API answered a non-zero ErrorCode; .error_code, .description
+        ├── InvalidCampaignError the campaign code is missing or unknown
+        ├── InvalidTargetError   the target is missing or not a valid number
+        └── MemberError          the member is missing or was not added
+
+``outcome_unknown`` is True when the server may have processed the request although no
+usable answer came back (read timeout, connection dropped after sending, 5xx other than 503,
+garbled body). Adding methods are not re-sent in that case, since that may dial a person twice:
+check ``get_campaign_pending_calls`` before sending again.
+
+No message built here contains an account or campaign code in full.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "APIError",
+    "DialerError",
+    "InvalidCampaignError",
+    "InvalidTargetError",
+    "MemberError",
+    "ResponseError",
+    "TransportError",
+    "ValidationError",
+    "api_error",
+]
+
+
+class DialerError(Exception):
+    """Base class of every error raised by voicenter-dialer."""
+
+    #: The API method (e.g. ``"AddCall"``) the error concerns, when there is one.
+    method: str | None
+    #: True when the server may have processed the request despite the error.
+    outcome_unknown: bool
+
+    def __init__(
+        self, message: str, *, method: str | None = None, outcome_unknown: bool = False
+    ) -> None:
+        super().__init__(message)
+        self.method = method
+        self.outcome_unknown = outcome_unknown
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r})"
+
+
+class ValidationError(DialerError, ValueError):
+    """Bad input, caught before any request was sent."""
+
+
+class TransportError(DialerError):
+    """The request could not be completed: connection failure or timeout, after retries.
+
+    The underlying :class:`httpx.TransportError` is the ``__cause__``.
+    """
+
+
+class ResponseError(DialerError):
+    """An HTTP error status, or a body that is not the documented JSON."""
+
+    #: The HTTP status of the response.
+    status_code: int
+    #: Seconds the server asked to wait (``Retry-After``), when it said so.
+    retry_after: float | None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        method: str | None = None,
+        status_code: int,
+        outcome_unknown: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, method=method, outcome_unknown=outcome_unknown)
+        self.status_code = status_code
+        self.retry_after = retry_after
+
+
+class APIError(DialerError):
+    """The API answered with a non-zero ``ErrorCode``."""
+
+    method: str
+    #: The vendor's ``ErrorCode``.
+    error_code: int
+    #: The vendor's ``Description`` (with any code it echoed masked).
+    description: str
+
+    def __init__(self, *, method: str, error_code: int, description: str, message: str) -> None:
+        super().__init__(message, method=method)
+        self.error_code = error_code
+        self.description = description
+
+
+class InvalidCampaignError(APIError):
+    """The campaign code is missing or not known to the account."""
+
+
+class InvalidTargetError(APIError):
+    """The target phone number is missing or invalid."""
+
+
+class MemberError(APIError):
+    """The member (agent extension) is missing or was not added."""
+
+
+# The same ErrorCode means different things in different methods, so the map is per method.
+_BY_METHOD: dict[str, dict[int, type[APIError]]] = {
+    "AddCall": {1: InvalidCampaignError, 2: InvalidTargetError, -2: InvalidTargetError},
+    "AddCallsBulk": {1: InvalidCampaignError, 2: InvalidTargetError, -2: InvalidTargetError},
+    "UpdateCall": {1: InvalidCampaignError, 2: InvalidTargetError, -2: InvalidTargetError},
+    "RemoveCall": {1: InvalidCampaignError, 2: InvalidTargetError},
+    "ClearCampaignCalls": {4: InvalidCampaignError},
+    "GetCampaignPendingCalls": {2: InvalidCampaignError},
+    "StartCampaign": {1: InvalidCampaignError},
+    "StopCampaign": {1: InvalidCampaignError},
+    "AddMember": {2: MemberError},
+    "RemoveMember": {2: MemberError},
+}
+
+
+def api_error(method: str, error_code: int, description: str, *, context: str = "") -> APIError:
+    """Build the :class:`APIError` subclass that *error_code* means for *method*.
+
+    *description* must already be redacted; *context* (e.g. ``"campaign …a1b2"``) is appended
+    to the message.
+    """
+    cls = _BY_METHOD.get(method, {}).get(error_code, APIError)
+    shown = description or "no description"
+    message = f"{method} failed with ErrorCode {error_code}: {shown}"
+    if context:
+        message += f" ({context})"
+    return cls(method=method, error_code=error_code, description=description, message=message)

@@ -1,0 +1,185 @@
+"""The API's objects as small frozen attrs classes.
+
+Every attribute is the snake_case of its wire name (``CallerID`` -> ``caller_id``). Conversion
+to and from the wire lives in :mod:`voicenter_dialer._converter`, nowhere else.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import TypeAlias
+
+import attrs
+
+from ._exceptions import DialerError
+from ._secrets import mask
+
+__all__ = [
+    "AddResult",
+    "BulkReport",
+    "Call",
+    "CallStatus",
+    "Campaign",
+    "CustomValue",
+    "FailedCall",
+    "Member",
+    "PendingCall",
+    "PendingCalls",
+    "RejectedCall",
+]
+
+#: A value allowed in :attr:`Call.custom_data`.
+CustomValue: TypeAlias = "str | int | float | bool"
+
+
+@attrs.frozen
+class Campaign:
+    """A dialer campaign, as GetCampaignList / GetCampaignDetails describe it.
+
+    ``code`` is a credential: its ``repr`` shows only the last characters.
+    """
+
+    name: str = ""
+    status_name: str = ""
+    total_pending_calls: int | None = None
+    max_priority: int | None = None
+    min_priority: int | None = None
+    #: IVR campaigns only: ``None`` (list) or ``-1`` (details) for agent campaigns.
+    total_awaiting_calls: int | None = None
+    code: str = attrs.field(default="", repr=lambda code: repr(mask(code)))
+    #: Present only inside GetCampaignPendingCalls answers.
+    total_originated_calls: int | None = None
+
+    @property
+    def enabled(self) -> bool:
+        """True when the campaign is dialling (``StatusName == "Enabled"``)."""
+        return self.status_name == "Enabled"
+
+
+@attrs.frozen
+class Call:
+    """One destination to add to (or update in) a campaign.
+
+    Validated when sent, not when built: :meth:`AsyncDialer.add_call` raises
+    :class:`ValidationError` before any request, and a bulk upload reports the call in
+    ``failed``.
+
+    ``originate_time`` is epoch seconds, sent together with ``is_date_local``. It may also be a
+    :class:`datetime.datetime`: an aware one means that instant (sent as UTC epoch with
+    ``IsDateLocal`` false); a naive one means the account's local wall clock (``IsDateLocal``
+    true), and ``is_date_local`` may then be left out.
+    """
+
+    target: str
+    customer_name: str | None = attrs.field(default=None, kw_only=True)
+    caller_id: str | None = attrs.field(default=None, kw_only=True)
+    priority: int | None = attrs.field(default=None, kw_only=True)
+    custom_data: Mapping[str, CustomValue] = attrs.field(factory=dict, kw_only=True, hash=False)
+    originate_time: int | dt.datetime | None = attrs.field(default=None, kw_only=True)
+    is_date_local: bool | None = attrs.field(default=None, kw_only=True)
+    ignore_dnc_status: bool | None = attrs.field(default=None, kw_only=True)
+
+
+@attrs.frozen
+class CallStatus:
+    """The dialling status of a pending call: 1 Pending, 2 Originated."""
+
+    status: int | None = None
+    description: str = ""
+
+    @property
+    def pending(self) -> bool:
+        return self.status == 1
+
+    @property
+    def originated(self) -> bool:
+        return self.status == 2
+
+
+@attrs.frozen
+class PendingCall:
+    """A destination waiting in a campaign (GetCampaignPendingCalls).
+
+    ``custom_data`` values are always strings: the service returns numbers as strings.
+    """
+
+    phone: str = ""
+    caller_id: str = ""
+    caller_name: str = ""
+    originate_time: int | None = None
+    priority: int | None = None
+    customer_name: str = ""
+    call_status: CallStatus | None = None
+    custom_data: dict[str, str] = attrs.field(factory=dict, hash=False)
+
+
+@attrs.frozen
+class PendingCalls:
+    """The answer of GetCampaignPendingCalls: the campaign and its waiting calls."""
+
+    campaign: Campaign = attrs.field(factory=Campaign)
+    calls: list[PendingCall] = attrs.field(factory=list, hash=False)
+
+
+@attrs.frozen
+class Member:
+    """An agent (extension) of an agent-dialer campaign."""
+
+    member: str = ""
+    display_name: str = ""
+
+
+@attrs.frozen
+class AddResult:
+    """The per-target answer of AddCallsBulk."""
+
+    target: str = ""
+    error_code: int | None = None
+    description: str = ""
+    custom_data: dict[str, str] = attrs.field(factory=dict, hash=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.error_code == 0
+
+
+@attrs.frozen
+class RejectedCall:
+    """A bulk input call the API refused, with its per-target answer."""
+
+    #: Position of the call in the input (0-based).
+    index: int
+    call: Call
+    result: AddResult
+
+
+@attrs.frozen
+class FailedCall:
+    """A bulk input call whose fate is not an API answer: see :attr:`error`.
+
+    ``error.outcome_unknown`` tells whether the server may have added it anyway.
+    """
+
+    index: int
+    call: Call
+    error: DialerError
+
+
+@attrs.frozen
+class BulkReport:
+    """The fate of every call of a bulk upload.
+
+    Each input call is counted exactly once: ``total == accepted + len(rejected) +
+    len(failed)``.
+    """
+
+    total: int
+    accepted: int
+    rejected: list[RejectedCall] = attrs.field(factory=list, hash=False)
+    failed: list[FailedCall] = attrs.field(factory=list, hash=False)
+
+    @property
+    def ok(self) -> bool:
+        """True when every call was accepted."""
+        return not self.rejected and not self.failed

@@ -1,0 +1,119 @@
+"""The retry policy: what is retried, how often and how long to wait. Nothing else retries.
+
+Two kinds of failure are told apart:
+
+* **refused**: the server certainly did not process the request (connection refused or not
+  established, no free connection in the pool, HTTP 429, HTTP 503). Every method retries these.
+* **outcome unknown**: the request may have been processed (read or write timeout,
+  connection dropped mid-exchange, HTTP 5xx other than 503, a garbled 2xx body). Only idempotent
+  methods retry these; AddCall, AddCallsBulk and AddMember do not unless the caller opts in,
+  since a re-sent AddCall dials a person twice.
+
+Waits are exponential with jitter, or what ``Retry-After`` says (capped). The loop itself is
+stamina's: ``stamina.set_testing(True)`` turns waits off in a test suite.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+from collections.abc import AsyncIterable
+
+import attrs
+import httpx
+import stamina
+
+from ._exceptions import ResponseError, TransportError
+
+__all__ = ["RetryPolicy", "retry_after_seconds", "status_outcome_unknown", "transport_refused"]
+
+# Statuses that mean "not processed, come back later".
+_REFUSED_STATUSES = frozenset({429, 503})
+
+# httpx errors raised before the request reached the server.
+_REFUSED_TRANSPORT_ERRORS = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.ProxyError,
+    httpx.UnsupportedProtocol,
+)
+
+
+def transport_refused(exc: httpx.TransportError) -> bool:
+    """True when *exc* happened before the request could reach the server."""
+    return isinstance(exc, _REFUSED_TRANSPORT_ERRORS)
+
+
+def status_outcome_unknown(status_code: int) -> bool:
+    """True for statuses after which the request may still have been processed."""
+    return status_code >= 500 and status_code not in _REFUSED_STATUSES
+
+
+def retry_after_seconds(value: str | None, *, now: dt.datetime | None = None) -> float | None:
+    """``Retry-After`` (delta seconds or an HTTP date) as seconds from *now*, or None."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.timezone.utc)
+        seconds = (when - (now or dt.datetime.now(dt.timezone.utc))).total_seconds()
+    if seconds != seconds:  # NaN
+        return None
+    return max(0.0, seconds)
+
+
+@attrs.frozen
+class RetryPolicy:
+    """How :class:`AsyncDialer` retries. One instance per dialer."""
+
+    #: Retries after the first attempt.
+    max_retries: int = 2
+    #: Backoff before the first retry; doubles each time up to ``wait_max``, plus jitter.
+    wait_initial: float = 0.5
+    wait_max: float = 8.0
+    wait_jitter: float = 0.5
+    #: The longest ``Retry-After`` honoured; a longer one is waited only this long.
+    max_retry_after: float = 30.0
+    #: Re-send non-idempotent methods after an outcome-unknown failure (may dial twice).
+    resend_unknown_outcome: bool = False
+    #: Upper bound on the time spent retrying one call (waits included); None for none.
+    total_timeout: float | None = None
+
+    def should_retry(self, exc: Exception, *, idempotent: bool) -> bool | float:
+        """stamina's backoff hook: False, True (default backoff) or seconds to wait."""
+        if isinstance(exc, TransportError):
+            refused = not exc.outcome_unknown
+        elif isinstance(exc, ResponseError):
+            refused = exc.status_code in _REFUSED_STATUSES
+        else:
+            return False
+        if not refused and not (
+            exc.outcome_unknown and (idempotent or self.resend_unknown_outcome)
+        ):
+            return False
+        if isinstance(exc, ResponseError) and exc.retry_after is not None:
+            return min(exc.retry_after, self.max_retry_after)
+        return True
+
+    def attempts(self, *, idempotent: bool) -> AsyncIterable[stamina.Attempt]:
+        """An ``async for`` of attempts for one call of a method."""
+
+        def hook(exc: Exception) -> bool | float:
+            return self.should_retry(exc, idempotent=idempotent)
+
+        return stamina.retry_context(
+            on=hook,
+            attempts=self.max_retries + 1,
+            timeout=self.total_timeout,
+            wait_initial=self.wait_initial,
+            wait_max=self.wait_max,
+            wait_jitter=self.wait_jitter,
+        )

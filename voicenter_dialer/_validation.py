@@ -1,0 +1,108 @@
+"""Checks on caller input, run before anything is sent.
+
+Each function returns the value in the form the wire wants, or raises
+:class:`ValidationError` with a message that says what was wrong and what is expected.
+Messages never repeat a code.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from ._exceptions import ValidationError
+
+if TYPE_CHECKING:
+    from ._models import Campaign, CustomValue
+
+__all__ = [
+    "campaign_code",
+    "custom_data",
+    "integer",
+    "member",
+    "optional_phone",
+    "phone",
+    "strategy",
+]
+
+# Digits only, after an optional "+"; 6 to 15 digits covers national forms and E.164.
+_PHONE = re.compile(r"\+?[0-9]{6,15}")
+
+
+def campaign_code(campaign: str | Campaign) -> str:
+    """The code of *campaign*, given as a code or as a :class:`Campaign`."""
+    code = campaign if isinstance(campaign, str) else getattr(campaign, "code", None)
+    if not isinstance(code, str):
+        raise ValidationError(
+            f"campaign must be a campaign code (str) or a Campaign, not {type(campaign).__name__}"
+        )
+    if not code.strip():
+        raise ValidationError("campaign code is empty")
+    return code
+
+
+def phone(value: object, field: str = "target") -> str:
+    """A phone number in the vendor's form: digits, a leading ``+`` stripped."""
+    if not isinstance(value, str):
+        raise ValidationError(f"{field} must be a str of digits, not {type(value).__name__}")
+    stripped = value.strip()
+    if not stripped:
+        raise ValidationError(f"{field} is empty")
+    if _PHONE.fullmatch(stripped) is None:
+        raise ValidationError(
+            f"{field} {stripped!r} is not a phone number: expected 6 to 15 digits, "
+            "optionally after a leading '+' (e.g. '972501234567' or '0501234567')"
+        )
+    return stripped.removeprefix("+")
+
+
+def optional_phone(value: object, field: str) -> str | None:
+    return None if value is None else phone(value, field)
+
+
+def custom_data(value: object) -> Mapping[str, CustomValue]:
+    """A flat mapping of non-empty str keys to str, int, float or bool values."""
+    if not isinstance(value, Mapping):
+        raise ValidationError(f"custom_data must be a mapping, not {type(value).__name__}")
+    for key, item in value.items():
+        if not isinstance(key, str) or not key:
+            raise ValidationError(f"custom_data keys must be non-empty str, got {key!r}")
+        if isinstance(item, float) and not math.isfinite(item):
+            raise ValidationError(f"custom_data[{key!r}] is {item!r}, which JSON cannot carry")
+        if not isinstance(item, str | int | float):  # bool is an int
+            raise ValidationError(
+                f"custom_data[{key!r}] must be str, int, float or bool (the mapping is flat), "
+                f"not {type(item).__name__}"
+            )
+    return value
+
+
+def member(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(
+            f"member must be a non-empty str (an extension's SIP code), got {value!r}"
+        )
+    return value
+
+
+def integer(value: object, field: str) -> int:
+    """An int proper: neither a bool nor a float that happens to be whole."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ValidationError(f"{field} must be an int, not {type(value).__name__}")
+    return value
+
+
+def strategy(
+    queue_for_monitoring: object, queue_maximum_callers: object, coefficient: object
+) -> tuple[int, int, int]:
+    """The three UpdateCampaignStrategy integers, within the vendor's bounds."""
+    queue = integer(queue_for_monitoring, "queue_for_monitoring")
+    callers = integer(queue_maximum_callers, "queue_maximum_callers")
+    coeff = integer(coefficient, "coefficient")
+    if callers <= 0:
+        raise ValidationError(f"queue_maximum_callers must be greater than 0, got {callers}")
+    if coeff <= 1:
+        raise ValidationError(f"coefficient must be greater than 1, got {coeff}")
+    return queue, callers, coeff
