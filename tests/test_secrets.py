@@ -1,0 +1,105 @@
+"""Account and campaign codes never appear in full in a log line, a repr or an error."""
+
+from __future__ import annotations
+
+import logging
+
+import httpx
+import pytest
+import respx
+
+from voicenter_dialer import AsyncDialer, Campaign, DialerError
+
+from .examples import ACCOUNT_CODE, CAMPAIGN_CODE
+from .test_errors import CALLS
+
+SECRETS = (ACCOUNT_CODE, CAMPAIGN_CODE)
+
+# Answers that tempt a client to quote the code back: the server echoes it.
+ECHOING_FAILURES = [
+    pytest.param(
+        httpx.Response(200, json={"ErrorCode": 1, "Description": f"Invalid code {CAMPAIGN_CODE}"}),
+        id="api-error",
+    ),
+    pytest.param(
+        httpx.Response(200, json={"ErrorCode": 9, "Description": f"bad account {ACCOUNT_CODE}"}),
+        id="api-error-account",
+    ),
+    pytest.param(httpx.Response(502, text=f"<html>upstream {CAMPAIGN_CODE}</html>"), id="502"),
+    pytest.param(httpx.Response(200, text=f"<p>{ACCOUNT_CODE} {CAMPAIGN_CODE}"), id="html"),
+    pytest.param(httpx.Response(429, text=CAMPAIGN_CODE), id="429"),
+    pytest.param(httpx.ConnectError("refused"), id="connect"),
+    pytest.param(httpx.ReadTimeout("slow"), id="timeout"),
+    pytest.param(httpx.Response(200, json={"ErrorCode": CAMPAIGN_CODE}), id="shape"),
+]
+
+
+def assert_no_secret(text: str, secrets: tuple[str, ...] = SECRETS) -> None:
+    for secret in secrets:
+        assert secret not in text
+
+
+@pytest.mark.parametrize("failure", ECHOING_FAILURES)
+@pytest.mark.parametrize("method", sorted(CALLS))
+async def test_errors_and_logs_never_show_a_code(
+    api: respx.MockRouter,
+    dialer: AsyncDialer,
+    caplog: pytest.LogCaptureFixture,
+    method: str,
+    failure: httpx.Response | Exception,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    route = api.post(method)
+    if isinstance(failure, httpx.Response):
+        route.mock(return_value=failure)
+    else:
+        route.mock(side_effect=failure)
+
+    # GetCampaignList is sent no campaign code, so it cannot know one to mask.
+    known = (ACCOUNT_CODE,) if method == "GetCampaignList" else SECRETS
+
+    with pytest.raises(DialerError) as caught:
+        await CALLS[method](dialer)
+
+    assert caplog.records  # the library logged each attempt
+    for record in caplog.records:
+        assert_no_secret(repr(record.__dict__), known)
+    error: BaseException | None = caught.value
+    while error is not None:  # the whole chain, as a traceback would show it
+        assert_no_secret(str(error), known)
+        assert_no_secret(repr(error), known)
+        error = error.__cause__ or error.__context__
+    for call in route.calls:
+        assert_no_secret(str(call.request.url))
+
+
+async def test_success_logs_never_show_a_code(
+    api: respx.MockRouter, dialer: AsyncDialer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    for method in CALLS:
+        api.post(method).respond(
+            json={"ErrorCode": 0, "Data": {"TotalAdded": 1, "TotalRemoved": 1}}
+        )
+    api.post("GetCampaignList").respond(json={"ErrorCode": 0, "Data": []})
+    api.post("GetMembersList").respond(json={"ErrorCode": 0, "Data": []})
+
+    await dialer.start_campaign(CAMPAIGN_CODE)
+    await dialer.add_member(CAMPAIGN_CODE, "SIP1")
+    await dialer.get_campaign_list()
+
+    messages = [record.getMessage() for record in caplog.records]
+    assert any("StartCampaign attempt 1: HTTP 200" in message for message in messages)
+    for record in caplog.records:
+        assert_no_secret(repr(record.__dict__))
+
+
+def test_reprs_mask_codes() -> None:
+    dialer = AsyncDialer(ACCOUNT_CODE)
+    campaign = Campaign(name="Sales", code=CAMPAIGN_CODE)
+
+    assert_no_secret(repr(dialer))
+    assert_no_secret(repr(campaign))
+    assert_no_secret(str(campaign))
+    assert ACCOUNT_CODE[-4:] in repr(dialer)  # enough to tell codes apart
+    assert "'…" + CAMPAIGN_CODE[-4:] + "'" in repr(campaign)
