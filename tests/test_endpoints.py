@@ -109,7 +109,7 @@ async def test_add_call_sends_the_vendor_example(
         custom_data={"var_LeadID": 1234567, "var_LeadCampaign": "Facebook"},
     )
 
-    assert await dialer.add_call(CAMPAIGN_CODE, call) is None
+    await dialer.add_call(CAMPAIGN_CODE, call)
 
     assert sent(route) == {
         "Campaign": CAMPAIGN_CODE,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -116,7 +115,9 @@ async def test_opting_in_resends_adds(api: respx.MockRouter) -> None:
     assert route.call_count == 2
 
 
-async def test_recovers_after_transient_failures(api: respx.MockRouter, dialer: AsyncDialer) -> None:
+async def test_recovers_after_transient_failures(
+    api: respx.MockRouter, dialer: AsyncDialer
+) -> None:
     route = api.post("GetCampaignDetails").mock(
         side_effect=[
             httpx.Response(503),
@@ -155,7 +156,7 @@ async def test_client_errors_are_not_retried(
 
 
 @pytest.fixture
-def waits(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[float]]:
+def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """Real backoff computation, with the sleeps recorded instead of slept."""
     recorded: list[float] = []
     real_sleep = asyncio.sleep
@@ -166,7 +167,7 @@ def waits(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[float]]:
 
     stamina.set_testing(False)
     monkeypatch.setattr(asyncio, "sleep", fake_sleep)
-    yield recorded
+    return recorded
 
 
 async def test_retry_after_seconds_is_honoured(api: respx.MockRouter, waits: list[float]) -> None:
@@ -185,7 +186,10 @@ async def test_retry_after_seconds_is_honoured(api: respx.MockRouter, waits: lis
 
 async def test_retry_after_is_capped(api: respx.MockRouter, waits: list[float]) -> None:
     api.post("StartCampaign").mock(
-        side_effect=[httpx.Response(503, headers={"Retry-After": "3600"}), httpx.Response(200, json=OK)]
+        side_effect=[
+            httpx.Response(503, headers={"Retry-After": "3600"}),
+            httpx.Response(200, json=OK),
+        ]
     )
     async with AsyncDialer(retry_policy=RetryPolicy(max_retry_after=12.5)) as dialer:
         await dialer.start_campaign(CAMPAIGN_CODE)

@@ -105,7 +105,9 @@ BAD_ARGUMENTS: list[Any] = [
     pytest.param(lambda d: d.start_campaign("  "), "empty", id="blank-campaign"),
     pytest.param(lambda d: d.stop_campaign(Campaign()), "empty", id="campaign-without-code"),
     pytest.param(lambda d: d.stop_campaign(None), "campaign must be", id="none-campaign"),
-    pytest.param(lambda d: d.add_call(CAMPAIGN_CODE, "0501234567"), "expected a Call", id="str-call"),
+    pytest.param(
+        lambda d: d.add_call(CAMPAIGN_CODE, "0501234567"), "expected a Call", id="str-call"
+    ),
     pytest.param(lambda d: d.remove_call(CAMPAIGN_CODE, ""), "target", id="empty-target"),
     pytest.param(lambda d: d.remove_call(CAMPAIGN_CODE, "x"), "target", id="bad-target"),
     pytest.param(lambda d: d.add_member(CAMPAIGN_CODE, ""), "member", id="empty-member"),
