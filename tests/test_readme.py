@@ -1,0 +1,186 @@
+"""The README's examples run as written, against a mocked service."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import respx
+from aiohttp.test_utils import TestClient, TestServer
+
+from voicenter_dialer import AsyncDialer, BulkReport, Call, DialerError, FailedCall
+
+from .examples import CAMPAIGN_LIST, MEMBERS, OK, PENDING_CALLS
+
+README = Path(__file__).parent.parent / "README.md"
+BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
+
+
+def block(containing: str) -> str:
+    found: list[str] = [code for code in BLOCKS if containing in code]
+    assert len(found) == 1, f"{len(found)} README blocks contain {containing!r}"
+    return found[0]
+
+
+def answer(request: httpx.Request) -> httpx.Response:
+    method = request.url.path.rsplit("/", 1)[-1]
+    body: Any = json.loads(request.content)
+    if method == "AddCallsBulk":
+        results = [{"Target": c["Target"], "ErrorCode": 0, "Description": "OK"} for c in body]
+        return httpx.Response(200, json={"AddResult": results, "ErrorCode": 0})
+    canned = {
+        "GetCampaignList": CAMPAIGN_LIST,
+        "GetCampaignPendingCalls": PENDING_CALLS,
+        "GetMembersList": MEMBERS,
+    }
+    return httpx.Response(200, json=canned.get(method, OK))
+
+
+@pytest.fixture
+def service() -> Iterator[respx.MockRouter]:
+    with respx.mock(assert_all_called=False) as router:
+        router.post(url__startswith="https://api.voicenter.com/").mock(side_effect=answer)
+        yield router
+
+
+def run(code: str) -> dict[str, Any]:
+    namespace: dict[str, Any] = {"__name__": "readme"}
+    exec(compile(code, str(README), "exec"), namespace)  # noqa: S102 -- our own README
+    return namespace
+
+
+def test_every_block_is_exercised() -> None:
+    assert len(BLOCKS) == 10
+
+
+def test_first_call(service: respx.MockRouter, capsys: pytest.CaptureFixture[str]) -> None:
+    run(block("async def main() -> None:\n    async with AsyncDialer(code="))
+
+    assert "Campaign1 True 23" in capsys.readouterr().out
+    assert service.calls.last.request.url.path.endswith("/AddCall")
+
+
+def test_scheduling() -> None:
+    namespace = run(block("at_nine_in_tel_aviv"))
+
+    assert namespace["at_nine_account_time"].originate_time.tzinfo is None
+    assert namespace["now"].custom_data == {"var_LeadID": 1234567}
+
+
+def test_error_handling(service: respx.MockRouter) -> None:
+    add_lead = run(block("async def add_lead(dialer"))["add_lead"]
+
+    async def scenario() -> list[str]:
+        async with AsyncDialer() as dialer:
+            return [
+                await add_lead(dialer, "CAMPAIGN", "972501234567"),
+                await add_lead(dialer, "CAMPAIGN", "not a number"),
+            ]
+
+    added, invalid = asyncio.run(scenario())
+    assert added == "added"
+    assert invalid.startswith("fix the input: target 'not a number' is not a phone number")
+
+
+def test_retry_configuration() -> None:
+    namespace = run(block("RetryPolicy(max_retries=4"))
+
+    assert namespace["custom"]._retry.max_retry_after == 60.0
+
+
+def test_custom_http_client(service: respx.MockRouter) -> None:
+    asyncio.run(run(block("async def with_my_client"))["with_my_client"]())
+
+    assert service.calls.last.request.url.path.endswith("/StartCampaign")
+
+
+def test_fastapi_lifespan(service: respx.MockRouter) -> None:
+    app = run(block("FastAPI(lifespan=lifespan)"))["app"]
+
+    async def scenario() -> tuple[httpx.Response, httpx.Response]:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+                ok = await client.post("/campaigns/C1/leads", params={"phone": "0501234567"})
+                bad = await client.post("/campaigns/C1/leads", params={"phone": "nope"})
+                return ok, bad
+
+    ok, bad = asyncio.run(scenario())
+    assert ok.json() == {"status": "queued"}
+    assert bad.status_code == 422
+
+
+def test_aiohttp_cleanup_context(service: respx.MockRouter) -> None:
+    app = run(block("app.cleanup_ctx.append"))["app"]
+
+    async def scenario() -> Any:
+        async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+            response = await client.get("/campaigns")
+            return await response.json()
+
+    service.route(host="127.0.0.1").pass_through()
+    assert asyncio.run(scenario()) == [
+        {"name": "Campaign1", "enabled": True},
+        {"name": "Campaign2", "enabled": False},
+    ]
+
+
+def test_bulk_upload(
+    service: respx.MockRouter,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    rows = "".join(f"97250{i:07d},Lead {i},{i}\n" for i in range(2500))
+    (tmp_path / "leads.csv").write_text("phone,name,id\n" + rows)
+
+    run(block('leads("leads.csv")'))
+
+    out = capsys.readouterr().out
+    assert "2500 2500 0 0" in out
+    assert "2500 done: 2500 accepted, 0 failed" in out
+
+
+def test_retry_safe_ones(service: respx.MockRouter) -> None:
+    retry_safe_ones = run(block("async def retry_safe_ones"))["retry_safe_ones"]
+    # 972525599100 is held by the campaign (PENDING_CALLS): it must not be sent again.
+    held, missing, refused = Call("972525599100"), Call("972501111111"), Call("972502222222")
+    unknown = DialerError("timeout", outcome_unknown=True)
+    report = BulkReport(
+        total=3,
+        accepted=0,
+        failed=[
+            FailedCall(0, held, unknown),
+            FailedCall(1, missing, unknown),
+            FailedCall(2, refused, DialerError("503")),
+        ],
+    )
+
+    async def scenario() -> BulkReport:
+        async with AsyncDialer() as dialer:
+            result: BulkReport = await retry_safe_ones(dialer, "CAMPAIGN", report)
+            return result
+
+    again = asyncio.run(scenario())
+    assert again.total == 2
+    sent = json.loads(service.calls.last.request.content)
+    assert sorted(item["Target"] for item in sent) == ["972501111111", "972502222222"]
+
+
+def test_streaming_form(service: respx.MockRouter, capsys: pytest.CaptureFixture[str]) -> None:
+    upload_and_log = run(block("async def upload_and_log"))["upload_and_log"]
+
+    async def scenario() -> None:
+        async with AsyncDialer() as dialer:
+            await upload_and_log(dialer, "CAMPAIGN", [Call(f"97250{i:07d}") for i in range(2500)])
+
+    asyncio.run(scenario())
+    out = capsys.readouterr().out
+    assert "calls 2000..2499: 500 accepted" in out
