@@ -17,7 +17,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy voicenter_dialer tests benchmarks
+	$(BIN)/mypy voicenter_dialer tests $(wildcard benchmarks)
 
 unit: $(STAMP)
 	$(BIN)/pytest
