@@ -1,0 +1,39 @@
+"""A stateful fake of the ForwardDialer service, for tests and demos without an account.
+
+In-process, with no network::
+
+    from voicenter_dialer.testing import FakeDialer
+
+    fake = FakeDialer()
+    campaign = fake.add_campaign("Sales")
+    async with fake.client() as dialer:
+        await dialer.add_call(campaign.code, Call("972501234567"))
+    assert campaign.targets() == ["972501234567"]
+
+Over real HTTP on loopback (uvicorn, the ``fake`` extra)::
+
+    with serve(fake) as server:
+        async with AsyncDialer(fake.account_code, base_url=server.base_url) as dialer:
+            ...
+
+As pytest fixtures: ``voicenter_fake`` and ``voicenter_client`` (see :mod:`.pytest_plugin`).
+Faults are injected with :class:`Faults`.
+"""
+
+from ._fake import MAX_BULK_RESULTS, Destination, FakeCampaign, FakeDialer
+from ._faults import Fault, Faults
+from ._http import FakeApp, FakeTransport
+from ._server import FakeServer, serve
+
+__all__ = [
+    "MAX_BULK_RESULTS",
+    "Destination",
+    "FakeApp",
+    "FakeCampaign",
+    "FakeDialer",
+    "FakeServer",
+    "FakeTransport",
+    "Fault",
+    "Faults",
+    "serve",
+]

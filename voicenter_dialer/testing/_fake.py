@@ -1,0 +1,410 @@
+"""The fake dialer's state and the API's semantics, quirks included.
+
+Everything here is plain data and synchronous functions of it; :mod:`._http` puts it behind
+HTTP (in-process transport and ASGI app) and applies faults.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+
+import attrs
+import httpx
+
+from voicenter_dialer._client import AsyncDialer
+from ._faults import Faults
+
+__all__ = ["MAX_BULK_RESULTS", "Destination", "FakeCampaign", "FakeDialer"]
+
+#: Above this many targets, AddCallsBulk answers without AddResult (as reported of the service).
+MAX_BULK_RESULTS = 3000
+
+# What the fake service accepts as a number: digits, an optional "+", 7 to 15 digits.
+_VALID_NUMBER = re.compile(r"\+?[0-9]{7,15}")
+
+Answer = dict[str, Any]
+Kind = Literal["ivr", "agent"]
+
+
+def _ok(**extra: Any) -> Answer:
+    return {"ErrorCode": 0, "Description": "OK", **extra}
+
+
+def _error(code: int, description: str) -> Answer:
+    return {"ErrorCode": code, "Description": description}
+
+
+_INVALID_CAMPAIGN = _error(1, "Invalid campaign code")
+_CAMPAIGN_MISSING = _error(1, "Campaign code missing")
+
+
+@attrs.define
+class Destination:
+    """A call destination held by a fake campaign."""
+
+    target: str
+    customer_name: str = ""
+    caller_id: str = ""
+    priority: int = 0
+    custom_data: dict[str, str] = attrs.Factory(dict)
+    originate_time: int | None = None
+    is_date_local: bool | None = None
+    #: 1 Pending, 2 Originated.
+    status: int = 1
+
+    def to_wire(self) -> Answer:
+        return {
+            "Phone": self.target,
+            "CallerID": self.caller_id,
+            "CallerName": "",
+            "OriginateTime": self.originate_time,
+            "Priority": self.priority,
+            "CustomerName": self.customer_name,
+            "CallStatus": {
+                "Status": self.status,
+                "Description": "Pending" if self.status == 1 else "Originated",
+            },
+            "CustomData": dict(self.custom_data),
+        }
+
+
+@attrs.define
+class FakeCampaign:
+    """A campaign of the fake dialer; its lists may be read and changed by tests."""
+
+    name: str
+    code: str = attrs.field(repr=False)
+    kind: Kind = "ivr"
+    enabled: bool = True
+    calls: list[Destination] = attrs.Factory(list)
+    #: Member (extension SIP code) -> display name.
+    members: dict[str, str] = attrs.Factory(dict)
+    #: The last UpdateCampaignStrategy values, once set.
+    strategy: dict[str, int] = attrs.Factory(dict)
+
+    @property
+    def pending(self) -> list[Destination]:
+        return [call for call in self.calls if call.status == 1]
+
+    def targets(self) -> list[str]:
+        """Every destination's number, in the order added (duplicates included)."""
+        return [call.target for call in self.calls]
+
+    def to_wire(self, *, listing: bool, with_originated: bool = False) -> Answer:
+        priorities = [call.priority for call in self.calls]
+        pending = len(self.pending)
+        if self.kind == "ivr":
+            awaiting: int | None = pending
+        else:
+            # The vendor's quirk: null in GetCampaignList, -1 elsewhere, for agent campaigns.
+            awaiting = None if listing else -1
+        wire: Answer = {
+            "Name": self.name,
+            "StatusName": "Enabled" if self.enabled else "Disabled",
+            "TotalPendingCalls": pending,
+            "MaxPriority": max(priorities, default=0),
+            "MinPriority": min(priorities, default=0),
+            "TotalAwaitingCalls": awaiting,
+            "Code": self.code,
+        }
+        if with_originated:
+            wire["TotalOriginatedCalls"] = len(self.calls) - pending
+        return wire
+
+
+def _flag(value: object) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in {"true", "false", "1", "0"}:
+        return value.lower() in {"true", "1"}
+    return None
+
+
+def _integer(value: object) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return None
+
+
+def _custom_data(value: object) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        return {}
+    # The service stores custom data as text: numbers come back as strings.
+    return {str(k): v if isinstance(v, str) else _text(v) for k, v in value.items()}
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+class FakeDialer:
+    """An in-memory, stateful fake of the ForwardDialer service.
+
+    ``account_code`` is the account's code for GetCampaignList; add campaigns with
+    :meth:`add_campaign`. ``faults`` decides injected failures (none by default).
+    Thread-safe: the loopback server runs it in its own thread.
+    """
+
+    def __init__(self, account_code: str | None = None, *, faults: Faults | None = None) -> None:
+        self.account_code = account_code or "FAKE-ACCOUNT-" + secrets.token_hex(8)
+        self.faults = faults or Faults()
+        self.campaigns: dict[str, FakeCampaign] = {}
+        #: The method of every request that reached the service, in order.
+        self.requests: list[str] = []
+        self._lock = threading.Lock()
+        self._methods: dict[str, Callable[[Any], Answer]] = {
+            "GetCampaignList": self._get_campaign_list,
+            "GetCampaignDetails": self._get_campaign_details,
+            "GetCampaignPendingCalls": self._get_campaign_pending_calls,
+            "AddCall": self._add_call,
+            "AddCallsBulk": self._add_calls_bulk,
+            "UpdateCall": self._update_call,
+            "RemoveCall": self._remove_call,
+            "ClearCampaignCalls": self._clear_campaign_calls,
+            "GetMembersList": self._get_members_list,
+            "AddMember": self._add_member,
+            "RemoveMember": self._remove_member,
+            "StartCampaign": self._start_campaign,
+            "StopCampaign": self._stop_campaign,
+            "UpdateCampaignStrategy": self._update_campaign_strategy,
+        }
+
+    def __repr__(self) -> str:
+        return f"<FakeDialer campaigns={len(self.campaigns)} requests={len(self.requests)}>"
+
+    def client(self, **options: Any) -> AsyncDialer:
+        """An :class:`AsyncDialer` answered by this fake in-process (no network).
+
+        *options* go to :class:`AsyncDialer` (e.g. ``max_retries``).
+        """
+        from ._http import FakeTransport  # the HTTP layer builds on this module
+
+        http_client = httpx.AsyncClient(transport=FakeTransport(self))
+        return AsyncDialer(self.account_code, http_client=http_client, **options)
+
+    @property
+    def methods(self) -> frozenset[str]:
+        return frozenset(self._methods)
+
+    def add_campaign(
+        self,
+        name: str = "Campaign",
+        *,
+        code: str | None = None,
+        kind: Kind = "ivr",
+        enabled: bool = True,
+    ) -> FakeCampaign:
+        """Create a campaign (with a random code unless given) and return it."""
+        campaign = FakeCampaign(
+            name=name, code=code or secrets.token_urlsafe(24), kind=kind, enabled=enabled
+        )
+        with self._lock:
+            self.campaigns[campaign.code] = campaign
+        return campaign
+
+    def handle(self, method: str, params: Any) -> Answer:
+        """Apply one request (*params*: the decoded JSON body or query) and return its answer.
+
+        *method* must be one of :attr:`methods`.
+        """
+        with self._lock:
+            self.requests.append(method)
+            if method != "AddCallsBulk" and not isinstance(params, Mapping):
+                return _CAMPAIGN_MISSING
+            return self._methods[method](params)
+
+    # --- helpers -------------------------------------------------------------------------
+
+    def _campaign(self, params: Mapping[str, Any]) -> FakeCampaign | Answer:
+        code = params.get("Campaign")
+        if not code:
+            return _CAMPAIGN_MISSING
+        campaign = self.campaigns.get(str(code))
+        return campaign if campaign is not None else _INVALID_CAMPAIGN
+
+    def _destination(self, params: Mapping[str, Any]) -> Destination | Answer:
+        target = params.get("Target")
+        if target is None or target == "":
+            return _error(2, "Target missing")
+        target = str(target)
+        if _VALID_NUMBER.fullmatch(target) is None:
+            return _error(-2, "Number is invalid")
+        return Destination(
+            target=target.removeprefix("+"),
+            customer_name=str(params.get("CustomerName") or ""),
+            caller_id=str(params.get("CallerID") or ""),
+            priority=_integer(params.get("Priority")) or 0,
+            custom_data=_custom_data(params.get("CustomData")),
+            originate_time=_integer(params.get("OriginateTime")),
+            is_date_local=_flag(params.get("IsDateLocal")),
+        )
+
+    # --- methods -------------------------------------------------------------------------
+
+    def _get_campaign_list(self, params: Mapping[str, Any]) -> Answer:
+        # The page documents no error here; an unknown code is refused rather than answered
+        # with an empty list, so a misconfigured test fails loudly.
+        if params.get("Code") != self.account_code:
+            return _error(1, "Invalid code")
+        return _ok(Data=[c.to_wire(listing=True) for c in self.campaigns.values()])
+
+    def _get_campaign_details(self, params: Mapping[str, Any]) -> Answer:
+        campaign = self._campaign(params)
+        if not isinstance(campaign, FakeCampaign):
+            return campaign
+        return _ok(Data=campaign.to_wire(listing=False))
+
+    def _get_campaign_pending_calls(self, params: Mapping[str, Any]) -> Answer:
+        campaign = self._campaign(params)
+        if not isinstance(campaign, FakeCampaign):
+            return _error(2, "Internal error occured")  # sic, the vendor's spelling
+        return _ok(
+            Data={
+                "Calls": [call.to_wire() for call in campaign.calls],
+                "Campaign": campaign.to_wire(listing=False, with_originated=True),
+            }
+        )
+
+    def _add_call(self, params: Mapping[str, Any]) -> Answer:
+        campaign = self._campaign(params)
+        if not isinstance(campaign, FakeCampaign):
+            return campaign
+        destination = self._destination(params)
+        if not isinstance(destination, Destination):
+            return destination
+        campaign.calls.append(destination)  # a target added twice is held twice
+        return _ok()
+
+    def _add_calls_bulk(self, params: Any) -> Answer:
+        if not isinstance(params, list) or not params:
+            return _error(2, "Target missing")
+        first = params[0] if isinstance(params[0], Mapping) else {}
+        campaign = self._campaign(first)
+        if not isinstance(campaign, FakeCampaign):
+            return campaign
+        results = []
+        for item in params:
+            answer = self._add_call(item) if isinstance(item, Mapping) else _CAMPAIGN_MISSING
+            target = item.get("Target") if isinstance(item, Mapping) else None
+            custom = item.get("CustomData") if isinstance(item, Mapping) else None
+            results.append(
+                {
+                    "Target": target,
+                    "ErrorCode": answer["ErrorCode"],
+                    "Description": answer["Description"],
+                    "CustomData": custom if isinstance(custom, Mapping) else {},
+                }
+            )
+        if len(params) > MAX_BULK_RESULTS:
+            return _ok()
+        return _ok(AddResult=results)
+
+    def _update_call(self, params: Mapping[str, Any]) -> Answer:
+        campaign = self._campaign(params)
+        if not isinstance(campaign, FakeCampaign):
+            return campaign
+        update = self._destination(params)
+        if not isinstance(update, Destination):
+            return update
+        for index, call in enumerate(campaign.calls):
+            if call.target == update.target:
+                # Only the fields sent are changed.
+                campaign.calls[index] = attrs.evolve(
+                    call,
+                    customer_name=update.customer_name
+                    if "CustomerName" in params
+                    else call.customer_name,
+                    caller_id=update.caller_id if "CallerID" in params else call.caller_id,
+                    priority=update.priority if "Priority" in params else call.priority,
+                    custom_data=update.custom_data if "CustomData" in params else call.custom_data,
+                    originate_time=update.originate_time
+                    if "OriginateTime" in params
+                    else call.originate_time,
+                    is_date_local=update.is_date_local
+                    if "IsDateLocal" in params
+                    else call.is_date_local,
+                )
+                return _ok()
+        campaign.calls.append(update)  # the vendor's upsert
+        return _ok()
+
+    def _remove_call(self, params: Mapping[str, Any]) -> Answer:
+        campaign = self._campaign(params)
+        if not isinstance(campaign, FakeCampaign):
+            return campaign
+        target = params.get("Target")
+        if not target:
+            return _error(2, "Target missing")
+        target = str(target).removeprefix("+")
+        # Every duplicate goes; an absent target is still OK.
+        campaign.calls[:] = [call for call in campaign.calls if call.target != target]
+        return _ok()
+
+    def _clear_campaign_calls(self, params: Mapping[str, Any]) -> Answer:
+        campaign = self._campaign(params)
+        if not isinstance(campaign, FakeCampaign):
+            return _error(4, "Internal error occurred.")
+        campaign.calls.clear()
+        return _ok()
+
+    def _get_members_list(self, params: Mapping[str, Any]) -> Answer:
+        campaign = self._campaign(params)
+        if not isinstance(campaign, FakeCampaign):
+            return campaign
+        members = [{"Member": m, "DisplayName": name} for m, name in campaign.members.items()]
+        return _ok(Data=members)
+
+    def _add_member(self, params: Mapping[str, Any]) -> Answer:
+        member = params.get("Member")
+        if not member:
+            return _error(2, "Member Missing")
+        campaign = self._campaign(params)
+        # Member answers carry no Description, as reported of the service.
+        if not isinstance(campaign, FakeCampaign) or campaign.kind != "agent":
+            return {"Data": {"TotalAdded": -1}, "ErrorCode": 0}
+        if str(member) in campaign.members:
+            return {"Data": {"TotalAdded": 0}, "ErrorCode": 0}
+        campaign.members[str(member)] = f"Extension {member}"
+        return {"Data": {"TotalAdded": 1}, "ErrorCode": 0}
+
+    def _remove_member(self, params: Mapping[str, Any]) -> Answer:
+        member = params.get("Member")
+        if not member:
+            return _error(2, "Member Missing")
+        campaign = self._campaign(params)
+        if not isinstance(campaign, FakeCampaign):
+            return {"Data": {"TotalRemoved": 0}, "ErrorCode": 0}
+        removed = 1 if campaign.members.pop(str(member), None) is not None else 0
+        return {"Data": {"TotalRemoved": removed}, "ErrorCode": 0}
+
+    def _set_enabled(self, params: Mapping[str, Any], enabled: bool) -> Answer:
+        campaign = self._campaign(params)
+        if not isinstance(campaign, FakeCampaign):
+            return _INVALID_CAMPAIGN
+        campaign.enabled = enabled
+        return _ok()
+
+    def _start_campaign(self, params: Mapping[str, Any]) -> Answer:
+        return self._set_enabled(params, True)
+
+    def _stop_campaign(self, params: Mapping[str, Any]) -> Answer:
+        return self._set_enabled(params, False)
+
+    def _update_campaign_strategy(self, params: Mapping[str, Any]) -> Answer:
+        campaign = self._campaign(params)
+        if not isinstance(campaign, FakeCampaign):
+            return campaign
+        values = {
+            key: _integer(params.get(key))
+            for key in ("setQueueForMonitoring", "setQueueMaximumCallers", "setCoefficient")
+        }
+        campaign.strategy = {key: value for key, value in values.items() if value is not None}
+        return _ok()

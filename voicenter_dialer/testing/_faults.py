@@ -1,0 +1,71 @@
+"""Fault injection for the fake dialer: deterministic, seeded, per method."""
+
+from __future__ import annotations
+
+import random
+import threading
+from collections.abc import Mapping
+from typing import Literal, get_args
+
+import attrs
+
+__all__ = ["BEFORE", "FAULTS", "Fault", "Faults"]
+
+#: What may go wrong with one request.
+#:
+#: Before the request is applied (the service never sees it): ``"503"`` and ``"429"``, each
+#: with ``Retry-After``.
+#: After it is applied (the service did the work, the answer is lost or garbled): ``"500"``;
+#: ``"reset"``, the connection is dropped without an answer; ``"truncated"``, a 200 whose JSON
+#: body is cut short; ``"html"``, a proxy's 502 HTML error page.
+Fault = Literal["503", "429", "500", "reset", "truncated", "html"]
+
+FAULTS: frozenset[Fault] = frozenset(get_args(Fault))
+#: Faults injected before the request is applied.
+BEFORE: frozenset[Fault] = frozenset({"503", "429"})
+
+
+def _check_rates(_: object, __: object, value: Mapping[Fault, float]) -> None:
+    for name, rate in value.items():
+        if name not in FAULTS:
+            raise ValueError(f"unknown fault {name!r}; known: {', '.join(sorted(FAULTS))}")
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"a fault rate is a probability between 0 and 1, got {rate}")
+    if sum(value.values()) > 1.0:
+        raise ValueError("fault rates add up to more than 1")
+
+
+@attrs.define
+class Faults:
+    """Which faults to inject, how often, into which methods, and how slowly to answer.
+
+    ``rates`` maps a :data:`Fault` to its probability per request (they may add up to at most
+    1). ``methods`` limits injection to those API methods (all when None). ``latency`` seconds
+    are added to every answer. The same ``seed`` gives the same sequence of faults.
+    """
+
+    rates: Mapping[Fault, float] = attrs.field(factory=dict, validator=_check_rates)
+    methods: frozenset[str] | None = None
+    latency: float = 0.0
+    retry_after: float = 0.0
+    seed: int = 0
+    _random: random.Random = attrs.field(init=False, repr=False)
+    _lock: threading.Lock = attrs.field(init=False, repr=False, factory=threading.Lock)
+    #: How many of each fault were injected.
+    injected: dict[Fault, int] = attrs.field(init=False, factory=dict)
+
+    def __attrs_post_init__(self) -> None:
+        self._random = random.Random(self.seed)  # noqa: S311 -- test faults, not crypto
+
+    def draw(self, method: str) -> Fault | None:
+        """The fault for the next request to *method*, or None."""
+        if not self.rates or (self.methods is not None and method not in self.methods):
+            return None
+        with self._lock:
+            roll = self._random.random()
+            for fault, rate in self.rates.items():
+                if roll < rate:
+                    self.injected[fault] = self.injected.get(fault, 0) + 1
+                    return fault
+                roll -= rate
+        return None

@@ -1,0 +1,188 @@
+"""The fake dialer behind HTTP: an httpx transport (in-process) and an ASGI app (loopback).
+
+Both share :func:`respond`, which routes a request, applies faults and latency, and asks the
+:class:`FakeDialer` for the answer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+from urllib.parse import parse_qsl
+
+import anyio
+import attrs
+import httpx
+
+from ._fake import FakeDialer
+from ._faults import BEFORE
+
+__all__ = ["FakeApp", "FakeTransport", "InjectedReset", "Reply", "respond"]
+
+# GET query parameters are case-insensitive in the vendor's own examples
+# (``?campaign=`` and ``?Campaign=``); these are their canonical spellings.
+_CANONICAL = {
+    name.lower(): name
+    for name in (
+        "Code",
+        "Campaign",
+        "Target",
+        "CustomerName",
+        "CallerID",
+        "Priority",
+        "OriginateTime",
+        "IsDateLocal",
+        "IgnoreDncStatus",
+        "Member",
+        "setQueueForMonitoring",
+        "setQueueMaximumCallers",
+        "setCoefficient",
+    )
+}
+
+_HTML_502 = (
+    b"<html><head><title>502 Bad Gateway</title></head>"
+    b"<body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>"
+)
+
+
+@attrs.frozen
+class Reply:
+    status: int
+    body: bytes
+    content_type: str = "application/json"
+    headers: tuple[tuple[str, str], ...] = ()
+    #: Drop the connection instead of answering.
+    reset: bool = False
+
+
+def _json(status: int, answer: Any) -> Reply:
+    return Reply(status, json.dumps(answer, separators=(",", ":")).encode())
+
+
+def _text(status: int, text: str) -> Reply:
+    return Reply(status, text.encode(), content_type="text/plain")
+
+
+def _query_params(query: str) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    custom: dict[str, str] = {}
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        if key.lower().startswith("var_"):
+            custom[key] = value  # the vendor's GET form of CustomData
+        elif key.lower() in _CANONICAL:
+            params[_CANONICAL[key.lower()]] = value
+    if custom:
+        params["CustomData"] = custom
+    return params
+
+
+async def respond(fake: FakeDialer, http_method: str, path: str, query: str, body: bytes) -> Reply:
+    """The fake service's reply to one HTTP request."""
+    method = path.rstrip("/").rsplit("/", 1)[-1]
+    if method not in fake.methods:
+        return _text(404, f"Not Found: {path}")
+    if http_method == "POST":
+        try:
+            params = json.loads(body)
+        except ValueError:
+            return _text(400, "Bad Request: the body is not JSON")
+    elif http_method == "GET" and method != "AddCallsBulk":
+        params = _query_params(query)
+    else:
+        return _text(405, "Method Not Allowed")
+
+    faults = fake.faults
+    fault = faults.draw(method)
+    if faults.latency:
+        await anyio.sleep(faults.latency)
+    if fault in BEFORE:
+        retry_after = (("Retry-After", f"{faults.retry_after:g}"),)
+        reason = "Too Many Requests" if fault == "429" else "Service Unavailable"
+        return Reply(int(fault), reason.encode(), "text/plain", retry_after)
+
+    answer = fake.handle(method, params)
+
+    if fault == "500":
+        return _text(500, "Internal Server Error")
+    if fault == "reset":
+        return Reply(0, b"", reset=True)
+    if fault == "html":
+        return Reply(502, _HTML_502, content_type="text/html")
+    reply = _json(200, answer)
+    if fault == "truncated":
+        return attrs.evolve(reply, body=reply.body[: max(1, len(reply.body) // 2)])
+    return reply
+
+
+class FakeTransport(httpx.AsyncBaseTransport):
+    """An httpx transport that answers from a :class:`FakeDialer`, with no network at all."""
+
+    def __init__(self, fake: FakeDialer) -> None:
+        self.fake = fake
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        body = await request.aread()
+        reply = await respond(
+            self.fake, request.method, request.url.path, request.url.query.decode(), body
+        )
+        if reply.reset:
+            raise httpx.ReadError("connection reset by peer (injected)", request=request)
+        headers = [("Content-Type", reply.content_type), *reply.headers]
+        return httpx.Response(reply.status, headers=headers, content=reply.body, request=request)
+
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+class InjectedReset(Exception):
+    """Raised mid-response so that the server drops the connection."""
+
+
+class FakeApp:
+    """An ASGI app serving a :class:`FakeDialer`, for uvicorn on loopback."""
+
+    def __init__(self, fake: FakeDialer) -> None:
+        self.fake = fake
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        body = bytearray()
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        reply = await respond(
+            self.fake, scope["method"], scope["path"], scope["query_string"].decode(), bytes(body)
+        )
+        if reply.reset:
+            # Promise a body, then fail: the server has to drop the connection mid-answer.
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [(b"content-length", b"64")],
+                }
+            )
+            raise InjectedReset("connection dropped (injected fault)")
+        headers = [
+            (b"content-type", reply.content_type.encode()),
+            (b"content-length", str(len(reply.body)).encode()),
+            *((k.lower().encode(), v.encode()) for k, v in reply.headers),
+        ]
+        await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+        await send({"type": "http.response.body", "body": reply.body})
