@@ -1,4 +1,4 @@
-# `make test` and `make demo` work on a fresh clone: each creates .venv when missing.
+# `make demo` and `make test` work on a fresh clone: each creates .venv when missing.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -23,6 +23,10 @@ unit: $(STAMP)
 	$(BIN)/pytest
 
 test: lint typecheck unit
+
+# The main job: 100,000 generated leads uploaded to the bundled fake dialer over loopback HTTP.
+demo: $(STAMP)
+	$(BIN)/voicenter-dialer demo
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

@@ -16,6 +16,7 @@ import attrs
 import httpx
 
 from voicenter_dialer._client import AsyncDialer
+
 from ._faults import Faults
 
 __all__ = ["MAX_BULK_RESULTS", "Destination", "FakeCampaign", "FakeDialer"]

@@ -1,0 +1,7 @@
+"""``python -m voicenter_dialer``: the same as the ``voicenter-dialer`` command."""
+
+import sys
+
+from ._cli import main
+
+sys.exit(main())
