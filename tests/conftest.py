@@ -10,6 +10,8 @@ from voicenter_dialer import AsyncDialer
 
 from .examples import ACCOUNT_CODE, BASE_URL
 
+pytest_plugins = ["pytester"]
+
 
 @pytest.fixture(autouse=True)
 def _no_retry_waits() -> Iterator[None]:

@@ -56,7 +56,7 @@ def run(code: str) -> dict[str, Any]:
 
 
 def test_every_block_is_exercised() -> None:
-    assert len(BLOCKS) == 10
+    assert len(BLOCKS) == 12
 
 
 def test_first_call(service: respx.MockRouter, capsys: pytest.CaptureFixture[str]) -> None:
@@ -184,3 +184,20 @@ def test_streaming_form(service: respx.MockRouter, capsys: pytest.CaptureFixture
     asyncio.run(scenario())
     out = capsys.readouterr().out
     assert "calls 2000..2499: 500 accepted" in out
+
+
+def test_fixture_example(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_signup=block("def test_signup_queues_a_call"))
+
+    result = pytester.runpytest_subprocess("-o", "asyncio_mode=auto", "-p", "no:cacheprovider")
+
+    result.assert_outcomes(passed=1)
+
+
+def test_fake_over_loopback_with_faults(capsys: pytest.CaptureFixture[str]) -> None:
+    run(block("Faults({"))
+
+    total, accepted, failed, held = map(int, capsys.readouterr().out.split())
+    assert total == 10_000
+    assert accepted + failed == total
+    assert accepted <= held <= total  # failed leads whose answer was lost may be held

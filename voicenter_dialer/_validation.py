@@ -10,12 +10,9 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 from ._exceptions import ValidationError
-
-if TYPE_CHECKING:
-    from ._models import Campaign, CustomValue
+from ._models import Campaign, CustomValue
 
 __all__ = [
     "campaign_code",
@@ -33,7 +30,7 @@ _PHONE = re.compile(r"\+?[0-9]{6,15}")
 
 def campaign_code(campaign: str | Campaign) -> str:
     """The code of *campaign*, given as a code or as a :class:`Campaign`."""
-    code = campaign if isinstance(campaign, str) else getattr(campaign, "code", None)
+    code = campaign.code if isinstance(campaign, Campaign) else campaign
     if not isinstance(code, str):
         raise ValidationError(
             f"campaign must be a campaign code (str) or a Campaign, not {type(campaign).__name__}"

@@ -205,7 +205,7 @@ class FakeDialer:
     ) -> FakeCampaign:
         """Create a campaign (with a random code unless given) and return it."""
         campaign = FakeCampaign(
-            name=name, code=code or secrets.token_urlsafe(24), kind=kind, enabled=enabled
+            name=name, code=code or secrets.token_hex(16), kind=kind, enabled=enabled
         )
         with self._lock:
             self.campaigns[campaign.code] = campaign
