@@ -104,95 +104,100 @@ async def _chunks(
             yield chunk
 
 
-def _merge(
-    start: int,
-    calls: list[Any],
-    sent: list[tuple[int, dict[str, Any]]],
-    envelope: dict[str, Any],
-    status: int,
-    outcome: _Outcome,
-) -> None:
-    """Match AddResult items to the *sent* (input offset, wire object) pairs of a chunk.
-
-    Results come in request order. Anything missing, short or mismatched leaves the call's
-    outcome unknown, so it goes to ``failed``, never to ``accepted``.
-    """
-    results = envelope.get("AddResult")
-    if not isinstance(results, list):
-        error = ResponseError(
-            f"{_METHOD}: the answer has no AddResult list, so {_RECONCILE}",
-            method=_METHOD,
-            status_code=status,
-            outcome_unknown=True,
-        )
-        outcome.fail_all(start, calls, (offset for offset, _ in sent), error)
-        return
-    if len(results) == len(sent) and all(
-        isinstance(result, dict) and result.get("Target") == wire["Target"]
-        for result, (_, wire) in zip(results, sent, strict=True)
-    ):
-        pairs: Iterable[tuple[int, Any]] = (
-            (offset, result) for (offset, _), result in zip(sent, results, strict=True)
-        )
-    else:
-        pairs = _match_by_target(sent, results)
-    unknown: ResponseError | None = None
-    for offset, result in pairs:
-        code = wire_int(result.get("ErrorCode")) if isinstance(result, dict) else None
-        if code == 0:
-            outcome.accepted += 1
-        elif code is not None:
-            try:
-                parsed = structure(result, AddResult, method=_METHOD, status_code=status)
-            except ResponseError as exc:
-                outcome.failed.append(FailedCall(start + offset, calls[offset], exc))
-            else:
-                outcome.rejected.append(RejectedCall(start + offset, calls[offset], parsed))
-        else:
-            unknown = unknown or ResponseError(
-                f"{_METHOD}: no usable AddResult came back for this call, so {_RECONCILE}",
-                method=_METHOD,
-                status_code=status,
-                outcome_unknown=True,
-            )
-            outcome.failed.append(FailedCall(start + offset, calls[offset], unknown))
-
-
-def _match_by_target(
-    sent: list[tuple[int, dict[str, Any]]], results: list[Any]
-) -> Iterable[tuple[int, Any]]:
-    """Pair results with sent calls by Target when the order does not line up.
-
-    A target sent n times must have exactly n results, taken in order; otherwise which of
-    its calls a result belongs to is unknown, and all of them get ``None`` (outcome unknown).
-    """
-    by_target: dict[object, list[Any]] = collections.defaultdict(list)
-    for result in results:
-        by_target[result.get("Target") if isinstance(result, dict) else None].append(result)
-    sent_count = collections.Counter(wire["Target"] for _, wire in sent)
-    taken: collections.Counter[str] = collections.Counter()
-    for offset, wire in sent:
-        target = wire["Target"]
-        matches = by_target.get(target, [])
-        if len(matches) != sent_count[target]:
-            yield offset, None
-        else:
-            yield offset, matches[taken[target]]
-            taken[target] += 1
-
-
 @attrs.define
-class _Outcome:
-    """A chunk's outcome as it is being built."""
+class _Chunk:
+    """A chunk on its way: its input calls, what is sent of them, and their fates so far."""
 
+    start: int
+    calls: list[Any]
+    #: Input offsets (within the chunk) of the calls sent, and their wire objects.
+    offsets: list[int] = attrs.Factory(list)
+    wires: list[dict[str, Any]] = attrs.Factory(list)
     accepted: int = 0
     rejected: list[RejectedCall] = attrs.Factory(list)
     failed: list[FailedCall] = attrs.Factory(list)
 
-    def fail_all(
-        self, start: int, calls: list[Any], offsets: Iterable[int], error: DialerError
-    ) -> None:
+    def fail(self, offsets: Iterable[int], error: DialerError) -> None:
+        calls, start = self.calls, self.start
         self.failed.extend(FailedCall(start + offset, calls[offset], error) for offset in offsets)
+
+    def outcome(self) -> ChunkOutcome:
+        return ChunkOutcome(self.start, len(self.calls), self.accepted, self.rejected, self.failed)
+
+    def merge(self, envelope: dict[str, Any], status: int) -> None:
+        """Match the answer's AddResult items to the calls sent.
+
+        Results come in request order. Anything missing, short or mismatched leaves a call's
+        outcome unknown, so it goes to ``failed``, never to ``accepted``.
+        """
+        results = envelope.get("AddResult")
+        if not isinstance(results, list):
+            self.fail(self.offsets, _unknown(status, "the answer has no AddResult list"))
+            return
+        if len(results) == len(self.wires):
+            # The common case in one pass: every result in place, and (mostly) OK.
+            accepted, others = 0, []
+            for offset, wire, result in zip(self.offsets, self.wires, results, strict=True):
+                if type(result) is not dict or result.get("Target") != wire["Target"]:
+                    break
+                code = result.get("ErrorCode")
+                if type(code) is int and code == 0:
+                    accepted += 1
+                else:
+                    others.append((offset, result))
+            else:
+                self.accepted += accepted
+                self._settle(others, status)
+                return
+        self._settle(self._match_by_target(results), status)
+
+    def _settle(self, pairs: Iterable[tuple[int, Any]], status: int) -> None:
+        unknown: ResponseError | None = None
+        for offset, result in pairs:
+            code = wire_int(result.get("ErrorCode")) if isinstance(result, dict) else None
+            if code == 0:
+                self.accepted += 1
+                continue
+            call, index = self.calls[offset], self.start + offset
+            if code is not None:
+                try:
+                    parsed = structure(result, AddResult, method=_METHOD, status_code=status)
+                except ResponseError as exc:
+                    self.failed.append(FailedCall(index, call, exc))
+                else:
+                    self.rejected.append(RejectedCall(index, call, parsed))
+                continue
+            unknown = unknown or _unknown(status, "no usable AddResult came back for this call")
+            self.failed.append(FailedCall(index, call, unknown))
+
+    def _match_by_target(self, results: list[Any]) -> Iterable[tuple[int, Any]]:
+        """Pair results with sent calls by Target when the order does not line up.
+
+        A target sent n times must have exactly n results, taken in order; otherwise which of
+        its calls a result belongs to is unknown, and all of them get ``None``.
+        """
+        by_target: dict[object, list[Any]] = collections.defaultdict(list)
+        for result in results:
+            by_target[result.get("Target") if isinstance(result, dict) else None].append(result)
+        sent_count = collections.Counter(wire["Target"] for wire in self.wires)
+        taken: collections.Counter[str] = collections.Counter()
+        for offset, wire in zip(self.offsets, self.wires, strict=True):
+            target = wire["Target"]
+            matches = by_target.get(target, [])
+            if len(matches) != sent_count[target]:
+                yield offset, None
+            else:
+                yield offset, matches[taken[target]]
+                taken[target] += 1
+
+
+def _unknown(status: int, what: str) -> ResponseError:
+    return ResponseError(
+        f"{_METHOD}: {what}, so {_RECONCILE}",
+        method=_METHOD,
+        status_code=status,
+        outcome_unknown=True,
+    )
 
 
 class _Upload:
@@ -235,29 +240,22 @@ class _Upload:
 
     async def _process(self, start: int, calls: list[Any]) -> None:
         try:
-            outcome = _Outcome()
-            sent: list[tuple[int, dict[str, Any]]] = []
+            chunk = _Chunk(start, calls)
+            to_wire, campaign = self._dialer._call_payload, self._campaign
             for offset, call in enumerate(calls):
                 try:
-                    sent.append((offset, self._dialer._call_payload(self._campaign, call)))
+                    chunk.wires.append(to_wire(campaign, call))
                 except ValidationError as exc:
-                    outcome.failed.append(FailedCall(start + offset, call, exc))
-            if sent:
-                await self._send_chunk(start, calls, sent, outcome)
-            await self._send.send(
-                ChunkOutcome(start, len(calls), outcome.accepted, outcome.rejected, outcome.failed)
-            )
+                    chunk.failed.append(FailedCall(start + offset, call, exc))
+                else:
+                    chunk.offsets.append(offset)
+            if chunk.wires:
+                await self._send_chunk(chunk)
+            await self._send.send(chunk.outcome())
         finally:
             self._slots.release()
 
-    async def _send_chunk(
-        self,
-        start: int,
-        calls: list[Any],
-        sent: list[tuple[int, dict[str, Any]]],
-        outcome: _Outcome,
-    ) -> None:
-        offsets = [offset for offset, _ in sent]
+    async def _send_chunk(self, chunk: _Chunk) -> None:
         if self._stopped_by is not None:
             error = DialerError(
                 f"{_METHOD}: not sent, because the campaign was refused: "
@@ -265,19 +263,19 @@ class _Upload:
                 method=_METHOD,
             )
             error.__cause__ = self._stopped_by
-            outcome.fail_all(start, calls, offsets, error)
+            chunk.fail(chunk.offsets, error)
             return
         try:
             envelope, status = await self._dialer._request(
-                _METHOD, [wire for _, wire in sent], idempotent=False, campaign=self._campaign
+                _METHOD, chunk.wires, idempotent=False, campaign=self._campaign
             )
         except InvalidCampaignError as exc:
             self._stopped_by = self._stopped_by or exc
-            outcome.fail_all(start, calls, offsets, exc)
+            chunk.fail(chunk.offsets, exc)
         except DialerError as exc:
-            outcome.fail_all(start, calls, offsets, exc)
+            chunk.fail(chunk.offsets, exc)
         else:
-            _merge(start, calls, sent, envelope, status, outcome)
+            chunk.merge(envelope, status)
 
 
 @asynccontextmanager

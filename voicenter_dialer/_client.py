@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -13,6 +12,7 @@ from types import TracebackType
 from typing import Any, Final
 
 import httpx
+import orjson
 
 from . import _validation as check
 from ._bulk import BulkProgress, ChunkOutcome, stream, upload
@@ -156,7 +156,7 @@ class AsyncDialer:
         Raises :class:`APIError` for a non-zero ErrorCode, :class:`TransportError` or
         :class:`ResponseError` when no usable answer came back after the retries.
         """
-        body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+        body = orjson.dumps(payload)
         url = self._base_url + method
         secrets = (self._code, campaign)
         result: tuple[Envelope, int] | None = None
@@ -425,8 +425,8 @@ def _decode(
             retry_after=retry_after_seconds(response.headers.get("Retry-After")),
         )
     try:
-        envelope = json.loads(response.content)
-    except ValueError:  # JSONDecodeError and UnicodeDecodeError
+        envelope = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
         raise ResponseError(
             f"{method}: HTTP {status} answer is not JSON "
             f"(Content-Type {response.headers.get('Content-Type', 'none')!r}, "

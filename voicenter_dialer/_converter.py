@@ -42,13 +42,11 @@ def _wire_bool(value: object, field: str) -> str:
     return "true" if value else "false"
 
 
-def _schedule(call: Call) -> tuple[int, str] | None:
+def _schedule(call: Call) -> tuple[int, str]:
     """OriginateTime and IsDateLocal for *call*, which must come together."""
     when, local = call.originate_time, call.is_date_local
     if when is None:
-        if local is not None:
-            raise ValidationError("is_date_local was given without originate_time")
-        return None
+        raise ValidationError("is_date_local was given without originate_time")
     if isinstance(when, dt.datetime):
         if when.tzinfo is None or when.utcoffset() is None:
             if local is False:
@@ -97,9 +95,8 @@ def call_to_wire(campaign: str, call: object, account_code: str | None = None) -
         wire["Priority"] = check.integer(call.priority, "priority")
     if call.custom_data:
         wire["CustomData"] = check.custom_data(call.custom_data)
-    schedule = _schedule(call)
-    if schedule is not None:
-        wire["OriginateTime"], wire["IsDateLocal"] = schedule
+    if call.originate_time is not None or call.is_date_local is not None:
+        wire["OriginateTime"], wire["IsDateLocal"] = _schedule(call)
     if call.ignore_dnc_status is not None:
         wire["IgnoreDncStatus"] = _wire_bool(call.ignore_dnc_status, "ignore_dnc_status")
     return wire

@@ -19,13 +19,15 @@ __all__ = [
     "custom_data",
     "integer",
     "member",
-    "optional_phone",
     "phone",
     "strategy",
 ]
 
 # Digits only, after an optional "+"; 6 to 15 digits covers national forms and E.164.
-_PHONE = re.compile(r"\+?[0-9]{6,15}")
+_PHONE = re.compile(r"\s*\+?([0-9]{6,15})\s*")
+# JSON numbers a service can be expected to read: 64-bit integers.
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
+_SCALARS = frozenset({str, int, float, bool})
 
 
 def campaign_code(campaign: str | Campaign) -> str:
@@ -42,25 +44,39 @@ def campaign_code(campaign: str | Campaign) -> str:
 
 def phone(value: object, field: str = "target") -> str:
     """A phone number in the vendor's form: digits, a leading ``+`` stripped."""
+    match = _PHONE.fullmatch(value) if isinstance(value, str) else None
+    if match is not None:
+        return match.group(1)
     if not isinstance(value, str):
         raise ValidationError(f"{field} must be a str of digits, not {type(value).__name__}")
-    stripped = value.strip()
-    if not stripped:
+    if not value.strip():
         raise ValidationError(f"{field} is empty")
-    if _PHONE.fullmatch(stripped) is None:
-        raise ValidationError(
-            f"{field} {stripped!r} is not a phone number: expected 6 to 15 digits, "
-            "optionally after a leading '+' (e.g. '972501234567' or '0501234567')"
-        )
-    return stripped.removeprefix("+")
-
-
-def optional_phone(value: object, field: str) -> str | None:
-    return None if value is None else phone(value, field)
+    raise ValidationError(
+        f"{field} {value.strip()!r} is not a phone number: expected 6 to 15 digits, "
+        "optionally after a leading '+' (e.g. '972501234567' or '0501234567')"
+    )
 
 
 def custom_data(value: object) -> Mapping[str, CustomValue]:
     """A flat mapping of non-empty str keys to str, int, float or bool values."""
+    # The common case, checked with exact types on the bulk hot path.
+    if type(value) is dict:
+        for key, item in value.items():
+            kind = type(item)
+            if (
+                type(key) is not str
+                or not key
+                or kind not in _SCALARS
+                or (kind is float and not math.isfinite(item))
+                or (kind is int and not _INT_MIN <= item <= _INT_MAX)
+            ):
+                break
+        else:
+            return value
+    return _checked_custom_data(value)
+
+
+def _checked_custom_data(value: object) -> Mapping[str, CustomValue]:
     if not isinstance(value, Mapping):
         raise ValidationError(f"custom_data must be a mapping, not {type(value).__name__}")
     for key, item in value.items():
@@ -73,7 +89,9 @@ def custom_data(value: object) -> Mapping[str, CustomValue]:
                 f"custom_data[{key!r}] must be str, int, float or bool (the mapping is flat), "
                 f"not {type(item).__name__}"
             )
-    return value
+        if isinstance(item, int) and not _INT_MIN <= item <= _INT_MAX:
+            raise ValidationError(f"custom_data[{key!r}] is out of the 64-bit integer range")
+    return dict(value)  # a plain dict for the encoder, whatever mapping came in
 
 
 def member(value: object) -> str:
@@ -85,9 +103,11 @@ def member(value: object) -> str:
 
 
 def integer(value: object, field: str) -> int:
-    """An int proper: neither a bool nor a float that happens to be whole."""
+    """A 64-bit int proper: neither a bool nor a float that happens to be whole."""
     if not isinstance(value, int) or isinstance(value, bool):
         raise ValidationError(f"{field} must be an int, not {type(value).__name__}")
+    if not _INT_MIN <= value <= _INT_MAX:
+        raise ValidationError(f"{field} is out of the 64-bit integer range")
     return value
 
 

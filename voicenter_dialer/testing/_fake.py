@@ -134,7 +134,7 @@ def _integer(value: object) -> int | None:
 
 
 def _custom_data(value: object) -> dict[str, str]:
-    if not isinstance(value, Mapping):
+    if not isinstance(value, dict):
         return {}
     # The service stores custom data as text: numbers come back as strings.
     return {str(k): v if isinstance(v, str) else _text(v) for k, v in value.items()}
@@ -218,7 +218,7 @@ class FakeDialer:
         """
         with self._lock:
             self.requests.append(method)
-            if method != "AddCallsBulk" and not isinstance(params, Mapping):
+            if method != "AddCallsBulk" and not isinstance(params, dict):
                 return _CAMPAIGN_MISSING
             return self._methods[method](params)
 
@@ -238,14 +238,21 @@ class FakeDialer:
         target = str(target)
         if _VALID_NUMBER.fullmatch(target) is None:
             return _error(-2, "Number is invalid")
+        get = params.get
+        priority, custom, when, local = (
+            get("Priority"),
+            get("CustomData"),
+            get("OriginateTime"),
+            get("IsDateLocal"),
+        )
         return Destination(
-            target=target.removeprefix("+"),
-            customer_name=str(params.get("CustomerName") or ""),
-            caller_id=str(params.get("CallerID") or ""),
-            priority=_integer(params.get("Priority")) or 0,
-            custom_data=_custom_data(params.get("CustomData")),
-            originate_time=_integer(params.get("OriginateTime")),
-            is_date_local=_flag(params.get("IsDateLocal")),
+            target.removeprefix("+"),
+            str(get("CustomerName") or ""),
+            str(get("CallerID") or ""),
+            0 if priority is None else _integer(priority) or 0,
+            _custom_data(custom) if custom else {},
+            None if when is None else _integer(when),
+            None if local is None else _flag(local),
         )
 
     # --- methods -------------------------------------------------------------------------
@@ -287,21 +294,26 @@ class FakeDialer:
     def _add_calls_bulk(self, params: Any) -> Answer:
         if not isinstance(params, list) or not params:
             return _error(2, "Target missing")
-        first = params[0] if isinstance(params[0], Mapping) else {}
+        first = params[0] if isinstance(params[0], dict) else {}
         campaign = self._campaign(first)
         if not isinstance(campaign, FakeCampaign):
             return campaign
         results = []
         for item in params:
-            answer = self._add_call(item) if isinstance(item, Mapping) else _CAMPAIGN_MISSING
-            target = item.get("Target") if isinstance(item, Mapping) else None
-            custom = item.get("CustomData") if isinstance(item, Mapping) else None
+            if isinstance(item, dict):
+                answer, target, custom = (
+                    self._add_call(item),
+                    item.get("Target"),
+                    item.get("CustomData"),
+                )
+            else:
+                answer, target, custom = _CAMPAIGN_MISSING, None, None
             results.append(
                 {
                     "Target": target,
                     "ErrorCode": answer["ErrorCode"],
                     "Description": answer["Description"],
-                    "CustomData": custom if isinstance(custom, Mapping) else {},
+                    "CustomData": custom if isinstance(custom, dict) else {},
                 }
             )
         if len(params) > MAX_BULK_RESULTS:

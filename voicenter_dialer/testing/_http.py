@@ -6,7 +6,6 @@ Both share :func:`respond`, which routes a request, applies faults and latency, 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl
@@ -14,6 +13,7 @@ from urllib.parse import parse_qsl
 import anyio
 import attrs
 import httpx
+import orjson
 
 from ._fake import FakeDialer
 from ._faults import BEFORE
@@ -58,7 +58,7 @@ class Reply:
 
 
 def _json(status: int, answer: Any) -> Reply:
-    return Reply(status, json.dumps(answer, separators=(",", ":")).encode())
+    return Reply(status, orjson.dumps(answer))
 
 
 def _text(status: int, text: str) -> Reply:
@@ -85,8 +85,8 @@ async def respond(fake: FakeDialer, http_method: str, path: str, query: str, bod
         return _text(404, f"Not Found: {path}")
     if http_method == "POST":
         try:
-            params = json.loads(body)
-        except ValueError:
+            params = orjson.loads(body)
+        except orjson.JSONDecodeError:
             return _text(400, "Bad Request: the body is not JSON")
     elif http_method == "GET" and method != "AddCallsBulk":
         params = _query_params(query)

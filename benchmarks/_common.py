@@ -1,0 +1,118 @@
+"""What the benchmarks share: the lead set, the fake server process, result lines."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import attrs
+
+ROOT = Path(__file__).resolve().parent.parent
+ACCOUNT = "BENCH-ACCOUNT-0123456789abcdef"
+CAMPAIGN = "BENCH-CAMPAIGN-0123456789abcdef"
+#: Every REJECT_EVERY-th lead has a number the service refuses (too short): a per-target reject.
+REJECT_EVERY = 997
+
+
+def target(i: int) -> str:
+    """The i-th lead's number, the same for every client."""
+    return f"{i % 1_000_000:06d}" if i % REJECT_EVERY == 0 else f"9725{i:08d}"
+
+
+def expected_rejected(n: int) -> int:
+    return len(range(0, n, REJECT_EVERY))
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+@attrs.frozen
+class Result:
+    """What one client run prints as its last line (JSON)."""
+
+    seconds: float
+    cpu: float
+    accepted: int
+    rejected: int
+    failed: int
+    peak_rss_mb: float
+
+    def emit(self) -> None:
+        print(json.dumps(attrs.asdict(self)), flush=True)
+
+    @classmethod
+    def parse(cls, output: str) -> Result:
+        return cls(**json.loads(output.strip().splitlines()[-1]))
+
+
+@contextmanager
+def fake_server(latency: float, faults: Sequence[str] = ()) -> Iterator[str]:
+    """Start ``voicenter-dialer fake-server`` in its own process; yield its base URL."""
+    command = [
+        sys.executable, "-m", "voicenter_dialer", "fake-server", "--port", "0",
+        "--latency", str(latency), "--account-code", ACCOUNT, "--campaign-code", CAMPAIGN,
+        *(f"--fault={fault}" for fault in faults),
+    ]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=ROOT)  # noqa: S603
+    try:
+        assert process.stdout is not None
+        first = process.stdout.readline().split()
+        if first[:1] != ["listening"]:
+            raise RuntimeError(f"the fake server did not start: {first}")
+        base_url = first[1]
+        _wait_until_up(base_url)
+        yield base_url
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def _wait_until_up(base_url: str) -> None:
+    import httpx
+
+    for _ in range(200):
+        try:
+            httpx.post(base_url + "GetCampaignDetails", json={"Campaign": CAMPAIGN}, timeout=1)
+            return
+        except httpx.TransportError:
+            time.sleep(0.05)
+    raise RuntimeError("the fake server did not answer")
+
+
+def clear_campaign(base_url: str) -> None:
+    import httpx
+
+    httpx.post(base_url + "ClearCampaignCalls", json={"Campaign": CAMPAIGN}, timeout=60)
+
+
+def run_client(script: str, *args: str) -> Result:
+    """Run a client script in its own process and read its result line."""
+    completed = subprocess.run(  # noqa: S603
+        [sys.executable, str(Path(__file__).parent / "clients" / script), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONHASHSEED": "0"},
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"{script} failed:\n{completed.stderr}")
+    return Result.parse(completed.stdout)
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)

@@ -1,0 +1,86 @@
+"""Bulk upload: the library against a naive and a hand-tuned script, side by side.
+
+    .venv/bin/python benchmarks/bulk_upload.py [--leads 200000] [--rounds 3] [--latency 0.02]
+
+The fake dialer runs in its own process (uvicorn on 127.0.0.1); each client runs in its own
+process, the three alternating over the rounds. Prints medians, ratios, the latency bound and
+each client's peak RSS, and checks that all three agree on the accepted and rejected counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (  # noqa: E402
+    CAMPAIGN,
+    Result,
+    clear_campaign,
+    expected_rejected,
+    fake_server,
+    median,
+    run_client,
+)
+
+CLIENTS = {"library": "library.py", "naive": "naive.py", "hand-tuned": "hand_tuned.py"}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--leads", type=int, default=200_000)
+    parser.add_argument("--chunk-size", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--latency", type=float, default=0.02, help="the fake's added latency")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    n, chunk, concurrency = args.leads, args.chunk_size, args.concurrency
+
+    results: dict[str, list[Result]] = {name: [] for name in CLIENTS}
+    with fake_server(args.latency) as base_url:
+        for round_number in range(args.rounds):
+            # Alternate the order so that no client always runs first or last.
+            names = list(CLIENTS)
+            names = names[round_number % 3 :] + names[: round_number % 3]
+            for name in names:
+                clear_campaign(base_url)
+                result = run_client(
+                    CLIENTS[name], base_url, CAMPAIGN, str(n), str(chunk), str(concurrency)
+                )
+                results[name].append(result)
+                print(
+                    f"round {round_number + 1} {name:<10} {result.seconds:6.2f} s "
+                    f"cpu {result.cpu:6.2f} s  rss {result.peak_rss_mb:5.1f} MB",
+                    flush=True,
+                )
+
+    bound = n / (chunk * concurrency) * args.latency
+    print()
+    print(f"{n:,} leads, chunk {chunk}, concurrency {concurrency}, latency {args.latency * 1000:g} ms")
+    print(f"machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}")
+    print(f"latency bound N / (chunk x concurrency) x latency = {bound:.2f} s")
+    print()
+    print(f"{'client':<11} {'median s':>9} {'leads/s':>9} {'cpu s':>7} {'peak RSS MB':>12}")
+    medians = {name: median([r.seconds for r in rs]) for name, rs in results.items()}
+    for name, rs in results.items():
+        print(
+            f"{name:<11} {medians[name]:9.2f} {n / medians[name]:9,.0f} "
+            f"{median([r.cpu for r in rs]):7.2f} {max(r.peak_rss_mb for r in rs):12.1f}"
+        )
+    print()
+    print(f"library / hand-tuned: {medians['library'] / medians['hand-tuned']:.2f}x")
+    print(f"library / naive:      {medians['library'] / medians['naive']:.2f}x")
+
+    counts = {(r.accepted, r.rejected) for rs in results.values() for r in rs}
+    expected = (n - expected_rejected(n), expected_rejected(n))
+    if counts != {expected} or any(r.failed for rs in results.values() for r in rs):
+        print(f"MISMATCH: accepted/rejected counts {counts}, expected {expected}")
+        return 1
+    print(f"all clients agree: {expected[0]:,} accepted, {expected[1]:,} rejected")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

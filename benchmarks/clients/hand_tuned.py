@@ -1,0 +1,73 @@
+"""Baseline: a hand-tuned script (orjson, pre-encoded bodies, bounded in-flight chunks)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from _common import Result, cpu_seconds, peak_rss_mb, target  # noqa: E402
+
+
+async def upload(base_url: str, campaign: str, n: int, chunk: int, concurrency: int) -> Result:
+    started, cpu = time.perf_counter(), cpu_seconds()
+    counts = [0, 0, 0]  # accepted, rejected, failed
+    url = base_url + "AddCallsBulk"
+    headers = {"Content-Type": "application/json"}
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    slots = asyncio.Semaphore(concurrency)
+
+    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+
+        async def send(body: bytes, size: int) -> None:
+            try:
+                response = await client.post(url, content=body, headers=headers)
+                results = orjson.loads(response.content).get("AddResult") or ()
+                ok = sum(1 for result in results if result["ErrorCode"] == 0)
+                counts[0] += ok
+                counts[1] += len(results) - ok
+                counts[2] += size - len(results)
+            finally:
+                slots.release()
+
+        tasks = set()
+        for start in range(0, n, chunk):
+            items = [
+                {
+                    "Campaign": campaign,
+                    "Target": target(i),
+                    "CustomerName": f"Lead {i}",
+                    "CustomData": {"var_LeadID": i},
+                }
+                for i in range(start, min(start + chunk, n))
+            ]
+            body = orjson.dumps(items)  # encoded while earlier chunks are in flight
+            await slots.acquire()
+            task = asyncio.create_task(send(body, len(items)))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        await asyncio.gather(*tasks)
+    accepted, rejected, failed = counts
+    return Result(
+        time.perf_counter() - started, cpu_seconds() - cpu, accepted, rejected, failed, peak_rss_mb()
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    for name in ("base_url", "campaign"):
+        parser.add_argument(name)
+    for name in ("n", "chunk", "concurrency"):
+        parser.add_argument(name, type=int)
+    a = parser.parse_args()
+    asyncio.run(upload(a.base_url, a.campaign, a.n, a.chunk, a.concurrency)).emit()
+
+
+if __name__ == "__main__":
+    main()
