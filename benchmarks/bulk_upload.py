@@ -10,12 +10,13 @@ each client's peak RSS, and checks that all three agree on the accepted and reje
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import (  # noqa: E402
+from _common import (
     CAMPAIGN,
     Result,
     clear_campaign,
@@ -58,8 +59,11 @@ def main() -> int:
 
     bound = n / (chunk * concurrency) * args.latency
     print()
-    print(f"{n:,} leads, chunk {chunk}, concurrency {concurrency}, latency {args.latency * 1000:g} ms")
-    print(f"machine: {platform.machine()}, {platform.python_implementation()} {platform.python_version()}")
+    print(
+        f"{n:,} leads, chunk {chunk}, concurrency {concurrency}, latency {args.latency * 1000:g} ms"
+    )
+    python = f"{platform.python_implementation()} {platform.python_version()}"
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {python}")
     print(f"latency bound N / (chunk x concurrency) x latency = {bound:.2f} s")
     print()
     print(f"{'client':<11} {'median s':>9} {'leads/s':>9} {'cpu s':>7} {'peak RSS MB':>12}")

@@ -80,21 +80,24 @@ def call_to_wire(campaign: str, call: object, account_code: str | None = None) -
     """
     if not isinstance(call, Call):
         raise ValidationError(f"expected a Call, got {type(call).__name__}")
+    # Attributes are read once each: this runs once per lead of a bulk upload.
     wire: dict[str, Any] = {"Campaign": campaign, "Target": check.phone(call.target)}
     if account_code is not None:
         wire["Code"] = account_code
-    if call.customer_name is not None:
-        if not isinstance(call.customer_name, str):
-            raise ValidationError(
-                f"customer_name must be a str, not {type(call.customer_name).__name__}"
-            )
-        wire["CustomerName"] = call.customer_name
-    if call.caller_id is not None:
-        wire["CallerID"] = check.phone(call.caller_id, "caller_id")
-    if call.priority is not None:
-        wire["Priority"] = check.integer(call.priority, "priority")
-    if call.custom_data:
-        wire["CustomData"] = check.custom_data(call.custom_data)
+    name = call.customer_name
+    if name is not None:
+        if not isinstance(name, str):
+            raise ValidationError(f"customer_name must be a str, not {type(name).__name__}")
+        wire["CustomerName"] = name
+    caller_id = call.caller_id
+    if caller_id is not None:
+        wire["CallerID"] = check.phone(caller_id, "caller_id")
+    priority = call.priority
+    if priority is not None:
+        wire["Priority"] = check.integer(priority, "priority")
+    custom = call.custom_data
+    if custom:
+        wire["CustomData"] = check.custom_data(custom)
     if call.originate_time is not None or call.is_date_local is not None:
         wire["OriginateTime"], wire["IsDateLocal"] = _schedule(call)
     if call.ignore_dnc_status is not None:

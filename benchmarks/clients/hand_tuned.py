@@ -12,7 +12,7 @@ import httpx
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from _common import Result, cpu_seconds, peak_rss_mb, target  # noqa: E402
+from _common import Result, cpu_seconds, peak_rss_mb, target
 
 
 async def upload(base_url: str, campaign: str, n: int, chunk: int, concurrency: int) -> Result:
@@ -55,7 +55,12 @@ async def upload(base_url: str, campaign: str, n: int, chunk: int, concurrency: 
         await asyncio.gather(*tasks)
     accepted, rejected, failed = counts
     return Result(
-        time.perf_counter() - started, cpu_seconds() - cpu, accepted, rejected, failed, peak_rss_mb()
+        time.perf_counter() - started,
+        cpu_seconds() - cpu,
+        accepted,
+        rejected,
+        failed,
+        peak_rss_mb(),
     )
 
 

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from _common import Result, cpu_seconds, peak_rss_mb, target  # noqa: E402
+from _common import Result, cpu_seconds, peak_rss_mb, target
 
-from voicenter_dialer import AsyncDialer, Call  # noqa: E402
+from voicenter_dialer import AsyncDialer, Call
 
 
 def leads(n: int) -> Iterator[Call]:

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from _common import Result, cpu_seconds, peak_rss_mb, target  # noqa: E402
+from _common import Result, cpu_seconds, peak_rss_mb, target
 
 
 async def upload(base_url: str, campaign: str, n: int, chunk: int, concurrency: int) -> Result:
