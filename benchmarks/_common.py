@@ -59,9 +59,20 @@ class Result:
         return cls(**json.loads(output.strip().splitlines()[-1]))
 
 
+@attrs.frozen
+class Server:
+    base_url: str
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """CPU time the server process has used so far (Linux /proc)."""
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
-def fake_server(latency: float, faults: Sequence[str] = ()) -> Iterator[str]:
-    """Start ``voicenter-dialer fake-server`` in its own process; yield its base URL."""
+def fake_server(latency: float, faults: Sequence[str] = ()) -> Iterator[Server]:
+    """Start ``voicenter-dialer fake-server`` in its own process."""
     command = [
         sys.executable, "-m", "voicenter_dialer", "fake-server", "--port", "0",
         "--latency", str(latency), "--account-code", ACCOUNT, "--campaign-code", CAMPAIGN,
@@ -75,7 +86,7 @@ def fake_server(latency: float, faults: Sequence[str] = ()) -> Iterator[str]:
             raise RuntimeError(f"the fake server did not start: {first}")
         base_url = first[1]
         _wait_until_up(base_url)
-        yield base_url
+        yield Server(base_url, process.pid)
     finally:
         process.terminate()
         process.wait(10)

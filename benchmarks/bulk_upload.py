@@ -40,20 +40,24 @@ def main() -> int:
     n, chunk, concurrency = args.leads, args.chunk_size, args.concurrency
 
     results: dict[str, list[Result]] = {name: [] for name in CLIENTS}
-    with fake_server(args.latency) as base_url:
+    server_cpu: dict[str, list[float]] = {name: [] for name in CLIENTS}
+    with fake_server(args.latency) as server:
         for round_number in range(args.rounds):
             # Alternate the order so that no client always runs first or last.
             names = list(CLIENTS)
             names = names[round_number % 3 :] + names[: round_number % 3]
             for name in names:
-                clear_campaign(base_url)
+                clear_campaign(server.base_url)
+                before = server.cpu_seconds()
                 result = run_client(
-                    CLIENTS[name], base_url, CAMPAIGN, str(n), str(chunk), str(concurrency)
+                    CLIENTS[name], server.base_url, CAMPAIGN, str(n), str(chunk), str(concurrency)
                 )
+                server_cpu[name].append(server.cpu_seconds() - before)
                 results[name].append(result)
                 print(
                     f"round {round_number + 1} {name:<10} {result.seconds:6.2f} s "
-                    f"cpu {result.cpu:6.2f} s  rss {result.peak_rss_mb:5.1f} MB",
+                    f"cpu {result.cpu:6.2f} s  server cpu {server_cpu[name][-1]:5.2f} s  "
+                    f"rss {result.peak_rss_mb:5.1f} MB",
                     flush=True,
                 )
 
@@ -66,12 +70,14 @@ def main() -> int:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {python}")
     print(f"latency bound N / (chunk x concurrency) x latency = {bound:.2f} s")
     print()
-    print(f"{'client':<11} {'median s':>9} {'leads/s':>9} {'cpu s':>7} {'peak RSS MB':>12}")
+    header = f"{'client':<11} {'median s':>9} {'leads/s':>9} {'cpu s':>7} {'server cpu s':>13}"
+    print(header + f" {'peak RSS MB':>12}")
     medians = {name: median([r.seconds for r in rs]) for name, rs in results.items()}
     for name, rs in results.items():
         print(
             f"{name:<11} {medians[name]:9.2f} {n / medians[name]:9,.0f} "
-            f"{median([r.cpu for r in rs]):7.2f} {max(r.peak_rss_mb for r in rs):12.1f}"
+            f"{median([r.cpu for r in rs]):7.2f} {median(server_cpu[name]):13.2f} "
+            f"{max(r.peak_rss_mb for r in rs):12.1f}"
         )
     print()
     print(f"library / hand-tuned: {medians['library'] / medians['hand-tuned']:.2f}x")

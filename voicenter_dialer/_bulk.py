@@ -1,7 +1,7 @@
 """Bulk upload: AddCallsBulk in chunks, streaming, with the fate of every call accounted for.
 
-The input is read one chunk at a time, and only when a request slot is free, so at most
-``concurrency`` chunks are in flight plus the one being read. Each chunk's answer is merged
+The input is read one chunk at a time: at most ``concurrency`` chunks are in flight, plus
+one read and encoded ahead, waiting for a free slot. Each chunk's answer is merged
 back to input positions; whatever goes wrong, every position ends in exactly one of accepted,
 rejected or failed.
 """
@@ -227,28 +227,32 @@ class _Upload:
             start = 0
             try:
                 async with aclosing(_chunks(calls, self._chunk_size)) as chunks:
-                    # A free slot before reading the next chunk: that back-pressure keeps a
-                    # huge input out of memory.
-                    await self._slots.acquire()
-                    async for chunk in chunks:
-                        tasks.start_soon(self._process, start, chunk)
-                        start += len(chunk)
+                    async for calls_read in chunks:
+                        # Validated and encoded while earlier chunks are in flight, so it
+                        # leaves the moment a slot frees up...
+                        chunk = self._prepare(start, calls_read)
+                        start += len(calls_read)
+                        # ...and no further chunk is read until then: that back-pressure
+                        # keeps a huge input out of memory.
                         await self._slots.acquire()
-                    self._slots.release()
+                        tasks.start_soon(self._process, chunk)
             except Exception as exc:  # the caller's input failed: finish what is in flight
                 self.input_error = exc
 
-    async def _process(self, start: int, calls: list[Any]) -> None:
+    def _prepare(self, start: int, calls: list[Any]) -> _Chunk:
+        chunk = _Chunk(start, calls)
+        to_wire, campaign = self._dialer._call_payload, self._campaign
+        for offset, call in enumerate(calls):
+            try:
+                chunk.wires.append(to_wire(campaign, call))
+            except ValidationError as exc:
+                chunk.failed.append(FailedCall(start + offset, call, exc))
+            else:
+                chunk.offsets.append(offset)
+        return chunk
+
+    async def _process(self, chunk: _Chunk) -> None:
         try:
-            chunk = _Chunk(start, calls)
-            to_wire, campaign = self._dialer._call_payload, self._campaign
-            for offset, call in enumerate(calls):
-                try:
-                    chunk.wires.append(to_wire(campaign, call))
-                except ValidationError as exc:
-                    chunk.failed.append(FailedCall(start + offset, call, exc))
-                else:
-                    chunk.offsets.append(offset)
             if chunk.wires:
                 await self._send_chunk(chunk)
             await self._send.send(chunk.outcome())
