@@ -11,7 +11,6 @@ import asyncio
 import os
 import sys
 import time
-from array import array
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
@@ -21,7 +20,7 @@ import attrs
 from ._bulk import MAX_CHUNK_SIZE, BulkProgress
 from ._client import DEFAULT_BASE_URL, AsyncDialer
 from ._exceptions import DialerError, ValidationError
-from ._leads import LeadFileError, phone_normaliser, read_calls, scan, write_rejects
+from ._leads import LeadFileError, LineMap, phone_normaliser, read_calls, scan, write_rejects
 from ._models import BulkReport, Call, Campaign
 from ._secrets import mask
 from ._version import __version__
@@ -235,7 +234,7 @@ async def _upload_file(dialer: AsyncDialer, args: argparse.Namespace) -> int:
         lead_file = scan(Path(args.file), args.format)
     except LeadFileError as exc:
         raise _Usage(str(exc)) from None
-    lines: array[int] = array("I")
+    lines = LineMap()
     calls = read_calls(lead_file, phone_normaliser(args.region), lines)
     try:
         upload = await _upload(

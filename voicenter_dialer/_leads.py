@@ -8,10 +8,10 @@ priority) are not file errors: they reach the bulk report as failed leads.
 
 from __future__ import annotations
 
+import bisect
 import csv
 import json
 import re
-from array import array
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -23,6 +23,7 @@ from ._models import BulkReport, Call
 __all__ = [
     "LeadFile",
     "LeadFileError",
+    "LineMap",
     "phone_normaliser",
     "read_calls",
     "scan",
@@ -35,6 +36,32 @@ _PHONE_COLUMNS = ("phone", "target")
 _NAME_COLUMNS = ("name", "customer_name")
 # Separators people type in numbers; the vendor wants digits.
 _SEPARATORS = re.compile(r"[\s\-().]")
+
+
+class LineMap:
+    """Input index -> line number in the file, in constant memory for ordinary files.
+
+    Lead *i* is on line ``i + 2`` of a CSV (after the header) unless blank lines or
+    multi-line quoted fields came before it; only those shifts are stored.
+    """
+
+    def __init__(self) -> None:
+        self._indexes: list[int] = []
+        self._shifts: list[int] = []
+        self._count = 0
+
+    def append(self, line: int) -> None:
+        """Record that the next lead is on *line*."""
+        if not self._shifts or line != self._count + self._shifts[-1]:
+            self._indexes.append(self._count)
+            self._shifts.append(line - self._count)
+        self._count += 1
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, index: int) -> int:
+        return index + self._shifts[bisect.bisect_right(self._indexes, index) - 1]
 
 
 class LeadFileError(Exception):
@@ -197,9 +224,9 @@ def _call(fields: Mapping[str, Any], phone_key: str, normalise: Callable[[str], 
 
 
 def read_calls(
-    lead_file: LeadFile, normalise: Callable[[str], str], lines: array[int]
+    lead_file: LeadFile, normalise: Callable[[str], str], lines: LineMap
 ) -> Iterator[Call]:
-    """Yield the file's leads as Calls, appending each one's line number to *lines*."""
+    """Yield the file's leads as Calls, recording each one's line number in *lines*."""
     with _open(lead_file.path) as file:
         if lead_file.format == "csv":
             reader = csv.reader(file, strict=True)
@@ -220,7 +247,7 @@ def read_calls(
                     yield _call(lead, phone_key, normalise)
 
 
-def write_rejects(path: Path, report: BulkReport, lines: array[int]) -> int:
+def write_rejects(path: Path, report: BulkReport, lines: LineMap) -> int:
     """Write rejected and failed leads as a CSV ready to fix and re-upload; return the count.
 
     Columns: ``phone``, ``name``, ``priority``, ``caller_id``, the custom data fields, then

@@ -1,0 +1,54 @@
+"""Lead files: line numbers, number normalisation, columns (the CLI tests cover the rest)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from voicenter_dialer._leads import LineMap, phone_normaliser, read_calls, scan
+
+
+def test_line_map_stores_only_shifts() -> None:
+    lines = LineMap()
+    physical = [2, 3, 4, 6, 7, 10, 11]  # a blank line before 6, a 3-line record ending at 10
+    for line in physical:
+        lines.append(line)
+
+    assert [lines[i] for i in range(len(physical))] == physical
+    assert len(lines._shifts) == 3  # not one entry per lead
+
+
+def test_line_map_of_an_ordinary_file_is_constant_size() -> None:
+    lines = LineMap()
+    for i in range(100_000):
+        lines.append(i + 2)
+    assert lines[99_999] == 100_001
+    assert len(lines._shifts) == 1
+
+
+def test_csv_with_blank_lines_and_multiline_fields(tmp_path: Path) -> None:
+    path = tmp_path / "leads.csv"
+    path.write_text('phone,name\n0501234567,a\n\n0501234568,"two\nlines"\n0501234569,c\n')
+    lines = LineMap()
+
+    calls = list(read_calls(scan(path), phone_normaliser(None), lines))
+
+    assert [c.target for c in calls] == ["0501234567", "0501234568", "0501234569"]
+    assert calls[1].customer_name == "two\nlines"
+    assert [lines[i] for i in range(3)] == [2, 5, 6]
+
+
+@pytest.mark.parametrize(
+    ("region", "raw", "expected"),
+    [
+        (None, " 050-123 4567 ", "0501234567"),
+        (None, "(03) 555.1234", "035551234"),
+        ("IL", "050-123-4567", "972501234567"),
+        ("IL", "+44 20 7946 0018", "442079460018"),
+        ("IL", "not a number", "notanumber"),  # left for validation to report
+        ("IL", "12", "12"),
+    ],
+)
+def test_phone_normaliser(region: str | None, raw: str, expected: str) -> None:
+    assert phone_normaliser(region)(raw) == expected
