@@ -9,6 +9,7 @@ import httpx
 import pytest
 import respx
 import stamina
+import stamina.instrumentation
 
 from voicenter_dialer import (
     AsyncDialer,
@@ -228,3 +229,29 @@ def test_retry_after_is_exposed_on_the_error() -> None:
 
     assert policy.should_retry(error, idempotent=False) == 4.0
     assert policy.should_retry(ValueError(), idempotent=True) is False
+
+
+async def test_stamina_deactivated_means_no_retries(api: respx.MockRouter) -> None:
+    route = api.post("StartCampaign").respond(503)
+    stamina.set_active(False)
+    try:
+        async with AsyncDialer() as dialer:
+            with pytest.raises(ResponseError):
+                await dialer.start_campaign(CAMPAIGN_CODE)
+    finally:
+        stamina.set_active(True)
+    assert route.call_count == 1
+
+
+async def test_retries_are_reported_to_stamina_instrumentation(api: respx.MockRouter) -> None:
+    seen: list[int] = []
+    api.post("StartCampaign").mock(
+        side_effect=[httpx.Response(503), httpx.Response(503), httpx.Response(200, json=OK)]
+    )
+    stamina.instrumentation.set_on_retry_hooks([lambda details: seen.append(details.retry_num)])
+    try:
+        async with AsyncDialer() as dialer:
+            await dialer.start_campaign(CAMPAIGN_CODE)
+    finally:
+        stamina.instrumentation.set_on_retry_hooks(None)
+    assert seen == [1, 2]

@@ -6,7 +6,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Any, Final
@@ -159,12 +159,11 @@ class AsyncDialer:
         body = orjson.dumps(payload)
         url = self._base_url + method
         secrets = (self._code, campaign)
-        result: tuple[Envelope, int] | None = None
-        async for attempt in self._retry.attempts(idempotent=idempotent):
-            with attempt:
-                result = await self._send_once(method, url, body, attempt.num, secrets, idempotent)
-        assert result is not None  # stamina either ran the block to success or raised
-        return result
+
+        def attempt(number: int) -> Awaitable[tuple[Envelope, int]]:
+            return self._send_once(method, url, body, number, secrets, idempotent)
+
+        return await self._retry.run(attempt, idempotent=idempotent)
 
     async def _send_once(
         self,

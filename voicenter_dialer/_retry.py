@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
-from collections.abc import AsyncIterable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import attrs
 import httpx
@@ -26,6 +27,8 @@ import stamina
 from ._exceptions import ResponseError, TransportError
 
 __all__ = ["RetryPolicy", "retry_after_seconds", "status_outcome_unknown", "transport_refused"]
+
+T = TypeVar("T")
 
 # Statuses that mean "not processed, come back later".
 _REFUSED_STATUSES = frozenset({429, 503})
@@ -103,17 +106,36 @@ class RetryPolicy:
             return min(exc.retry_after, self.max_retry_after)
         return True
 
-    def attempts(self, *, idempotent: bool) -> AsyncIterable[stamina.Attempt]:
-        """An ``async for`` of attempts for one call of a method."""
+    async def run(self, attempt: Callable[[int], Awaitable[T]], *, idempotent: bool) -> T:
+        """``await attempt(n)`` for n = 1, 2, ... under this policy; its first success.
+
+        The first attempt runs outside stamina: setting up its retry loop costs about a
+        third of a successful call's overhead (benchmarks/overhead.py), and most calls
+        succeed at once. When it fails with something worth retrying, stamina takes over
+        from attempt 1 by re-raising that failure inside its loop, so it decides every wait
+        and count exactly as if it had run the first attempt itself.
+        """
+        try:
+            return await attempt(1)
+        except Exception as exc:
+            if self.max_retries == 0 or self.should_retry(exc, idempotent=idempotent) is False:
+                raise
+            first_failure: Exception | None = exc
 
         def hook(exc: Exception) -> bool | float:
             return self.should_retry(exc, idempotent=idempotent)
 
-        return stamina.retry_context(
+        async for retry in stamina.retry_context(
             on=hook,
             attempts=self.max_retries + 1,
             timeout=self.total_timeout,
             wait_initial=self.wait_initial,
             wait_max=self.wait_max,
             wait_jitter=self.wait_jitter,
-        )
+        ):
+            with retry:
+                if first_failure is not None:
+                    failure, first_failure = first_failure, None
+                    raise failure
+                return await attempt(retry.num)
+        raise AssertionError("unreachable: stamina returns the block's result or raises")
