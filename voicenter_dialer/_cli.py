@@ -375,6 +375,11 @@ def _parser() -> argparse.ArgumentParser:
         help="the account code (default: $VOICENTER_CODE); needed by 'campaigns'",
     )
     parser.add_argument("--max-retries", type=int, default=2, help="retries per request")
+    parser.add_argument(
+        "--allow-insecure-http",
+        action="store_true",
+        help="accept a plain http:// base URL off this machine (codes travel in clear text)",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     listing = commands.add_parser("campaigns", help="list the account's campaigns")
@@ -444,7 +449,10 @@ async def _run(args: argparse.Namespace) -> int:
     if args.command == "demo":
         return await _demo(args)
     async with AsyncDialer(
-        args.code, base_url=args.base_url, max_retries=args.max_retries
+        args.code,
+        base_url=args.base_url,
+        max_retries=args.max_retries,
+        allow_insecure_http=args.allow_insecure_http,
     ) as dialer:
         return await COMMANDS[args.command](dialer, args)
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import re
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 from types import TracebackType
 from typing import Any, Final
 
+import anyio
 import httpx
 import orjson
 
@@ -19,6 +21,7 @@ from ._bulk import BulkProgress, ChunkOutcome, stream, upload
 from ._converter import call_to_wire, structure, structure_list, wire_int
 from ._exceptions import MemberError, ResponseError, TransportError, ValidationError, api_error
 from ._models import BulkReport, Call, Campaign, Member, PendingCalls
+from ._pacing import Pacer
 from ._retry import RetryPolicy, retry_after_seconds, status_outcome_unknown, transport_refused
 from ._secrets import mask, redact
 from ._version import __version__
@@ -73,6 +76,12 @@ class AsyncDialer:
             twice.
         retry_policy: replaces the whole policy (``max_retries`` and ``resend_unknown_outcome``
             are then ignored).
+        requests_per_second: pace all requests of this dialer (calls, retries and bulk chunks
+            alike) to at most this rate.
+        deadline: seconds one call may take in all, retries and waits included; past it the
+            call raises :class:`TransportError`.
+        allow_insecure_http: accept a plain ``http://`` base URL that is not on loopback.
+            Off by default: codes would travel in clear text.
     """
 
     def __init__(
@@ -86,6 +95,9 @@ class AsyncDialer:
         send_code_with_every_request: bool = False,
         resend_unknown_outcome: bool = False,
         retry_policy: RetryPolicy | None = None,
+        requests_per_second: float | None = None,
+        deadline: float | None = None,
+        allow_insecure_http: bool = False,
     ) -> None:
         if code is None:
             code = os.environ.get("VOICENTER_CODE") or None
@@ -95,6 +107,13 @@ class AsyncDialer:
             raise ValidationError(f"max_retries must be an int >= 0, got {max_retries!r}")
         if not base_url.endswith("/"):
             base_url += "/"
+        _check_base_url(base_url, allow_insecure_http)
+        if requests_per_second is not None and not requests_per_second > 0:
+            raise ValidationError(f"requests_per_second must be > 0, got {requests_per_second}")
+        if deadline is not None and not deadline > 0:
+            raise ValidationError(f"deadline must be > 0 seconds, got {deadline}")
+        self._pacer = Pacer(requests_per_second) if requests_per_second else None
+        self._deadline = deadline
         self._code = code
         self._base_url = base_url
         self._send_code_always = send_code_with_every_request
@@ -160,10 +179,29 @@ class AsyncDialer:
         url = self._base_url + method
         secrets = (self._code, campaign)
 
-        def attempt(number: int) -> Awaitable[tuple[Envelope, int]]:
-            return self._send_once(method, url, body, number, secrets, idempotent)
+        in_flight = False
 
-        return await self._retry.run(attempt, idempotent=idempotent)
+        async def attempt(number: int) -> tuple[Envelope, int]:
+            nonlocal in_flight
+            if self._pacer is not None:
+                await self._pacer.wait()
+            in_flight = True
+            try:
+                return await self._send_once(method, url, body, number, secrets, idempotent)
+            finally:
+                in_flight = False
+
+        if self._deadline is None:
+            return await self._retry.run(attempt, idempotent=idempotent)
+        with anyio.move_on_after(self._deadline):
+            return await self._retry.run(attempt, idempotent=idempotent)
+        # Cut short while a request was out: the server may have processed it.
+        message = f"{method}: no answer within the {self._deadline:g} s deadline"
+        raise TransportError(
+            message + (_unknown_outcome_hint(method, idempotent) if in_flight else ""),
+            method=method,
+            outcome_unknown=in_flight,
+        )
 
     async def _send_once(
         self,
@@ -380,6 +418,33 @@ class AsyncDialer:
 
 
 # --- answers ---------------------------------------------------------------------------------
+
+
+def _check_base_url(base_url: str, allow_insecure_http: bool) -> None:
+    """Codes travel in request bodies: refuse clear text unless it stays on this machine."""
+    try:
+        url = httpx.URL(base_url)
+    except httpx.InvalidURL as exc:
+        raise ValidationError(f"base_url is not a URL: {exc}") from None
+    if url.scheme == "https":
+        return
+    if url.scheme != "http":
+        raise ValidationError(f"base_url must be an https:// URL, got {url.scheme or 'no'} scheme")
+    if allow_insecure_http or _is_loopback(url.host):
+        return
+    raise ValidationError(
+        f"base_url {base_url!r} is plain http:// off this machine: account and campaign codes "
+        "would travel in clear text. Use https://, or pass allow_insecure_http=True"
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _describe_transport(exc: httpx.TransportError) -> str:
