@@ -8,12 +8,13 @@ import resource
 import statistics
 import subprocess
 import sys
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import attrs
+
+from voicenter_dialer.testing import spawn
 
 ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT = "BENCH-ACCOUNT-0123456789abcdef"
@@ -59,6 +60,13 @@ class Result:
         return cls(**json.loads(output.strip().splitlines()[-1]))
 
 
+@contextmanager
+def fake_server(latency: float) -> Iterator[Server]:
+    """The fake dialer in its own process, with the benchmark's account and campaign."""
+    with spawn(latency=latency, account_code=ACCOUNT, campaign_code=CAMPAIGN) as spawned:
+        yield Server(spawned.base_url, spawned.pid)
+
+
 @attrs.frozen
 class Server:
     base_url: str
@@ -68,40 +76,6 @@ class Server:
         """CPU time the server process has used so far (Linux /proc)."""
         fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-@contextmanager
-def fake_server(latency: float, faults: Sequence[str] = ()) -> Iterator[Server]:
-    """Start ``voicenter-dialer fake-server`` in its own process."""
-    command = [
-        sys.executable, "-m", "voicenter_dialer", "fake-server", "--port", "0",
-        "--latency", str(latency), "--account-code", ACCOUNT, "--campaign-code", CAMPAIGN,
-        *(f"--fault={fault}" for fault in faults),
-    ]  # fmt: skip
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=ROOT)  # noqa: S603
-    try:
-        assert process.stdout is not None
-        first = process.stdout.readline().split()
-        if first[:1] != ["listening"]:
-            raise RuntimeError(f"the fake server did not start: {first}")
-        base_url = first[1]
-        _wait_until_up(base_url)
-        yield Server(base_url, process.pid)
-    finally:
-        process.terminate()
-        process.wait(10)
-
-
-def _wait_until_up(base_url: str) -> None:
-    import httpx
-
-    for _ in range(200):
-        try:
-            httpx.post(base_url + "GetCampaignDetails", json={"Campaign": CAMPAIGN}, timeout=1)
-            return
-        except httpx.TransportError:
-            time.sleep(0.05)
-    raise RuntimeError("the fake server did not answer")
 
 
 def clear_campaign(base_url: str) -> None:

@@ -8,7 +8,7 @@ import httpx
 import pytest
 import respx
 
-from voicenter_dialer import AsyncDialer, Campaign, DialerError
+from voicenter_dialer import AsyncDialer, Call, Campaign, DialerError
 
 from .examples import ACCOUNT_CODE, CAMPAIGN_CODE
 from .test_errors import CALLS
@@ -103,3 +103,26 @@ def test_reprs_mask_codes() -> None:
     assert_no_secret(str(campaign))
     assert ACCOUNT_CODE[-4:] in repr(dialer)  # enough to tell codes apart
     assert "'…" + CAMPAIGN_CODE[-4:] + "'" in repr(campaign)
+
+
+@pytest.mark.parametrize("failure", ECHOING_FAILURES)
+async def test_bulk_failures_never_show_a_code(
+    api: respx.MockRouter,
+    dialer: AsyncDialer,
+    caplog: pytest.LogCaptureFixture,
+    failure: httpx.Response | Exception,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    route = api.post("AddCallsBulk")
+    if isinstance(failure, httpx.Response):
+        route.mock(return_value=failure)
+    else:
+        route.mock(side_effect=failure)
+
+    report = await dialer.add_calls_bulk(CAMPAIGN_CODE, [Call("972501234567")])
+
+    assert len(report.failed) == 1
+    assert_no_secret(str(report.failed[0].error))
+    assert_no_secret(repr(report))
+    for record in caplog.records:
+        assert_no_secret(repr(record.__dict__))

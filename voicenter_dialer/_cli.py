@@ -337,7 +337,13 @@ def _fake_server(args: argparse.Namespace) -> int:
         except ValueError:
             raise _Usage(f"--fault takes NAME=RATE, e.g. 503=0.05; got {fault!r}") from None
     try:
-        faults = Faults(rates, latency=args.latency, seed=args.seed, retry_after=args.retry_after)
+        faults = Faults(
+            rates,
+            latency=args.latency,
+            seed=args.seed,
+            retry_after=args.retry_after,
+            slow_seconds=args.slow_seconds,
+        )
     except ValueError as exc:
         raise _Usage(str(exc)) from None
     fake = FakeDialer(args.account_code, faults=faults)
@@ -427,9 +433,10 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="NAME=RATE",
-        help="inject a fault (503, 429, 500, reset, truncated, html) at RATE; repeatable",
+        help="inject a fault (503, 429, 500, reset, truncated, html, slow) at RATE; repeatable",
     )
     fake.add_argument("--retry-after", type=float, default=0.0, help="Retry-After of 503/429")
+    fake.add_argument("--slow-seconds", type=float, default=5.0, help="delay of 'slow' answers")
     fake.add_argument("--seed", type=int, default=0, help="seed of the fault sequence")
     fake.add_argument("--log-level", default="warning", help="uvicorn's log level")
     return parser

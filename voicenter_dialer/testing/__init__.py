@@ -16,14 +16,15 @@ Over real HTTP on loopback (uvicorn, the ``fake`` extra)::
         async with AsyncDialer(fake.account_code, base_url=server.base_url) as dialer:
             ...
 
-As pytest fixtures: ``voicenter_fake`` and ``voicenter_client`` (see :mod:`.pytest_plugin`).
+In a process of its own, for load tests (:func:`spawn`); as pytest fixtures:
+``voicenter_fake`` and ``voicenter_client`` (see :mod:`.pytest_plugin`).
 Faults are injected with :class:`Faults`.
 """
 
 from ._fake import MAX_BULK_RESULTS, Destination, FakeCampaign, FakeDialer
 from ._faults import Fault, Faults
 from ._http import FakeApp, FakeTransport
-from ._server import FakeServer, serve
+from ._server import FakeServer, SpawnedServer, serve, spawn
 
 __all__ = [
     "MAX_BULK_RESULTS",
@@ -35,5 +36,7 @@ __all__ = [
     "FakeTransport",
     "Fault",
     "Faults",
+    "SpawnedServer",
     "serve",
+    "spawn",
 ]

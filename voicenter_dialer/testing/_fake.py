@@ -158,7 +158,8 @@ class FakeDialer:
         self.account_code = account_code or "FAKE-ACCOUNT-" + secrets.token_hex(8)
         self.faults = faults or Faults()
         self.campaigns: dict[str, FakeCampaign] = {}
-        #: The method of every request that reached the service, in order.
+        #: The method of every request that reached the service, in order, including those
+        #: answered with an injected fault.
         self.requests: list[str] = []
         self._lock = threading.Lock()
         self._methods: dict[str, Callable[[Any], Answer]] = {
@@ -217,7 +218,6 @@ class FakeDialer:
         *method* must be one of :attr:`methods`.
         """
         with self._lock:
-            self.requests.append(method)
             if method != "AddCallsBulk" and not isinstance(params, dict):
                 return _CAMPAIGN_MISSING
             return self._methods[method](params)

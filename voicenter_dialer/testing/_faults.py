@@ -17,8 +17,9 @@ __all__ = ["BEFORE", "FAULTS", "Fault", "Faults"]
 #: with ``Retry-After``.
 #: After it is applied (the service did the work, the answer is lost or garbled): ``"500"``;
 #: ``"reset"``, the connection is dropped without an answer; ``"truncated"``, a 200 whose JSON
-#: body is cut short; ``"html"``, a proxy's 502 HTML error page.
-Fault = Literal["503", "429", "500", "reset", "truncated", "html"]
+#: body is cut short; ``"html"``, a proxy's 502 HTML error page; ``"slow"``, the answer comes
+#: ``slow_seconds`` late (longer than a client's timeout, typically).
+Fault = Literal["503", "429", "500", "reset", "truncated", "html", "slow"]
 
 FAULTS: frozenset[Fault] = frozenset(get_args(Fault))
 #: Faults injected before the request is applied.
@@ -41,13 +42,15 @@ class Faults:
 
     ``rates`` maps a :data:`Fault` to its probability per request (they may add up to at most
     1). ``methods`` limits injection to those API methods (all when None). ``latency`` seconds
-    are added to every answer. The same ``seed`` gives the same sequence of faults.
+    are added to every answer; ``retry_after`` is the Retry-After of 503 and 429 answers;
+    ``slow_seconds`` delays a "slow" answer. The same ``seed`` gives the same faults.
     """
 
     rates: Mapping[Fault, float] = attrs.field(factory=dict, validator=_check_rates)
     methods: frozenset[str] | None = None
     latency: float = 0.0
     retry_after: float = 0.0
+    slow_seconds: float = 5.0
     seed: int = 0
     _random: random.Random = attrs.field(init=False, repr=False)
     _lock: threading.Lock = attrs.field(init=False, repr=False, factory=threading.Lock)

@@ -83,6 +83,7 @@ async def respond(fake: FakeDialer, http_method: str, path: str, query: str, bod
     method = path.rstrip("/").rsplit("/", 1)[-1]
     if method not in fake.methods:
         return _text(404, f"Not Found: {path}")
+    fake.requests.append(method)
     if http_method == "POST":
         try:
             params = orjson.loads(body)
@@ -104,6 +105,8 @@ async def respond(fake: FakeDialer, http_method: str, path: str, query: str, bod
 
     answer = fake.handle(method, params)
 
+    if fault == "slow":
+        await anyio.sleep(faults.slow_seconds)
     if fault == "500":
         return _text(500, "Internal Server Error")
     if fault == "reset":

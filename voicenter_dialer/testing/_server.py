@@ -5,23 +5,27 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from types import ModuleType
 from typing import TYPE_CHECKING
 
 import attrs
 
 from ._fake import FakeDialer
+from ._faults import Fault
 from ._http import FakeApp, InjectedReset
 
 if TYPE_CHECKING:
     import uvicorn
 
-__all__ = ["FakeServer", "bind", "make_server", "serve"]
+__all__ = ["FakeServer", "SpawnedServer", "bind", "make_server", "serve", "spawn"]
 
 _START_TIMEOUT = 10.0
+_BACKLOG = 2048
 _PATH = "/ForwardDialer/Dialer/"
 
 
@@ -39,10 +43,16 @@ class FakeServer:
 
 
 def bind(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
-    """A listening-ready socket on *host*:*port* (a free port when 0)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    """A listening socket on *host*:*port* (a free port when 0).
+
+    It listens before the server runs, so early clients queue instead of being refused.
+    """
+    # IPPROTO_TCP given explicitly: asyncio sets TCP_NODELAY on accepted connections only
+    # then, and without it every answer waits ~40 ms for a delayed ACK (Nagle).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
+    sock.listen(_BACKLOG)
     return sock
 
 
@@ -81,6 +91,8 @@ def serve(
     """Serve *fake* (a new one when None) on loopback until the block ends.
 
     Usable from sync and async code alike: the server runs in its own thread and event loop.
+    It shares this process's GIL, so a busy client slows it down: for load tests and
+    benchmarks, :func:`spawn` runs it in a process of its own.
     """
     fake = fake or FakeDialer()
     server = make_server(fake)
@@ -101,3 +113,50 @@ def serve(
         server.should_exit = True
         thread.join(_START_TIMEOUT)
         sock.close()
+
+
+@attrs.frozen
+class SpawnedServer:
+    """A fake dialer running in a process of its own (see :func:`spawn`)."""
+
+    base_url: str
+    account_code: str
+    #: The code of its one campaign.
+    campaign_code: str
+    pid: int
+
+
+@contextlib.contextmanager
+def spawn(
+    *,
+    host: str = "127.0.0.1",
+    latency: float = 0.0,
+    faults: Mapping[Fault, float] | None = None,
+    retry_after: float = 0.0,
+    slow_seconds: float = 5.0,
+    seed: int = 0,
+    account_code: str | None = None,
+    campaign_code: str | None = None,
+) -> Iterator[SpawnedServer]:
+    """Run ``voicenter-dialer fake-server`` in a new process with one campaign, until the
+    block ends. Its state is reached through the API only."""
+    command = [
+        sys.executable, "-m", "voicenter_dialer", "fake-server", "--host", host, "--port", "0",
+        "--latency", str(latency), "--retry-after", str(retry_after),
+        "--slow-seconds", str(slow_seconds), "--seed", str(seed),
+        *(f"--fault={name}={rate}" for name, rate in (faults or {}).items()),
+        *(["--account-code", account_code] if account_code else []),
+        *(["--campaign-code", campaign_code] if campaign_code else []),
+    ]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)  # noqa: S603
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline().split() for _ in range(3)]
+        if [line[:1] for line in lines] != [["listening"], ["account"], ["campaign"]]:
+            raise RuntimeError(f"the fake dialer's process did not start: {lines}")
+        yield SpawnedServer(lines[0][1], lines[1][2], lines[2][2], process.pid)
+    finally:
+        process.terminate()
+        process.wait(_START_TIMEOUT)
+        if process.stdout is not None:
+            process.stdout.close()
