@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+import itertools
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from typing import Any
 
 import anyio
 import httpx
@@ -15,7 +17,7 @@ from voicenter_dialer import AsyncDialer, Call, TransportError, ValidationError
 
 from .examples import CAMPAIGN_CODE, OK
 
-Handler = Callable[[httpx.Request], Awaitable[httpx.Response]]
+Handler = Callable[[httpx.Request], Coroutine[Any, Any, httpx.Response]]
 
 
 def on_mock_clock(main: Callable[[], Awaitable[None]]) -> None:
@@ -56,7 +58,7 @@ def test_requests_are_paced_across_concurrent_calls_and_bulk_chunks() -> None:
     on_mock_clock(main)
 
     assert len(sent_at) == 8  # 5 calls and 3 chunks, all through one pacer
-    gaps = [later - earlier for earlier, later in zip(sent_at, sent_at[1:], strict=False)]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(sent_at)]
     assert all(gap == pytest.approx(0.1) for gap in gaps)
 
 
