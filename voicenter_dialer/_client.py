@@ -125,7 +125,7 @@ class AsyncDialer:
         # rather than in httpcore's pool, whose queue is quadratic in its length
         # (encode/httpcore#1035): 1,000 concurrent calls to the loopback fake took 12 s
         # queued there, 6 s queued here.
-        self._in_flight = anyio.Semaphore(max_concurrent_requests)
+        self._in_flight = anyio.Semaphore(max_concurrent_requests, fast_acquire=True)
         self._deadline = deadline
         self._code = code
         self._base_url = base_url
