@@ -56,7 +56,7 @@ def run(code: str) -> dict[str, Any]:
 
 
 def test_every_block_is_exercised() -> None:
-    assert len(BLOCKS) == 12
+    assert len(BLOCKS) == 13
 
 
 def test_first_call(service: respx.MockRouter, capsys: pytest.CaptureFixture[str]) -> None:
@@ -201,3 +201,11 @@ def test_fake_over_loopback_with_faults(capsys: pytest.CaptureFixture[str]) -> N
     assert total == 10_000
     assert accepted + failed == total
     assert accepted <= held <= total  # failed leads whose answer was lost may be held
+
+
+def test_pacing_example() -> None:
+    dialer = run(block("requests_per_second=5"))["dialer"]
+
+    assert dialer._pacer is not None
+    assert dialer._pacer.interval == 0.2
+    assert dialer._deadline == 20.0
