@@ -25,6 +25,8 @@ from ._exceptions import (
     TransportError,
     ValidationError,
 )
+from ._journal import JournalError, JournalSummary
+from ._journal import summarise as summarise_journal
 from ._models import (
     AddResult,
     BulkReport,
@@ -59,6 +61,8 @@ __all__ = [
     "FailedCall",
     "InvalidCampaignError",
     "InvalidTargetError",
+    "JournalError",
+    "JournalSummary",
     "Member",
     "MemberError",
     "PendingCall",
@@ -69,4 +73,5 @@ __all__ = [
     "TransportError",
     "ValidationError",
     "__version__",
+    "summarise_journal",
 ]

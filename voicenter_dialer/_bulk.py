@@ -9,14 +9,17 @@ rejected or failed.
 from __future__ import annotations
 
 import collections
+import hashlib
 import itertools
 import logging
+import os
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Iterable, Sized
 from contextlib import aclosing, asynccontextmanager
 from typing import TYPE_CHECKING, Any, Final
 
 import anyio
 import attrs
+import orjson
 from anyio.streams.memory import MemoryObjectSendStream
 
 from ._converter import structure, wire_int
@@ -26,6 +29,7 @@ from ._exceptions import (
     ResponseError,
     ValidationError,
 )
+from ._journal import Journal, JournalError, LeadRecord
 from ._models import AddResult, BulkReport, Call, FailedCall, RejectedCall
 from ._validation import integer
 
@@ -124,6 +128,28 @@ class _Chunk:
     def outcome(self) -> ChunkOutcome:
         return ChunkOutcome(self.start, len(self.calls), self.accepted, self.rejected, self.failed)
 
+    def digest(self) -> bytes:
+        """A fingerprint of the chunk's calls, to recognise the same input on a rerun."""
+        hashed = hashlib.blake2b(orjson.dumps(self.wires), digest_size=16)
+        for failed in self.failed:  # calls that failed validation have no wire object
+            hashed.update(f"{failed.index}:{failed.call!r}".encode())
+        return hashed.digest()
+
+    def records(self) -> list[LeadRecord]:
+        """The calls that were not accepted, as the journal keeps them."""
+        rejected = [
+            LeadRecord(r.index, "rejected", str(r.result.target), r.result.error_code,
+                       "AddResult", r.result.description)
+            for r in self.rejected
+        ]  # fmt: skip
+        failed = [
+            LeadRecord(f.index, "unknown" if f.error.outcome_unknown else "failed",
+                       str(getattr(f.call, "target", f.call)), None,
+                       type(f.error).__name__, f.error.message)
+            for f in self.failed
+        ]  # fmt: skip
+        return rejected + failed
+
     def merge(self, envelope: dict[str, Any], status: int) -> None:
         """Match the answer's AddResult items to the calls sent.
 
@@ -210,10 +236,15 @@ class _Upload:
         chunk_size: int,
         concurrency: int,
         send: MemoryObjectSendStream[ChunkOutcome],
+        journal: Journal | None = None,
+        held: frozenset[str] | None = None,
     ) -> None:
         self._dialer = dialer
         self._campaign = campaign
         self._chunk_size = chunk_size
+        self._journal = journal
+        # With reconciliation: the targets the campaign holds, to settle unknown outcomes.
+        self._held = held
         self._slots = anyio.Semaphore(concurrency)
         self._send = send
         # Set when the campaign is refused: later chunks are not sent.
@@ -232,10 +263,17 @@ class _Upload:
                         # leaves the moment a slot frees up...
                         chunk = self._prepare(start, calls_read)
                         start += len(calls_read)
+                        if self._journal is not None:
+                            chunk = self._replay(chunk, self._journal)
+                            if not chunk.wires:  # settled by the journal: nothing to send
+                                await self._send.send(chunk.outcome())
+                                continue
                         # ...and no further chunk is read until then: that back-pressure
                         # keeps a huge input out of memory.
                         await self._slots.acquire()
                         tasks.start_soon(self._process, chunk)
+                if self._journal is not None:
+                    self._journal.finished(total=start)
             except Exception as exc:  # the caller's input failed: finish what is in flight
                 self.input_error = exc
 
@@ -255,9 +293,62 @@ class _Upload:
         try:
             if chunk.wires:
                 await self._send_chunk(chunk)
+            if self._journal is not None:
+                # Committed before the outcome is counted or reported.
+                self._journal.done(chunk.start, len(chunk.calls), chunk.accepted, chunk.records())
             await self._send.send(chunk.outcome())
         finally:
             self._slots.release()
+
+    def _replay(self, chunk: _Chunk, journal: Journal) -> _Chunk:
+        """*chunk* as the journal knows it: what is left to send, and the fates known.
+
+        A chunk the journal has never seen is recorded as sent, and returned to be sent.
+        """
+        digest = chunk.digest()
+        record = journal.chunk(chunk.start)
+        if record is None:
+            journal.sent(chunk.start, len(chunk.calls), digest, chunk.records())
+            return chunk
+        if record.size != len(chunk.calls) or record.digest != digest:
+            raise JournalError(
+                f"{journal.path} was written for another input: the calls at positions "
+                f"{chunk.start} to {chunk.start + len(chunk.calls) - 1} differ from those "
+                "journalled. Use a new journal for a new input"
+            )
+        known = journal.leads(chunk.start, len(chunk.calls))
+        wires = dict(zip(chunk.offsets, chunk.wires, strict=True))
+        replayed = _Chunk(chunk.start, chunk.calls)
+        replayed.accepted = record.accepted if record.state == "done" else 0
+        interrupted = DialerError(
+            f"{_METHOD}: the upload stopped while this call was in flight, so {_RECONCILE} "
+            "(or rerun with reconciliation)",
+            method=_METHOD,
+            outcome_unknown=True,
+        )
+        settled = False
+        for offset, call in enumerate(chunk.calls):
+            index = chunk.start + offset
+            lead = known.get(index)
+            if lead is None and (record.state == "done" or offset not in wires):
+                continue  # accepted (counted in the record), or never sent
+            if lead is not None and lead.status == "rejected":
+                result = AddResult(lead.target, lead.error_code, lead.reason)
+                replayed.rejected.append(RejectedCall(index, call, result))
+            elif lead is not None and lead.status == "failed":
+                replayed.failed.append(FailedCall(index, call, lead.error()))
+            elif self._held is None:  # unknown, and not to be reconciled
+                error = lead.error() if lead is not None else interrupted
+                replayed.failed.append(FailedCall(index, call, error))
+            elif wires[offset]["Target"] in self._held:
+                replayed.accepted += 1  # the campaign holds it: it was added
+                settled = True
+            else:
+                replayed.offsets.append(offset)  # certainly not added: send it (again)
+                replayed.wires.append(wires[offset])
+        if settled and not replayed.wires:
+            journal.done(chunk.start, len(chunk.calls), replayed.accepted, replayed.records())
+        return replayed
 
     async def _send_chunk(self, chunk: _Chunk) -> None:
         if self._stopped_by is not None:
@@ -290,15 +381,51 @@ async def stream(
     *,
     chunk_size: int,
     concurrency: int,
+    journal: str | os.PathLike[str] | None = None,
+    reconcile: bool = False,
 ) -> AsyncIterator[AsyncIterator[ChunkOutcome]]:
     """Run an upload; yield an async iterator of :class:`ChunkOutcome` as chunks complete.
 
     Leaving the block early cancels the chunks still in flight. An exception raised by the
     input is raised when the block exits, after the outcomes of the chunks read before it.
+    With a *journal*, see :mod:`._journal`; *reconcile* settles unknown outcomes against
+    the campaign's pending calls.
     """
     size, workers = _check_sizes(chunk_size, concurrency)
+    if reconcile and journal is None:
+        raise ValidationError("reconcile needs a journal: it settles what a journal left unknown")
+    opened: Journal | None = None
+    if journal is not None:
+        total = len(calls) if isinstance(calls, Sized) else None
+        opened = Journal.open(journal, campaign=campaign, chunk_size=size, total=total)
+    try:
+        held = None
+        if opened is not None:
+            if opened.chunk_size != size:
+                logger.info("%s: the journal's chunk size, %d, is used", _METHOD, opened.chunk_size)
+                size = opened.chunk_size
+            if reconcile and opened.has_unknown():
+                pending = await dialer.get_campaign_pending_calls(campaign)
+                held = frozenset(call.phone for call in pending.calls)
+        async with _run(dialer, campaign, calls, size, workers, opened, held) as outcomes:
+            yield outcomes
+    finally:
+        if opened is not None:
+            opened.close()
+
+
+@asynccontextmanager
+async def _run(
+    dialer: AsyncDialer,
+    campaign: str,
+    calls: Iterable[Call] | AsyncIterable[Call],
+    size: int,
+    workers: int,
+    journal: Journal | None,
+    held: frozenset[str] | None,
+) -> AsyncIterator[AsyncIterator[ChunkOutcome]]:
     send, receive = anyio.create_memory_object_stream[ChunkOutcome](workers)
-    run = _Upload(dialer, campaign, size, workers, send)
+    run = _Upload(dialer, campaign, size, workers, send, journal, held)
     body_error: Exception | None = None
     # Errors are raised outside the task group, so callers see them as they are rather than
     # wrapped in an ExceptionGroup.
@@ -324,6 +451,8 @@ async def upload(
     chunk_size: int,
     concurrency: int,
     on_progress: Callable[[BulkProgress], object] | None,
+    journal: str | os.PathLike[str] | None = None,
+    reconcile: bool = False,
 ) -> BulkReport:
     """Run an upload to the end and gather every chunk's outcome into a :class:`BulkReport`."""
     total_known = len(calls) if isinstance(calls, Sized) else None
@@ -331,7 +460,13 @@ async def upload(
     rejected: list[RejectedCall] = []
     failed: list[FailedCall] = []
     async with stream(
-        dialer, campaign, calls, chunk_size=chunk_size, concurrency=concurrency
+        dialer,
+        campaign,
+        calls,
+        chunk_size=chunk_size,
+        concurrency=concurrency,
+        journal=journal,
+        reconcile=reconcile,
     ) as outcomes:
         async for chunk in outcomes:
             done += chunk.size

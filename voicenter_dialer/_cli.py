@@ -20,7 +20,8 @@ import attrs
 from ._bulk import MAX_CHUNK_SIZE, BulkProgress
 from ._client import DEFAULT_BASE_URL, AsyncDialer
 from ._exceptions import DialerError, ValidationError
-from ._leads import LeadFileError, LineMap, phone_normaliser, read_calls, scan, write_rejects
+from ._journal import JournalError, summarise
+from ._leads import LeadFileError, LeadStream, LineMap, phone_normaliser, scan, write_rejects
 from ._models import BulkReport, Call, Campaign
 from ._secrets import mask
 from ._version import __version__
@@ -124,6 +125,8 @@ async def _upload(
     total: int | None,
     chunk_size: int,
     concurrency: int,
+    journal: str | None = None,
+    reconcile: bool = False,
 ) -> _Upload:
     sys.stdout.flush()  # what was printed so far comes before the progress lines
     started = time.perf_counter()
@@ -134,6 +137,8 @@ async def _upload(
             chunk_size=chunk_size,
             concurrency=concurrency,
             on_progress=progress.update,
+            journal=journal,
+            reconcile=reconcile,
         )
     return _Upload(report, time.perf_counter() - started)
 
@@ -235,7 +240,7 @@ async def _upload_file(dialer: AsyncDialer, args: argparse.Namespace) -> int:
     except LeadFileError as exc:
         raise _Usage(str(exc)) from None
     lines = LineMap()
-    calls = read_calls(lead_file, phone_normaliser(args.region), lines)
+    calls = LeadStream(lead_file, phone_normaliser(args.region), lines)
     try:
         upload = await _upload(
             dialer,
@@ -244,8 +249,10 @@ async def _upload_file(dialer: AsyncDialer, args: argparse.Namespace) -> int:
             total=lead_file.rows,
             chunk_size=args.chunk_size,
             concurrency=args.concurrency,
+            journal=args.journal,
+            reconcile=args.reconcile,
         )
-    except LeadFileError as exc:  # the file changed since it was checked
+    except (LeadFileError, JournalError) as exc:  # e.g. the file changed since it was checked
         raise _Usage(str(exc)) from None
     _print_report(upload, args.campaign)
     report = upload.report
@@ -323,6 +330,30 @@ async def _demo(args: argparse.Namespace) -> int:
             print("Strategy updated. Demo complete.")
     expected = upload.report.total == args.leads and upload.report.accepted > 0
     return EXIT_OK if expected else EXIT_INCOMPLETE
+
+
+def _journal(args: argparse.Namespace) -> int:
+    try:
+        summary = summarise(args.path)
+    except JournalError as exc:
+        raise _Usage(str(exc)) from None
+    total = "unknown" if summary.total is None else f"{summary.total:,}"
+    print(f"Journal {args.path}: {total} leads in the input")
+    print(f"  accepted   {summary.accepted:>10,}")
+    print(f"  rejected   {summary.rejected:>10,}")
+    print(f"  failed     {summary.failed:>10,}")
+    print(
+        f"  unknown    {summary.unknown:>10,}"
+        + ("  (maybe added: rerun with --reconcile)" if summary.unknown else "")
+    )
+    if summary.remaining is None:
+        print("  remaining     unknown  (the input was never read to its end)")
+    else:
+        print(
+            f"  remaining  {summary.remaining:>10,}"
+            + ("  (never sent: a rerun sends them)" if summary.remaining else "")
+        )
+    return EXIT_OK if not summary.unknown and not summary.remaining else EXIT_INCOMPLETE
 
 
 def _fake_server(args: argparse.Namespace) -> int:
@@ -412,11 +443,25 @@ def _parser() -> argparse.ArgumentParser:
     upload.add_argument("--format", choices=["csv", "jsonl"], help="default: from the extension")
     upload.add_argument("--rejects", help="write rejected and failed leads to this CSV")
     upload.add_argument(
+        "--journal",
+        metavar="PATH",
+        help="record each chunk's outcome in this SQLite file; rerun with it to resume",
+    )
+    upload.add_argument(
+        "--reconcile",
+        action="store_true",
+        help="with --journal: settle leads of unknown outcome against the campaign's pending "
+        "calls, re-sending only those it does not hold",
+    )
+    upload.add_argument(
         "--region",
         default="IL",
         help="region of national numbers (needs the 'phone' extra; default IL)",
     )
     _bulk_options(upload)
+
+    journal = commands.add_parser("journal", help="summarise an upload journal")
+    journal.add_argument("path")
 
     demo = commands.add_parser("demo", help="upload generated leads to the bundled fake dialer")
     demo.add_argument("--leads", type=_positive, default=100_000, help="default 100,000")
@@ -470,6 +515,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "fake-server":
             return _fake_server(args)
+        if args.command == "journal":
+            return _journal(args)
         return asyncio.run(_run(args))
     except (_Usage, ValidationError) as exc:
         print(f"voicenter-dialer: error: {exc}", file=sys.stderr)

@@ -360,10 +360,16 @@ class AsyncDialer:
         chunk_size: int = 1000,
         concurrency: int = 4,
         on_progress: Callable[[BulkProgress], object] | None = None,
+        journal: str | os.PathLike[str] | None = None,
+        reconcile: bool = False,
     ) -> BulkReport:
         """Upload *calls* in chunks, streaming, and account for every one of them.
 
-        See :func:`voicenter_dialer._bulk.upload` and the README's "Bulk upload".
+        With a *journal* (an SQLite file), the fate of every chunk is recorded as it comes
+        back, and a rerun with the same input sends only what was never sent; *reconcile*
+        settles calls whose outcome was left unknown against the campaign's pending calls,
+        re-sending only those it does not hold. See the README's "Bulk upload" and
+        "Resuming an interrupted upload".
         """
         code = self._campaign(campaign)
         return await upload(
@@ -373,6 +379,8 @@ class AsyncDialer:
             chunk_size=chunk_size,
             concurrency=concurrency,
             on_progress=on_progress,
+            journal=journal,
+            reconcile=reconcile,
         )
 
     def stream_calls_bulk(
@@ -382,6 +390,8 @@ class AsyncDialer:
         *,
         chunk_size: int = 1000,
         concurrency: int = 4,
+        journal: str | os.PathLike[str] | None = None,
+        reconcile: bool = False,
     ) -> AbstractAsyncContextManager[AsyncIterator[ChunkOutcome]]:
         """The streaming form of :meth:`add_calls_bulk`: per-chunk outcomes as they complete.
 
@@ -394,7 +404,15 @@ class AsyncDialer:
         Leaving the block early cancels the chunks in flight.
         """
         code = self._campaign(campaign)
-        return stream(self, code, calls, chunk_size=chunk_size, concurrency=concurrency)
+        return stream(
+            self,
+            code,
+            calls,
+            chunk_size=chunk_size,
+            concurrency=concurrency,
+            journal=journal,
+            reconcile=reconcile,
+        )
 
     # --- members -------------------------------------------------------------------------
 

@@ -8,10 +8,12 @@ The tree::
     │                            __cause__)
     ├── ResponseError            HTTP error status, or a body that is not the documented JSON
     │                            (HTML error page, truncated JSON, wrong shape); .status_code
-    └── APIError                 the API answered a non-zero ErrorCode; .error_code, .description
-        ├── InvalidCampaignError the campaign code is missing or unknown
-        ├── InvalidTargetError   the target is missing or not a valid number
-        └── MemberError          the member is missing or was not added
+    ├── APIError                 the API answered a non-zero ErrorCode; .error_code, .description
+    │   ├── InvalidCampaignError the campaign code is missing or unknown
+    │   ├── InvalidTargetError   the target is missing or not a valid number
+    │   └── MemberError          the member is missing or was not added
+    └── JournalError             a bulk journal of another input or campaign, or not a
+                                 journal (defined in _journal)
 
 ``outcome_unknown`` is True when the server may have processed the request although no
 usable answer came back (read timeout, connection dropped after sending, 5xx other than 503,

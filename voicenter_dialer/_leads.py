@@ -23,6 +23,7 @@ from ._models import BulkReport, Call
 __all__ = [
     "LeadFile",
     "LeadFileError",
+    "LeadStream",
     "LineMap",
     "phone_normaliser",
     "read_calls",
@@ -232,6 +233,21 @@ def _call(fields: Mapping[str, Any], phone_key: str, normalise: Callable[[str], 
         caller_id=caller_id,
         custom_data=custom,
     )
+
+
+@attrs.frozen
+class LeadStream:
+    """A checked lead file as an iterable of Calls with a length (for progress and journals)."""
+
+    lead_file: LeadFile
+    normalise: Callable[[str], str]
+    lines: LineMap
+
+    def __len__(self) -> int:
+        return self.lead_file.rows
+
+    def __iter__(self) -> Iterator[Call]:
+        return read_calls(self.lead_file, self.normalise, self.lines)
 
 
 def read_calls(
