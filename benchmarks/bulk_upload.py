@@ -13,6 +13,7 @@ import argparse
 import os
 import platform
 import sys
+import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -26,7 +27,12 @@ from _common import (
     run_client,
 )
 
-CLIENTS = {"library": "library.py", "naive": "naive.py", "hand-tuned": "hand_tuned.py"}
+CLIENTS = {
+    "library": "library.py",
+    "+journal": "library.py",  # the library with a journal (a new one each run)
+    "naive": "naive.py",
+    "hand-tuned": "hand_tuned.py",
+}
 
 
 def main() -> int:
@@ -41,16 +47,24 @@ def main() -> int:
 
     results: dict[str, list[Result]] = {name: [] for name in CLIENTS}
     server_cpu: dict[str, list[float]] = {name: [] for name in CLIENTS}
-    with fake_server(args.latency) as server:
+    with fake_server(args.latency) as server, tempfile.TemporaryDirectory() as folder:
         for round_number in range(args.rounds):
             # Alternate the order so that no client always runs first or last.
             names = list(CLIENTS)
-            names = names[round_number % 3 :] + names[: round_number % 3]
+            shift = round_number % len(names)
+            names = names[shift:] + names[:shift]
             for name in names:
                 clear_campaign(server.base_url)
                 before = server.cpu_seconds()
+                journal = f"{folder}/{round_number}.journal"
                 result = run_client(
-                    CLIENTS[name], server.base_url, CAMPAIGN, str(n), str(chunk), str(concurrency)
+                    CLIENTS[name],
+                    server.base_url,
+                    CAMPAIGN,
+                    str(n),
+                    str(chunk),
+                    str(concurrency),
+                    *(["--journal", journal] if name == "+journal" else []),
                 )
                 server_cpu[name].append(server.cpu_seconds() - before)
                 results[name].append(result)
@@ -82,6 +96,7 @@ def main() -> int:
     print()
     print(f"library / hand-tuned: {medians['library'] / medians['hand-tuned']:.2f}x")
     print(f"library / naive:      {medians['library'] / medians['naive']:.2f}x")
+    print(f"journal / library:    {medians['+journal'] / medians['library']:.2f}x")
 
     counts = {(r.accepted, r.rejected) for rs in results.values() for r in rs}
     expected = (n - expected_rejected(n), expected_rejected(n))

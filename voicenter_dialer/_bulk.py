@@ -27,6 +27,7 @@ from ._exceptions import (
     DialerError,
     InvalidCampaignError,
     ResponseError,
+    TransportError,
     ValidationError,
 )
 from ._journal import Journal, JournalError, LeadRecord
@@ -143,9 +144,8 @@ class _Chunk:
             for r in self.rejected
         ]  # fmt: skip
         failed = [
-            LeadRecord(f.index, "unknown" if f.error.outcome_unknown else "failed",
-                       str(getattr(f.call, "target", f.call)), None,
-                       type(f.error).__name__, f.error.message)
+            LeadRecord(f.index, _journal_status(f.error), str(getattr(f.call, "target", f.call)),
+                       None, type(f.error).__name__, f.error.message)
             for f in self.failed
         ]  # fmt: skip
         return rejected + failed
@@ -215,6 +215,13 @@ class _Chunk:
             else:
                 yield offset, matches[taken[target]]
                 taken[target] += 1
+
+
+def _journal_status(error: DialerError) -> str:
+    if error.outcome_unknown:
+        return "unknown"
+    # Refused in transit (429/503, no connection): not processed, so safe to send again.
+    return "refused" if isinstance(error, TransportError | ResponseError) else "failed"
 
 
 def _unknown(status: int, what: str) -> ResponseError:
@@ -337,6 +344,9 @@ class _Upload:
                 replayed.rejected.append(RejectedCall(index, call, result))
             elif lead is not None and lead.status == "failed":
                 replayed.failed.append(FailedCall(index, call, lead.error()))
+            elif lead is not None and lead.status == "refused":
+                replayed.offsets.append(offset)  # certainly not added: send it again
+                replayed.wires.append(wires[offset])
             elif self._held is None:  # unknown, and not to be reconciled
                 error = lead.error() if lead is not None else interrupted
                 replayed.failed.append(FailedCall(index, call, error))

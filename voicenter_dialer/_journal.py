@@ -40,7 +40,7 @@ CREATE TABLE chunks (
 );
 CREATE TABLE leads (
     idx INTEGER PRIMARY KEY,
-    status TEXT NOT NULL CHECK (status IN ('rejected', 'failed', 'unknown')),
+    status TEXT NOT NULL CHECK (status IN ('rejected', 'failed', 'refused', 'unknown')),
     target TEXT NOT NULL,
     error_code INTEGER,
     kind TEXT NOT NULL,
@@ -69,7 +69,12 @@ class ChunkRecord:
 
 @attrs.frozen
 class LeadRecord:
-    """A call that was not accepted: rejected, failed, or of unknown outcome."""
+    """A call that was not accepted.
+
+    ``status`` is "rejected" (a per-target ErrorCode), "failed" (for good: it failed
+    validation, or its campaign was refused), "refused" (not processed, e.g. 503 after the
+    retries: certainly not added, so a rerun sends it again) or "unknown" (maybe added).
+    """
 
     index: int
     status: str
@@ -97,7 +102,8 @@ class JournalSummary:
     failed: int
     #: In flight when the upload stopped, or answered ambiguously: maybe added.
     unknown: int
-    #: Never sent: what a rerun would send (None while the total is not known).
+    #: What a rerun sends: never sent, or refused by the service without being processed
+    #: (None while the total is not known).
     remaining: int | None
 
     @property
@@ -156,15 +162,17 @@ class Journal:
         is_new = not path.exists() or path.stat().st_size == 0
         connection = _connect(path, read_only=False)
         try:
+            # A foreign file is recognised before anything (even a pragma) can change it.
+            meta = None if is_new else _meta(connection, path)
             # One upload at a time; WAL keeps commits cheap. NORMAL: a commit survives the
             # process being killed (not a power cut, which may lose the last few).
             connection.execute("PRAGMA locking_mode = EXCLUSIVE")
             connection.execute("PRAGMA journal_mode = WAL")
             connection.execute("PRAGMA synchronous = NORMAL")
-            if is_new:
+            if meta is None:
                 journal = cls._create(connection, path, campaign, chunk_size)
             else:
-                journal = cls._reopen(connection, path, campaign)
+                journal = cls._reopen(connection, path, campaign, meta)
             if total is not None:
                 journal._set_meta("total", str(total))
         except BaseException:
@@ -189,8 +197,9 @@ class Journal:
         return cls(connection, path, chunk_size)
 
     @classmethod
-    def _reopen(cls, connection: sqlite3.Connection, path: Path, campaign: str) -> Journal:
-        meta = _meta(connection, path)
+    def _reopen(
+        cls, connection: sqlite3.Connection, path: Path, campaign: str, meta: dict[str, str]
+    ) -> Journal:
         if meta.get("campaign") != campaign_digest(campaign):
             raise JournalError(f"{path} is the journal of an upload to another campaign")
         return cls(connection, path, int(meta["chunk_size"]))
@@ -304,5 +313,5 @@ def summarise(path: str | os.PathLike[str]) -> JournalSummary:
         rejected=counts.get("rejected", 0),
         failed=counts.get("failed", 0),
         unknown=counts.get("unknown", 0) + in_flight - interrupted_failed,
-        remaining=None if total is None else total - recorded,
+        remaining=None if total is None else total - recorded + counts.get("refused", 0),
     )

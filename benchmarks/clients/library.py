@@ -20,11 +20,13 @@ def leads(n: int) -> Iterator[Call]:
         yield Call(target(i), customer_name=f"Lead {i}", custom_data={"var_LeadID": i})
 
 
-async def upload(base_url: str, campaign: str, n: int, chunk: int, concurrency: int) -> Result:
+async def upload(
+    base_url: str, campaign: str, n: int, chunk: int, concurrency: int, journal: str | None
+) -> Result:
     started, cpu = time.perf_counter(), cpu_seconds()
     async with AsyncDialer(base_url=base_url) as dialer:
         report = await dialer.add_calls_bulk(
-            campaign, leads(n), chunk_size=chunk, concurrency=concurrency
+            campaign, leads(n), chunk_size=chunk, concurrency=concurrency, journal=journal
         )
     return Result(
         time.perf_counter() - started,
@@ -42,8 +44,9 @@ def main() -> None:
         parser.add_argument(name)
     for name in ("n", "chunk", "concurrency"):
         parser.add_argument(name, type=int)
+    parser.add_argument("--journal", help="record the upload in this (new) journal")
     a = parser.parse_args()
-    asyncio.run(upload(a.base_url, a.campaign, a.n, a.chunk, a.concurrency)).emit()
+    asyncio.run(upload(a.base_url, a.campaign, a.n, a.chunk, a.concurrency, a.journal)).emit()
 
 
 if __name__ == "__main__":
