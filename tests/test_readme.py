@@ -56,7 +56,7 @@ def run(code: str) -> dict[str, Any]:
 
 
 def test_every_block_is_exercised() -> None:
-    assert len(BLOCKS) == 13
+    assert len(BLOCKS) == 14
 
 
 def test_first_call(service: respx.MockRouter, capsys: pytest.CaptureFixture[str]) -> None:
@@ -209,3 +209,24 @@ def test_pacing_example() -> None:
     assert dialer._pacer is not None
     assert dialer._pacer.interval == 0.2
     assert dialer._deadline == 20.0
+
+
+def test_resumable_upload_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from voicenter_dialer.testing import FakeDialer
+
+    monkeypatch.chdir(tmp_path)
+    upload_resumably = run(block("async def upload_resumably"))["upload_resumably"]
+    fake = FakeDialer()
+    campaign = fake.add_campaign("Resumable")
+    calls = [Call(f"9725{i:08d}") for i in range(2500)]
+
+    async def scenario() -> tuple[BulkReport, BulkReport]:
+        async with fake.client() as dialer:
+            first: BulkReport = await upload_resumably(dialer, campaign.code, calls)
+            again: BulkReport = await upload_resumably(dialer, campaign.code, calls)
+            return first, again
+
+    first, again = asyncio.run(scenario())
+    assert first.accepted == again.accepted == 2500
+    assert len(campaign.calls) == 2500  # the second run sent nothing
+    assert (tmp_path / "leads.journal").exists()
