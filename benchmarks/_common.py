@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import resource
 import statistics
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -58,6 +60,46 @@ class Result:
     @classmethod
     def parse(cls, output: str) -> Result:
         return cls(**json.loads(output.strip().splitlines()[-1]))
+
+
+@attrs.frozen
+class Job:
+    """What a client script is asked to do (its command line)."""
+
+    base_url: str
+    campaign: str
+    n: int
+    chunk: int
+    concurrency: int
+    journal: str | None
+
+    @classmethod
+    def from_command_line(cls) -> Job:
+        parser = argparse.ArgumentParser()
+        for name in ("base_url", "campaign"):
+            parser.add_argument(name)
+        for name in ("n", "chunk", "concurrency"):
+            parser.add_argument(name, type=int)
+        parser.add_argument("--journal", help="record the upload in this (new) journal")
+        return cls(**vars(parser.parse_args()))
+
+
+@attrs.frozen
+class Stopwatch:
+    """Wall and CPU time since it was started, as a :class:`Result`."""
+
+    started: float = attrs.field(factory=time.perf_counter)
+    cpu: float = attrs.field(factory=cpu_seconds)
+
+    def result(self, accepted: int, rejected: int, failed: int) -> Result:
+        return Result(
+            time.perf_counter() - self.started,
+            cpu_seconds() - self.cpu,
+            accepted,
+            rejected,
+            failed,
+            peak_rss_mb(),
+        )
 
 
 @contextmanager

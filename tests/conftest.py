@@ -7,6 +7,7 @@ import respx
 import stamina
 
 from voicenter_dialer import AsyncDialer
+from voicenter_dialer.testing import FakeServer, Faults, serve
 
 from .examples import ACCOUNT_CODE, BASE_URL
 
@@ -37,3 +38,18 @@ def api() -> Iterator[respx.MockRouter]:
 async def dialer(api: respx.MockRouter) -> AsyncIterator[AsyncDialer]:
     async with AsyncDialer(ACCOUNT_CODE) as dialer:
         yield dialer
+
+
+@pytest.fixture(scope="session")
+def loopback() -> Iterator[FakeServer]:
+    """The fake dialer, served over HTTP on 127.0.0.1 for the whole session."""
+    with serve() as running:
+        yield running
+
+
+@pytest.fixture
+def server(loopback: FakeServer) -> FakeServer:
+    """The loopback fake, reset for each test: no campaign, no fault."""
+    loopback.fake.campaigns.clear()
+    loopback.fake.faults = Faults()
+    return loopback

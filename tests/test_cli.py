@@ -6,24 +6,16 @@ import csv
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import attrs
 import pytest
 
-from voicenter_dialer.testing import FakeCampaign, FakeServer, serve
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeServer]:
-    with serve() as running:
-        yield running
+from voicenter_dialer.testing import FakeCampaign, FakeServer
 
 
 @pytest.fixture
 def campaign(server: FakeServer) -> FakeCampaign:
-    server.fake.campaigns.clear()
     return server.fake.add_campaign("CLI campaign", kind="agent")
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -14,13 +14,7 @@ from voicenter_dialer import (
     InvalidTargetError,
     MemberError,
 )
-from voicenter_dialer.testing import FakeDialer, FakeServer, Faults, serve
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeServer]:
-    with serve() as running:
-        yield running
+from voicenter_dialer.testing import FakeDialer, FakeServer, Faults
 
 
 @pytest.fixture(params=["in-process", "loopback"])
@@ -32,8 +26,6 @@ async def setup(
         dialer = fake.client()
     else:
         fake = server.fake
-        fake.campaigns.clear()
-        fake.faults = Faults()
         dialer = AsyncDialer(fake.account_code, base_url=server.base_url)
     async with dialer:
         yield fake, dialer

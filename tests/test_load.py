@@ -3,19 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import anyio
-import pytest
 
 from voicenter_dialer import DEFAULT_LIMITS, AsyncDialer, Call
-from voicenter_dialer.testing import FakeServer, Faults, serve, spawn
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeServer]:
-    with serve() as running:
-        yield running
+from voicenter_dialer.testing import FakeServer, Faults, spawn
 
 
 async def test_a_thousand_concurrent_calls_through_one_dialer() -> None:
@@ -42,7 +34,6 @@ async def test_a_thousand_concurrent_calls_through_one_dialer() -> None:
 
 
 async def test_cancelled_bulk_leaves_no_task_or_connection_behind(server: FakeServer) -> None:
-    server.fake.campaigns.clear()
     server.fake.faults = Faults(latency=0.002)
     campaign = server.fake.add_campaign("Cancelled")
     leads = (Call(f"9725{i:08d}") for i in range(10**7))

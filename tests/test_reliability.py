@@ -3,26 +3,17 @@ under injected faults loses no lead and adds none twice, counted on the server s
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
 from voicenter_dialer import AsyncDialer, Call, DialerError, ResponseError, TransportError
-from voicenter_dialer.testing import FakeCampaign, FakeServer, Faults, serve
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeServer]:
-    with serve() as running:
-        yield running
+from voicenter_dialer.testing import FakeCampaign, FakeServer, Faults
 
 
 @pytest.fixture
 def campaign(server: FakeServer) -> FakeCampaign:
-    server.fake.campaigns.clear()
-    server.fake.faults = Faults()
     return server.fake.add_campaign("Reliability")
 
 

@@ -10,27 +10,18 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from voicenter_dialer import summarise_journal
-from voicenter_dialer.testing import FakeCampaign, FakeServer, Faults, serve
+from voicenter_dialer.testing import FakeCampaign, FakeServer, Faults
 
 LEADS = 20_000
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeServer]:
-    with serve() as running:
-        yield running
-
-
 @pytest.fixture
 def campaign(server: FakeServer) -> FakeCampaign:
-    server.fake.campaigns.clear()
-    server.fake.faults = Faults()
     return server.fake.add_campaign("Resume")
 
 

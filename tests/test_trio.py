@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 
 import anyio
 import pytest
 
 from voicenter_dialer import AsyncDialer, Call, InvalidTargetError, ResponseError
-from voicenter_dialer.testing import FakeDialer, FakeServer, Faults, serve
+from voicenter_dialer.testing import FakeDialer, FakeServer, Faults
 
 Scenario = Callable[[FakeDialer, AsyncDialer], Awaitable[None]]
 
@@ -17,12 +17,6 @@ Scenario = Callable[[FakeDialer, AsyncDialer], Awaitable[None]]
 def backend(request: pytest.FixtureRequest) -> str:
     name: str = request.param
     return name
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeServer]:
-    with serve() as running:
-        yield running
 
 
 def in_process(backend: str, scenario: Scenario) -> None:
@@ -91,7 +85,6 @@ def test_in_process(backend: str, scenario: Scenario) -> None:
 
 
 def test_bulk_over_loopback_http(backend: str, server: FakeServer) -> None:
-    server.fake.campaigns.clear()
     campaign = server.fake.add_campaign("Loopback")
 
     async def main() -> None:

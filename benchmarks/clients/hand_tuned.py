@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from _common import Result, cpu_seconds, peak_rss_mb, target
+from _common import Job, Result, Stopwatch, target
 
 
-async def upload(base_url: str, campaign: str, n: int, chunk: int, concurrency: int) -> Result:
-    started, cpu = time.perf_counter(), cpu_seconds()
+async def upload(job: Job) -> Result:
+    stopwatch = Stopwatch()
+    n, chunk, concurrency = job.n, job.chunk, job.concurrency
     counts = [0, 0, 0]  # accepted, rejected, failed
-    url = base_url + "AddCallsBulk"
+    url = job.base_url + "AddCallsBulk"
     headers = {"Content-Type": "application/json"}
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     slots = asyncio.Semaphore(concurrency)
@@ -40,7 +39,7 @@ async def upload(base_url: str, campaign: str, n: int, chunk: int, concurrency: 
         for start in range(0, n, chunk):
             items = [
                 {
-                    "Campaign": campaign,
+                    "Campaign": job.campaign,
                     "Target": target(i),
                     "CustomerName": f"Lead {i}",
                     "CustomData": {"var_LeadID": i},
@@ -53,26 +52,8 @@ async def upload(base_url: str, campaign: str, n: int, chunk: int, concurrency: 
             tasks.add(task)
             task.add_done_callback(tasks.discard)
         await asyncio.gather(*tasks)
-    accepted, rejected, failed = counts
-    return Result(
-        time.perf_counter() - started,
-        cpu_seconds() - cpu,
-        accepted,
-        rejected,
-        failed,
-        peak_rss_mb(),
-    )
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    for name in ("base_url", "campaign"):
-        parser.add_argument(name)
-    for name in ("n", "chunk", "concurrency"):
-        parser.add_argument(name, type=int)
-    a = parser.parse_args()
-    asyncio.run(upload(a.base_url, a.campaign, a.n, a.chunk, a.concurrency)).emit()
+    return stopwatch.result(*counts)
 
 
 if __name__ == "__main__":
-    main()
+    asyncio.run(upload(Job.from_command_line())).emit()

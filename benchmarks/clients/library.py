@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from _common import Result, cpu_seconds, peak_rss_mb, target
+from _common import Job, Result, Stopwatch, target
 
 from voicenter_dialer import AsyncDialer, Call
 
@@ -20,34 +18,18 @@ def leads(n: int) -> Iterator[Call]:
         yield Call(target(i), customer_name=f"Lead {i}", custom_data={"var_LeadID": i})
 
 
-async def upload(
-    base_url: str, campaign: str, n: int, chunk: int, concurrency: int, journal: str | None
-) -> Result:
-    started, cpu = time.perf_counter(), cpu_seconds()
-    async with AsyncDialer(base_url=base_url) as dialer:
+async def upload(job: Job) -> Result:
+    stopwatch = Stopwatch()
+    async with AsyncDialer(base_url=job.base_url) as dialer:
         report = await dialer.add_calls_bulk(
-            campaign, leads(n), chunk_size=chunk, concurrency=concurrency, journal=journal
+            job.campaign,
+            leads(job.n),
+            chunk_size=job.chunk,
+            concurrency=job.concurrency,
+            journal=job.journal,
         )
-    return Result(
-        time.perf_counter() - started,
-        cpu_seconds() - cpu,
-        report.accepted,
-        len(report.rejected),
-        len(report.failed),
-        peak_rss_mb(),
-    )
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    for name in ("base_url", "campaign"):
-        parser.add_argument(name)
-    for name in ("n", "chunk", "concurrency"):
-        parser.add_argument(name, type=int)
-    parser.add_argument("--journal", help="record the upload in this (new) journal")
-    a = parser.parse_args()
-    asyncio.run(upload(a.base_url, a.campaign, a.n, a.chunk, a.concurrency, a.journal)).emit()
+    return stopwatch.result(report.accepted, len(report.rejected), len(report.failed))
 
 
 if __name__ == "__main__":
-    main()
+    asyncio.run(upload(Job.from_command_line())).emit()

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from _common import Result, cpu_seconds, peak_rss_mb, target
+from _common import Job, Result, Stopwatch, target
 
 
-async def upload(base_url: str, campaign: str, n: int, chunk: int, concurrency: int) -> Result:
-    started, cpu = time.perf_counter(), cpu_seconds()
-    semaphore = asyncio.Semaphore(concurrency)
+async def upload(job: Job) -> Result:
+    stopwatch = Stopwatch()
+    semaphore = asyncio.Semaphore(job.concurrency)
     counts = {"accepted": 0, "rejected": 0, "failed": 0}
 
     async with httpx.AsyncClient(timeout=60) as client:
@@ -26,7 +24,7 @@ async def upload(base_url: str, campaign: str, n: int, chunk: int, concurrency: 
         async def send(batch: list[dict[str, Any]]) -> None:
             async with semaphore:
                 response = await client.post(
-                    base_url + "AddCallsBulk",
+                    job.base_url + "AddCallsBulk",
                     content=json.dumps(batch),
                     headers={"Content-Type": "application/json"},
                 )
@@ -36,35 +34,23 @@ async def upload(base_url: str, campaign: str, n: int, chunk: int, concurrency: 
                 counts["failed"] += len(batch) - len(results)
 
         tasks, batch = [], []
-        for i in range(n):
+        for i in range(job.n):
             batch.append(
                 {
-                    "Campaign": campaign,
+                    "Campaign": job.campaign,
                     "Target": target(i),
                     "CustomerName": f"Lead {i}",
                     "CustomData": {"var_LeadID": i},
                 }
             )
-            if len(batch) == chunk:
+            if len(batch) == job.chunk:
                 tasks.append(asyncio.create_task(send(batch)))
                 batch = []
         if batch:
             tasks.append(asyncio.create_task(send(batch)))
         await asyncio.gather(*tasks)
-    return Result(
-        time.perf_counter() - started, cpu_seconds() - cpu, peak_rss_mb=peak_rss_mb(), **counts
-    )
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    for name in ("base_url", "campaign"):
-        parser.add_argument(name)
-    for name in ("n", "chunk", "concurrency"):
-        parser.add_argument(name, type=int)
-    a = parser.parse_args()
-    asyncio.run(upload(a.base_url, a.campaign, a.n, a.chunk, a.concurrency)).emit()
+    return stopwatch.result(**counts)
 
 
 if __name__ == "__main__":
-    main()
+    asyncio.run(upload(Job.from_command_line())).emit()
