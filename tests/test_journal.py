@@ -231,3 +231,18 @@ async def test_no_code_is_stored(fake: FakeDialer, campaign: FakeCampaign, tmp_p
             data = path.read_bytes()
             assert campaign.code.encode() not in data
             assert fake.account_code.encode() not in data
+
+
+async def test_a_chunk_of_only_invalid_calls_is_done_at_once(
+    fake: FakeDialer, campaign: FakeCampaign, tmp_path: Path
+) -> None:
+    journal = tmp_path / "upload.journal"
+    calls = [Call("bad"), Call("worse"), *leads(2)]
+    async with fake.client() as dialer:
+        first = await dialer.add_calls_bulk(campaign.code, calls, chunk_size=2, journal=journal)
+        summary = summarise_journal(journal)
+        second = await dialer.add_calls_bulk(campaign.code, calls, chunk_size=2, journal=journal)
+
+    assert (summary.accepted, summary.failed, summary.unknown, summary.remaining) == (2, 2, 0, 0)
+    assert [f.index for f in first.failed] == [f.index for f in second.failed] == [0, 1]
+    assert len(campaign.calls) == 2
