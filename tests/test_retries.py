@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import threading
 
 import httpx
 import pytest
@@ -158,13 +159,16 @@ async def test_client_errors_are_not_retried(
 
 @pytest.fixture
 def waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Real backoff computation, with the sleeps recorded instead of slept."""
+    """Real backoff computation, with the test's sleeps recorded instead of slept."""
     recorded: list[float] = []
     real_sleep = asyncio.sleep
 
-    async def fake_sleep(delay: float) -> None:
+    async def fake_sleep(delay: float, result: object = None) -> object:
+        # Other threads (the session's loopback server) keep their own sleeps.
+        if threading.current_thread() is not threading.main_thread():
+            return await real_sleep(delay, result)
         recorded.append(delay)
-        await real_sleep(0)
+        return await real_sleep(0, result)
 
     stamina.set_testing(False)
     monkeypatch.setattr(asyncio, "sleep", fake_sleep)
