@@ -243,3 +243,15 @@ def test_demo(server: FakeServer) -> None:
     assert run.code == 0, run.err
     assert "Uploaded 3,000 leads" in run.out
     assert "Demo complete." in run.out
+
+
+def test_paced_upload(server: FakeServer, campaign: FakeCampaign, tmp_path: Path) -> None:
+    leads = write(tmp_path / "leads.csv", "phone\n" + "".join(f"9725{i:08d}\n" for i in range(30)))
+
+    run = cli(
+        server, "--requests-per-second", "50", "upload", str(leads), "--campaign", campaign.code,
+        "--chunk-size", "10",
+    )  # fmt: skip
+
+    assert run.code == 0, run.err
+    assert len(campaign.calls) == 30

@@ -413,6 +413,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--max-retries", type=int, default=2, help="retries per request")
     parser.add_argument(
+        "--requests-per-second",
+        type=float,
+        metavar="RATE",
+        help="pace every request (calls, retries, bulk chunks) to at most RATE a second",
+    )
+    parser.add_argument(
         "--allow-insecure-http",
         action="store_true",
         help="accept a plain http:// base URL off this machine (codes travel in clear text)",
@@ -505,6 +511,7 @@ async def _run(args: argparse.Namespace) -> int:
         base_url=args.base_url,
         max_retries=args.max_retries,
         allow_insecure_http=args.allow_insecure_http,
+        requests_per_second=args.requests_per_second,
     ) as dialer:
         return await COMMANDS[args.command](dialer, args)
 
