@@ -183,12 +183,13 @@ class AsyncDialer:
     async def _request(
         self, method: str, payload: Any, *, idempotent: bool, campaign: str | None = None
     ) -> tuple[Envelope, int]:
-        """POST *payload* to *method* under the retry policy; the checked envelope and status.
+        """POST *payload* (or its JSON, already encoded) to *method* under the retry policy;
+        the checked envelope and status.
 
         Raises :class:`APIError` for a non-zero ErrorCode, :class:`TransportError` or
         :class:`ResponseError` when no usable answer came back after the retries.
         """
-        body = orjson.dumps(payload)
+        body = payload if isinstance(payload, bytes) else orjson.dumps(payload)
         url = self._base_url + method
         secrets = (self._code, campaign)
 
