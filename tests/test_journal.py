@@ -10,7 +10,6 @@ import anyio
 import pytest
 
 from voicenter_dialer import (
-    AsyncDialer,
     BulkReport,
     Call,
     JournalError,
@@ -36,17 +35,22 @@ def campaign(fake: FakeDialer) -> FakeCampaign:
     return fake.add_campaign("Journal")
 
 
-async def interrupted(
-    dialer: AsyncDialer, campaign: FakeCampaign, journal: Path, calls: list[Call]
-) -> None:
-    """Start an upload and stop it half way, with chunks in flight (the fake answers slowly)."""
-    with anyio.CancelScope() as scope:
-        async with dialer.stream_calls_bulk(
-            campaign.code, calls, chunk_size=100, concurrency=4, journal=journal
-        ) as outcomes:
-            async for _ in outcomes:
-                if len(campaign.calls) >= len(calls) // 2:
-                    scope.cancel()
+@pytest.fixture
+async def stopped_half_way(fake: FakeDialer, campaign: FakeCampaign, tmp_path: Path) -> Path:
+    """A journal of an upload of :data:`LEADS` calls stopped half way, with chunks in flight
+    (the fake answers slowly)."""
+    path = tmp_path / "upload.journal"
+    calls = leads()
+    fake.faults = Faults(latency=0.01)
+    async with fake.client() as dialer:
+        with anyio.CancelScope() as scope:
+            async with dialer.stream_calls_bulk(
+                campaign.code, calls, chunk_size=100, concurrency=4, journal=path
+            ) as outcomes:
+                async for _ in outcomes:
+                    if len(campaign.calls) >= LEADS // 2:
+                        scope.cancel()
+    return path
 
 
 def counts(campaign: FakeCampaign) -> collections.Counter[str]:
@@ -54,13 +58,10 @@ def counts(campaign: FakeCampaign) -> collections.Counter[str]:
 
 
 async def test_a_rerun_skips_what_is_done_and_reports_what_was_in_flight(
-    fake: FakeDialer, campaign: FakeCampaign, tmp_path: Path
+    fake: FakeDialer, campaign: FakeCampaign, stopped_half_way: Path
 ) -> None:
-    journal = tmp_path / "upload.journal"
-    calls = leads()
-    fake.faults = Faults(latency=0.01)
+    journal, calls = stopped_half_way, leads()
     async with fake.client() as dialer:
-        await interrupted(dialer, campaign, journal, calls)
         first = summarise_journal(journal)
         assert first.total == LEADS
         assert 0 < first.accepted < LEADS
@@ -81,13 +82,10 @@ async def test_a_rerun_skips_what_is_done_and_reports_what_was_in_flight(
 
 
 async def test_reconciling_sends_only_what_the_campaign_does_not_hold(
-    fake: FakeDialer, campaign: FakeCampaign, tmp_path: Path
+    fake: FakeDialer, campaign: FakeCampaign, stopped_half_way: Path
 ) -> None:
-    journal = tmp_path / "upload.journal"
-    calls = leads()
-    fake.faults = Faults(latency=0.01)
+    journal, calls = stopped_half_way, leads()
     async with fake.client() as dialer:
-        await interrupted(dialer, campaign, journal, calls)
         report = await dialer.add_calls_bulk(campaign.code, calls, journal=journal, reconcile=True)
         again = await dialer.add_calls_bulk(campaign.code, calls, journal=journal)
 
