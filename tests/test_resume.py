@@ -127,3 +127,28 @@ def test_journal_command_refuses_a_foreign_file(tmp_path: Path) -> None:
     assert shown.returncode == 2
     assert "not a bulk upload journal" in shown.stderr
     assert foreign.read_text() == "phone\n0501234567\n"
+
+
+def test_ctrl_c_stops_cleanly_and_the_journal_resumes(
+    server: FakeServer, campaign: FakeCampaign, lead_file: Path, tmp_path: Path
+) -> None:
+    journal = tmp_path / "upload.journal"
+    command = upload(server, campaign, lead_file, "--journal", str(journal))
+    server.fake.faults = Faults(latency=0.02)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while len(campaign.calls) < LEADS // 4:
+        assert process.poll() is None
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=30)
+
+    assert process.returncode == 130
+    assert "interrupted" in err
+    assert "Traceback" not in err
+    summary = summarise_journal(journal)
+    assert summary.done + summary.unknown + (summary.remaining or 0) == LEADS
+    server.fake.faults = Faults()
+    assert rerun([*command, "--reconcile"]) == 0
+    assert_every_lead_exactly_once(campaign)
