@@ -96,3 +96,19 @@ def test_bulk_over_loopback_http(backend: str, server: FakeServer) -> None:
             assert (await dialer.get_campaign_details(campaign.code)).total_pending_calls == 5000
 
     anyio.run(main, backend=backend)
+
+
+def test_a_dialer_made_outside_any_event_loop(backend: str) -> None:
+    """As at a web app's module level: made before a loop runs, used in one later."""
+    fake = FakeDialer()
+    campaign = fake.add_campaign("Module level")
+    dialer = fake.client(max_concurrent_requests=2)
+
+    async def main() -> None:
+        async with anyio.create_task_group() as tasks:
+            for i in range(10):  # more than the admission limit: some wait their turn
+                tasks.start_soon(dialer.add_call, campaign.code, Call(f"9725{i:08d}"))
+
+    anyio.run(main, backend=backend)
+    anyio.run(main, backend=backend)  # and in a second loop, as a new test would
+    assert len(campaign.calls) == 20

@@ -125,7 +125,9 @@ class AsyncDialer:
         # rather than in httpcore's pool, whose queue is quadratic in its length
         # (encode/httpcore#1035): 1,000 concurrent calls to the loopback fake took 12 s
         # queued there, 6 s queued here.
-        self._in_flight = anyio.Semaphore(max_concurrent_requests, fast_acquire=True)
+        self._max_in_flight = max_concurrent_requests
+        # Made on first use, by the event loop that uses it (asyncio's or trio's).
+        self._in_flight: anyio.Semaphore | None = None
         self._deadline = deadline
         self._code = code
         self._base_url = base_url
@@ -232,6 +234,8 @@ class AsyncDialer:
     ) -> tuple[Envelope, int]:
         started = time.perf_counter()
         try:
+            if self._in_flight is None:
+                self._in_flight = anyio.Semaphore(self._max_in_flight, fast_acquire=True)
             async with self._in_flight:
                 response = await self._client.post(
                     url, content=body, headers=self._headers, **self._request_timeout
