@@ -157,6 +157,13 @@ async def test_duplicate_targets_with_a_missing_result_are_all_unknown() -> None
     assert_accounted(report, 3)
 
 
+async def test_targets_that_are_not_strings_match_nothing() -> None:
+    report = await bulk_with_answer([Call(A), Call(B)], [{"Target": [A], "ErrorCode": 0}, ok(B)])
+
+    assert report.accepted == 1
+    assert [f.index for f in report.failed] == [0]
+
+
 async def test_result_items_of_the_wrong_shape_are_unknown() -> None:
     report = await bulk_with_answer(
         [Call(A), Call(B), Call(C)], [ok(A), "garbage", {"Target": C, "ErrorCode": "x"}]

@@ -213,7 +213,9 @@ class _Chunk:
         """
         by_target: dict[object, list[Any]] = collections.defaultdict(list)
         for result in results:
-            by_target[result.get("Target") if isinstance(result, dict) else None].append(result)
+            target = result.get("Target") if isinstance(result, dict) else None
+            # Only a string can match a number sent (and anything else may be unhashable).
+            by_target[target if isinstance(target, str) else None].append(result)
         sent_count = collections.Counter(self.targets)
         taken: collections.Counter[str] = collections.Counter()
         for offset, target in zip(self.offsets, self.targets, strict=True):
