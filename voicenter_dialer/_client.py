@@ -112,15 +112,13 @@ class AsyncDialer:
         if not base_url.endswith("/"):
             base_url += "/"
         _check_base_url(base_url, allow_insecure_http)
-        if requests_per_second is not None and not requests_per_second > 0:
-            raise ValidationError(f"requests_per_second must be > 0, got {requests_per_second}")
         if deadline is not None and not deadline > 0:
             raise ValidationError(f"deadline must be > 0 seconds, got {deadline}")
         if not isinstance(max_concurrent_requests, int) or max_concurrent_requests < 1:
             raise ValidationError(
                 f"max_concurrent_requests must be an int >= 1, got {max_concurrent_requests!r}"
             )
-        self._pacer = Pacer(requests_per_second) if requests_per_second else None
+        self._pacer = None if requests_per_second is None else Pacer(requests_per_second)
         # Requests beyond the pool's connections wait here, in a FIFO queue that costs O(1),
         # rather than in httpcore's pool, whose queue is quadratic in its length
         # (encode/httpcore#1035): 1,000 concurrent calls to the loopback fake took 12 s

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import anyio
 
+from ._exceptions import ValidationError
+
 __all__ = ["Pacer"]
 
 
@@ -17,7 +19,7 @@ class Pacer:
 
     def __init__(self, requests_per_second: float) -> None:
         if not requests_per_second > 0:
-            raise ValueError(f"requests_per_second must be > 0, got {requests_per_second}")
+            raise ValidationError(f"requests_per_second must be > 0, got {requests_per_second}")
         self.interval = 1.0 / requests_per_second
         self._next = float("-inf")
 
