@@ -14,7 +14,7 @@ from .examples import ACCOUNT_CODE, BASE_URL, CAMPAIGN_CODE, OK
 
 async def test_own_client_is_closed_on_exit(api: respx.MockRouter) -> None:
     async with AsyncDialer() as dialer:
-        client = dialer._client
+        client = dialer._core.http_client
         assert not client.is_closed
     assert client.is_closed
 
@@ -24,7 +24,7 @@ async def test_aclose_without_context_manager(api: respx.MockRouter) -> None:
     api.post("StartCampaign").respond(json=OK)
     await dialer.start_campaign(CAMPAIGN_CODE)
     await dialer.aclose()
-    assert dialer._client.is_closed
+    assert dialer._core.http_client.is_closed
 
 
 async def test_callers_client_is_never_closed() -> None:

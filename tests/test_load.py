@@ -43,7 +43,7 @@ async def test_cancelled_bulk_leaves_no_task_or_connection_behind(server: FakeSe
             await dialer.add_calls_bulk(campaign.code, leads, chunk_size=50, concurrency=8)
         assert scope.cancelled_caught
         assert asyncio.all_tasks() == {asyncio.current_task()}
-        pool = dialer._client._transport._pool  # type: ignore[attr-defined]
+        pool = dialer._core.http_client._transport._pool  # type: ignore[attr-defined]
         assert not pool._requests  # nothing waits for or holds a connection
         assert all(c.is_idle() or c.is_closed() for c in pool.connections)
         # The same dialer keeps working.

@@ -91,7 +91,7 @@ def test_error_handling(service: respx.MockRouter) -> None:
 def test_retry_configuration() -> None:
     namespace = run(block("RetryPolicy(max_retries=4"))
 
-    assert namespace["custom"]._retry.max_retry_after == 60.0
+    assert namespace["custom"]._core._retry.max_retry_after == 60.0
 
 
 def test_custom_http_client(service: respx.MockRouter) -> None:
@@ -206,9 +206,9 @@ def test_fake_over_loopback_with_faults(capsys: pytest.CaptureFixture[str]) -> N
 def test_pacing_example() -> None:
     dialer = run(block("requests_per_second=5"))["dialer"]
 
-    assert dialer._pacer is not None
-    assert dialer._pacer.interval == 0.2
-    assert dialer._deadline == 20.0
+    assert dialer._core._pacer is not None
+    assert dialer._core._pacer.interval == 0.2
+    assert dialer._core._deadline == 20.0
 
 
 def test_resumable_upload_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -11,7 +11,7 @@ from voicenter_dialer import AsyncDialer, ValidationError
 
 def test_certificates_are_verified_by_default() -> None:
     dialer = AsyncDialer()
-    context: ssl.SSLContext = dialer._client._transport._pool._ssl_context  # type: ignore[attr-defined]
+    context: ssl.SSLContext = dialer._core.http_client._transport._pool._ssl_context  # type: ignore[attr-defined]
     assert context.verify_mode == ssl.CERT_REQUIRED
     assert context.check_hostname
 

@@ -7,7 +7,8 @@ async with AsyncDialer(code="...") as dialer:
     await dialer.add_call(campaigns[0], Call("972501234567", customer_name="Dana"))
 """
 
-from ._bulk import MAX_CHUNK_SIZE, BulkProgress, ChunkOutcome
+from ._bulk import DEFAULT_CHUNK_SIZE, DEFAULT_CONCURRENCY, MAX_CHUNK_SIZE, BulkProgress
+from ._chunk import ChunkOutcome
 from ._client import (
     DEFAULT_BASE_URL,
     DEFAULT_LIMITS,
@@ -20,13 +21,14 @@ from ._exceptions import (
     DialerError,
     InvalidCampaignError,
     InvalidTargetError,
+    JournalError,
+    LeadFileError,
     MemberError,
     ResponseError,
     TransportError,
     ValidationError,
 )
-from ._journal import JournalError, JournalSummary
-from ._journal import summarise as summarise_journal
+from ._journal import JournalSummary
 from ._models import (
     AddResult,
     BulkReport,
@@ -39,11 +41,14 @@ from ._models import (
     PendingCalls,
     RejectedCall,
 )
+from ._resume import summarise_journal
 from ._retry import RetryPolicy
 from ._version import __version__
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "DEFAULT_CHUNK_SIZE",
+    "DEFAULT_CONCURRENCY",
     "DEFAULT_LIMITS",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_TIMEOUT",
@@ -63,6 +68,7 @@ __all__ = [
     "InvalidTargetError",
     "JournalError",
     "JournalSummary",
+    "LeadFileError",
     "Member",
     "MemberError",
     "PendingCall",

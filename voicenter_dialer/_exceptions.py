@@ -12,8 +12,10 @@ The tree::
     │   ├── InvalidCampaignError the campaign code is missing or unknown
     │   ├── InvalidTargetError   the target is missing or not a valid number
     │   └── MemberError          the member is missing or was not added
-    └── JournalError             a bulk journal of another input or campaign, or not a
-                                 journal (defined in _journal)
+    ├── JournalError             a bulk journal of another input or campaign, in use, or not
+    │                            a journal
+    └── LeadFileError            a lead file the CLI cannot read (names the file and line);
+                                 also a ValidationError: nothing was sent
 
 ``outcome_unknown`` is True when the server may have processed the request although no
 usable answer came back (read timeout, connection dropped after sending, 5xx other than 503,
@@ -30,11 +32,14 @@ __all__ = [
     "DialerError",
     "InvalidCampaignError",
     "InvalidTargetError",
+    "JournalError",
+    "LeadFileError",
     "MemberError",
     "ResponseError",
     "TransportError",
     "ValidationError",
     "api_error",
+    "unknown_outcome_hint",
 ]
 
 
@@ -109,6 +114,15 @@ class APIError(DialerError):
         self.description = description
 
 
+class JournalError(DialerError):
+    """The journal cannot be used: another input or campaign, in use, a foreign or corrupt
+    file."""
+
+
+class LeadFileError(ValidationError):
+    """A lead file cannot be used; the message names the file and line. Nothing was sent."""
+
+
 class InvalidCampaignError(APIError):
     """The campaign code is missing or not known to the account."""
 
@@ -148,3 +162,14 @@ def api_error(method: str, error_code: int, description: str, *, context: str = 
     if context:
         message += f" ({context})"
     return cls(method=method, error_code=error_code, description=description, message=message)
+
+
+def unknown_outcome_hint(method: str) -> str:
+    """What to do after *method* (one that adds something) may have been processed unseen.
+
+    Appended to every such message, by the request core and the bulk uploader alike.
+    """
+    return (
+        f"the outcome is unknown: the server may have processed the {method}, so it was not "
+        "re-sent. Check get_campaign_pending_calls before sending it again"
+    )

@@ -18,11 +18,11 @@ from typing import IO, Any, Literal
 
 import attrs
 
+from ._exceptions import LeadFileError
 from ._models import BulkReport, Call
 
 __all__ = [
     "LeadFile",
-    "LeadFileError",
     "LeadStream",
     "LineMap",
     "phone_normaliser",
@@ -63,10 +63,6 @@ class LineMap:
 
     def __getitem__(self, index: int) -> int:
         return index + self._shifts[bisect.bisect_right(self._indexes, index) - 1]
-
-
-class LeadFileError(Exception):
-    """The lead file cannot be used; the message names the file and line."""
 
 
 @attrs.frozen

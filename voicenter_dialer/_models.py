@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import TypeAlias
+from typing import Literal, TypeAlias
 
 import attrs
 
@@ -23,6 +23,7 @@ __all__ = [
     "Campaign",
     "CustomValue",
     "FailedCall",
+    "LeadStatus",
     "Member",
     "PendingCall",
     "PendingCalls",
@@ -31,6 +32,12 @@ __all__ = [
 
 #: A value allowed in :attr:`Call.custom_data`.
 CustomValue: TypeAlias = "str | int | float | bool"
+
+#: The fate of a bulk call that was not accepted, as a journal keeps it:
+#: ``rejected`` (a per-target ErrorCode), ``failed`` (for good: it failed validation, or its
+#: campaign was refused), ``refused`` (not processed, e.g. 503 after the retries: certainly
+#: not added, so a rerun sends it again) or ``unknown`` (maybe added).
+LeadStatus: TypeAlias = Literal["rejected", "failed", "refused", "unknown"]
 
 
 @attrs.frozen

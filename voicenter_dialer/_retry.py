@@ -75,7 +75,10 @@ def retry_after_seconds(value: str | None, *, now: dt.datetime | None = None) ->
 
 @attrs.frozen
 class RetryPolicy:
-    """How :class:`AsyncDialer` retries. One instance per dialer."""
+    """How :class:`AsyncDialer` retries. One instance per dialer.
+
+    The time a call may take in all is the dialer's ``deadline``, not a part of this policy.
+    """
 
     #: Retries after the first attempt.
     max_retries: int = 2
@@ -87,8 +90,6 @@ class RetryPolicy:
     max_retry_after: float = 30.0
     #: Re-send non-idempotent methods after an outcome-unknown failure (may dial twice).
     resend_unknown_outcome: bool = False
-    #: Upper bound on the time spent retrying one call (waits included); None for none.
-    total_timeout: float | None = None
 
     def should_retry(self, exc: Exception, *, idempotent: bool) -> bool | float:
         """stamina's backoff hook: False, True (default backoff) or seconds to wait."""
@@ -128,7 +129,8 @@ class RetryPolicy:
         async for retry in stamina.retry_context(
             on=hook,
             attempts=self.max_retries + 1,
-            timeout=self.total_timeout,
+            # The dialer's deadline bounds a call as a whole, retries and waits included.
+            timeout=None,
             wait_initial=self.wait_initial,
             wait_max=self.wait_max,
             wait_jitter=self.wait_jitter,

@@ -10,7 +10,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _common import cpu_seconds, peak_rss_mb
 
-from voicenter_dialer._cli import main
+from voicenter_dialer.cli import main
 
 started, cpu = time.perf_counter(), cpu_seconds()
 status = main(sys.argv[1:])

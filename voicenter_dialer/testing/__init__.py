@@ -21,10 +21,10 @@ In a process of its own, for load tests (:func:`spawn`); as pytest fixtures:
 Faults are injected with :class:`Faults`.
 """
 
-from ._fake import MAX_BULK_RESULTS, Destination, FakeCampaign, FakeDialer
+from ._fake import MAX_BULK_RESULTS, Destination, FakeCampaign, FakeService
 from ._faults import Fault, Faults
-from ._http import FakeApp, FakeTransport
-from ._server import FakeServer, SpawnedServer, serve, spawn
+from ._http import FakeApp, FakeDialer, FakeTransport
+from ._server import FakeServer, SpawnedServer, bind, make_server, serve, spawn
 
 __all__ = [
     "MAX_BULK_RESULTS",
@@ -33,10 +33,13 @@ __all__ = [
     "FakeCampaign",
     "FakeDialer",
     "FakeServer",
+    "FakeService",
     "FakeTransport",
     "Fault",
     "Faults",
     "SpawnedServer",
+    "bind",
+    "make_server",
     "serve",
     "spawn",
 ]

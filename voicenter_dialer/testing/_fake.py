@@ -1,7 +1,8 @@
 """The fake dialer's state and the API's semantics, quirks included.
 
-Everything here is plain data and synchronous functions of it; :mod:`._http` puts it behind
-HTTP (in-process transport and ASGI app) and applies faults.
+Everything here is plain data and synchronous functions of it, and nothing of the client:
+:mod:`._http` puts it behind HTTP (in-process transport and ASGI app), applies faults, and
+makes the :class:`FakeDialer` that hands out clients.
 """
 
 from __future__ import annotations
@@ -13,13 +14,10 @@ from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 import attrs
-import httpx
-
-from voicenter_dialer._client import AsyncDialer
 
 from ._faults import Faults
 
-__all__ = ["MAX_BULK_RESULTS", "Destination", "FakeCampaign", "FakeDialer"]
+__all__ = ["MAX_BULK_RESULTS", "Destination", "FakeCampaign", "FakeService"]
 
 #: Above this many targets, AddCallsBulk answers without AddResult (as reported of the service).
 MAX_BULK_RESULTS = 3000
@@ -146,11 +144,10 @@ def _text(value: object) -> str:
     return str(value)
 
 
-class FakeDialer:
-    """An in-memory, stateful fake of the ForwardDialer service.
+class FakeService:
+    """The fake service's state and the API's semantics: :class:`FakeDialer` is this, plus
+    clients wired to it.
 
-    ``account_code`` is the account's code for GetCampaignList; add campaigns with
-    :meth:`add_campaign`. ``faults`` decides injected failures (none by default).
     Thread-safe: the loopback server runs it in its own thread.
     """
 
@@ -180,17 +177,14 @@ class FakeDialer:
         }
 
     def __repr__(self) -> str:
-        return f"<FakeDialer campaigns={len(self.campaigns)} requests={len(self.requests)}>"
+        return (
+            f"<{type(self).__name__} campaigns={len(self.campaigns)} requests={len(self.requests)}>"
+        )
 
-    def client(self, **options: Any) -> AsyncDialer:
-        """An :class:`AsyncDialer` answered by this fake in-process (no network).
-
-        *options* go to :class:`AsyncDialer` (e.g. ``max_retries``).
-        """
-        from ._http import FakeTransport  # the HTTP layer builds on this module
-
-        http_client = httpx.AsyncClient(transport=FakeTransport(self))
-        return AsyncDialer(self.account_code, http_client=http_client, **options)
+    def record(self, method: str) -> None:
+        """Note that a request for *method* reached the service."""
+        with self._lock:
+            self.requests.append(method)
 
     @property
     def methods(self) -> frozenset[str]:

@@ -1,7 +1,8 @@
-"""The fake dialer behind HTTP: an httpx transport (in-process) and an ASGI app (loopback).
+"""The fake dialer behind HTTP: an httpx transport (in-process) and an ASGI app (loopback),
+and :class:`FakeDialer`, the fake service that hands out clients wired to itself.
 
-Both share :func:`respond`, which routes a request, applies faults and latency, and asks the
-:class:`FakeDialer` for the answer.
+Both adapters share :func:`respond`, which routes a request, applies faults and latency, and
+asks the :class:`FakeService` for the answer.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ import attrs
 import httpx
 import orjson
 
-from ._fake import FakeDialer
+from voicenter_dialer._client import AsyncDialer
+
+from ._fake import FakeService
 from ._faults import BEFORE
 
-__all__ = ["FakeApp", "FakeTransport", "InjectedReset", "Reply", "respond"]
+__all__ = ["FakeApp", "FakeDialer", "FakeTransport", "InjectedReset", "Reply", "respond"]
 
 # GET query parameters are case-insensitive in the vendor's own examples
 # (``?campaign=`` and ``?Campaign=``); these are their canonical spellings.
@@ -78,12 +81,12 @@ def _query_params(query: str) -> dict[str, Any]:
     return params
 
 
-async def respond(fake: FakeDialer, http_method: str, path: str, query: str, body: bytes) -> Reply:
+async def respond(fake: FakeService, http_method: str, path: str, query: str, body: bytes) -> Reply:
     """The fake service's reply to one HTTP request."""
     method = path.rstrip("/").rsplit("/", 1)[-1]
     if method not in fake.methods:
         return _text(404, f"Not Found: {path}")
-    fake.requests.append(method)
+    fake.record(method)
     if http_method == "POST":
         try:
             params = orjson.loads(body)
@@ -119,10 +122,27 @@ async def respond(fake: FakeDialer, http_method: str, path: str, query: str, bod
     return reply
 
 
-class FakeTransport(httpx.AsyncBaseTransport):
-    """An httpx transport that answers from a :class:`FakeDialer`, with no network at all."""
+class FakeDialer(FakeService):
+    """An in-memory, stateful fake of the ForwardDialer service.
 
-    def __init__(self, fake: FakeDialer) -> None:
+    ``account_code`` is the account's code for GetCampaignList; add campaigns with
+    :meth:`add_campaign`. ``faults`` decides injected failures (none by default).
+    Thread-safe: the loopback server runs it in its own thread.
+    """
+
+    def client(self, **options: Any) -> AsyncDialer:
+        """An :class:`AsyncDialer` answered by this fake in-process (no network).
+
+        *options* go to :class:`AsyncDialer` (e.g. ``max_retries``).
+        """
+        http_client = httpx.AsyncClient(transport=FakeTransport(self))
+        return AsyncDialer(self.account_code, http_client=http_client, **options)
+
+
+class FakeTransport(httpx.AsyncBaseTransport):
+    """An httpx transport that answers from a fake service, with no network at all."""
+
+    def __init__(self, fake: FakeService) -> None:
         self.fake = fake
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -147,9 +167,9 @@ class InjectedReset(Exception):
 
 
 class FakeApp:
-    """An ASGI app serving a :class:`FakeDialer`, for uvicorn on loopback."""
+    """An ASGI app serving a fake service, for uvicorn on loopback."""
 
-    def __init__(self, fake: FakeDialer) -> None:
+    def __init__(self, fake: FakeService) -> None:
         self.fake = fake
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

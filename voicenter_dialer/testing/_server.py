@@ -15,9 +15,8 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from ._fake import FakeDialer
 from ._faults import Fault
-from ._http import FakeApp, InjectedReset
+from ._http import FakeApp, FakeDialer, InjectedReset
 
 if TYPE_CHECKING:
     import uvicorn

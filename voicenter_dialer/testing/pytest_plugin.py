@@ -15,7 +15,7 @@ import pytest
 
 from voicenter_dialer import AsyncDialer
 
-from ._fake import FakeDialer
+from ._http import FakeDialer
 
 __all__ = ["voicenter_client", "voicenter_fake"]
 

@@ -1,0 +1,163 @@
+"""One chunk of a bulk upload: its input calls, what is sent of them, and their fates.
+
+Each chunk's answer is merged back to input positions here; whatever goes wrong, every
+position ends in exactly one of accepted, rejected or failed.
+"""
+
+from __future__ import annotations
+
+import collections
+from collections.abc import Iterable
+from typing import Any, Final, Protocol
+
+import attrs
+import orjson
+
+from ._converter import structure, wire_int
+from ._core import Answer
+from ._exceptions import DialerError, ResponseError, unknown_outcome_hint
+from ._models import AddResult, FailedCall, RejectedCall
+
+__all__ = ["METHOD", "Chunk", "ChunkOutcome", "ChunkSender", "unknown_outcome"]
+
+#: The API method a chunk is sent with.
+METHOD: Final = "AddCallsBulk"
+
+
+class ChunkSender(Protocol):
+    """What a bulk upload needs of the dialer, bound to one campaign."""
+
+    #: The campaign's code (a journal keeps only its hash).
+    campaign: str
+
+    def encode(self, call: object) -> dict[str, Any]:
+        """*call*'s wire object; :class:`ValidationError` when it is not a valid Call."""
+
+    async def send(self, body: bytes) -> Answer:
+        """Send one encoded chunk; never re-sent when its outcome is unknown."""
+
+    async def held_targets(self) -> collections.Counter[str]:
+        """How many times the campaign holds each number (to reconcile unknown outcomes)."""
+
+
+@attrs.frozen
+class ChunkOutcome:
+    """The fate of one chunk of a bulk upload (see :meth:`AsyncDialer.stream_calls_bulk`).
+
+    The chunk covers input positions ``start`` to ``start + size - 1``; each is counted in
+    exactly one of ``accepted``, ``rejected`` or ``failed``.
+    """
+
+    start: int
+    size: int
+    accepted: int
+    rejected: list[RejectedCall] = attrs.field(factory=list)
+    failed: list[FailedCall] = attrs.field(factory=list)
+
+
+def unknown_outcome(what: str, status: int | None = None) -> DialerError:
+    """The error of a call that may have been added although no answer says so."""
+    message = f"{METHOD}: {what}; {unknown_outcome_hint(METHOD)}"
+    if status is None:
+        return DialerError(message, method=METHOD, outcome_unknown=True)
+    return ResponseError(message, method=METHOD, status_code=status, outcome_unknown=True)
+
+
+@attrs.define
+class Chunk:
+    """A chunk on its way."""
+
+    start: int
+    calls: list[Any]
+    #: Input offsets (within the chunk) of the calls to send, their numbers as sent, and the
+    #: encoded request. The wire objects are dropped once encoded: held while the chunk is in
+    #: flight, they made the garbage collector a quarter of the client's CPU.
+    offsets: list[int] = attrs.Factory(list)
+    targets: list[str] = attrs.Factory(list)
+    body: bytes = b""
+    accepted: int = 0
+    rejected: list[RejectedCall] = attrs.Factory(list)
+    failed: list[FailedCall] = attrs.Factory(list)
+
+    def fail(self, offsets: Iterable[int], error: DialerError) -> None:
+        calls, start = self.calls, self.start
+        self.failed.extend(FailedCall(start + offset, calls[offset], error) for offset in offsets)
+
+    def outcome(self) -> ChunkOutcome:
+        return ChunkOutcome(self.start, len(self.calls), self.accepted, self.rejected, self.failed)
+
+    def load(self, offsets: list[int], wires: list[dict[str, Any]]) -> None:
+        """Make the calls at *offsets* (as *wires*) the ones to send."""
+        self.offsets = offsets
+        self.targets = [wire["Target"] for wire in wires]
+        self.body = orjson.dumps(wires)
+
+    def merge(self, answer: Answer) -> None:
+        """Match the answer's AddResult items to the calls sent.
+
+        Results come in request order. Anything missing, short or mismatched leaves a call's
+        outcome unknown, so it goes to ``failed``, never to ``accepted``.
+        """
+        results = answer.envelope.get("AddResult")
+        status = answer.status
+        if not isinstance(results, list):
+            self.fail(self.offsets, unknown_outcome("the answer has no AddResult list", status))
+            return
+        if len(results) == len(self.targets):
+            # The common case in one pass: every result in place, and (mostly) OK.
+            accepted, others = 0, []
+            for offset, target, result in zip(self.offsets, self.targets, results, strict=True):
+                if type(result) is not dict or result.get("Target") != target:
+                    break
+                code = result.get("ErrorCode")
+                if type(code) is int and code == 0:
+                    accepted += 1
+                else:
+                    others.append((offset, result))
+            else:
+                self.accepted += accepted
+                self._settle(others, status)
+                return
+        self._settle(self._match_by_target(results), status)
+
+    def _settle(self, pairs: Iterable[tuple[int, Any]], status: int) -> None:
+        unknown: DialerError | None = None
+        for offset, result in pairs:
+            code = wire_int(result.get("ErrorCode")) if isinstance(result, dict) else None
+            if code == 0:
+                self.accepted += 1
+                continue
+            call, index = self.calls[offset], self.start + offset
+            if code is not None:
+                try:
+                    parsed = structure(result, AddResult, method=METHOD, status_code=status)
+                except ResponseError as exc:
+                    self.failed.append(FailedCall(index, call, exc))
+                else:
+                    self.rejected.append(RejectedCall(index, call, parsed))
+                continue
+            unknown = unknown or unknown_outcome(
+                "no usable AddResult came back for this call", status
+            )
+            self.failed.append(FailedCall(index, call, unknown))
+
+    def _match_by_target(self, results: list[Any]) -> Iterable[tuple[int, Any]]:
+        """Pair results with sent calls by Target when the order does not line up.
+
+        A target sent n times must have exactly n results, taken in order; otherwise which of
+        its calls a result belongs to is unknown, and all of them get ``None``.
+        """
+        by_target: dict[object, list[Any]] = collections.defaultdict(list)
+        for result in results:
+            target = result.get("Target") if isinstance(result, dict) else None
+            # Only a string can match a number sent (and anything else may be unhashable).
+            by_target[target if isinstance(target, str) else None].append(result)
+        sent_count = collections.Counter(self.targets)
+        taken: collections.Counter[str] = collections.Counter()
+        for offset, target in zip(self.offsets, self.targets, strict=True):
+            matches = by_target.get(target, [])
+            if len(matches) != sent_count[target]:
+                yield offset, None
+            else:
+                yield offset, matches[taken[target]]
+                taken[target] += 1

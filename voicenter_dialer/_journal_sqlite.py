@@ -1,0 +1,301 @@
+"""The journal in one SQLite file: the default store.
+
+One file, whatever happens to the process: a rollback journal (not WAL), so every commit is in
+the main file once it returns, and a copy of that file alone (after ``kill -9``, for a backup,
+or to resume elsewhere) holds every committed chunk. The file is locked while an upload has
+it open. Commits run in a worker thread: with ``synchronous = NORMAL`` each one waits for the
+disk, and the event loop must not.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+from typing import Final, TypeVar
+
+import anyio
+import anyio.to_thread
+import attrs
+
+from ._exceptions import JournalError
+from ._journal import ChunkRecord, JournalSummary, LeadRecord, campaign_digest
+
+__all__ = ["SqliteJournal", "summarise_sqlite"]
+
+T = TypeVar("T")
+
+_FORMAT: Final = "voicenter-dialer bulk journal"
+_VERSION: Final = "1"
+_SCHEMA: Final = """
+BEGIN IMMEDIATE;
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE chunks (
+    start INTEGER PRIMARY KEY,
+    size INTEGER NOT NULL,
+    digest BLOB NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('sent', 'done')),
+    accepted INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE leads (
+    idx INTEGER PRIMARY KEY,
+    status TEXT NOT NULL CHECK (status IN ('rejected', 'failed', 'refused', 'unknown')),
+    target TEXT NOT NULL,
+    error_code INTEGER,
+    kind TEXT NOT NULL,
+    reason TEXT NOT NULL
+);
+INSERT INTO meta (key, value) VALUES
+    ('format', '{format}'), ('version', '{version}'),
+    ('campaign', '{campaign}'), ('chunk_size', '{chunk_size}');
+COMMIT;
+"""
+
+
+def _connect(path: Path, *, existing: bool) -> sqlite3.Connection:
+    # An existing journal is opened read-write all the same: after a kill in mid-commit,
+    # SQLite must roll back the interrupted commit (from the ``-journal`` file) to read it.
+    if existing:
+        target, uri = f"{path.resolve().as_uri()}?mode=rw", True
+    else:
+        target, uri = str(path), False
+    try:
+        connection = sqlite3.connect(target, uri=uri, isolation_level=None, check_same_thread=False)
+    except sqlite3.Error as exc:
+        raise JournalError(f"{path}: the journal cannot be opened ({exc})") from None
+    try:
+        connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.Error as exc:
+        connection.close()
+        if _busy(exc):
+            raise JournalError(f"{path} is in use by a running upload") from None
+        if isinstance(exc, sqlite3.DatabaseError) and "not a database" in str(exc):
+            raise JournalError(
+                f"{path} is not a bulk upload journal ({exc}); it was not changed"
+            ) from None
+        raise JournalError(f"{path}: the journal cannot be opened ({exc})") from None
+    return connection
+
+
+def _busy(exc: sqlite3.Error) -> bool:
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
+def _meta(connection: sqlite3.Connection, path: Path) -> dict[str, str]:
+    try:
+        meta = dict(connection.execute("SELECT key, value FROM meta").fetchall())
+    except sqlite3.OperationalError as exc:
+        if _busy(exc):
+            raise JournalError(f"{path} is in use by a running upload") from None
+        raise JournalError(f"{path} is not a bulk upload journal; it was not changed") from None
+    if meta.get("format") != _FORMAT:
+        raise JournalError(f"{path} is not a bulk upload journal; it was not changed")
+    if meta.get("version") != _VERSION:
+        found = meta.get("version")
+        raise JournalError(f"{path} is a journal of format {found!r}; this one reads {_VERSION!r}")
+    return meta
+
+
+class SqliteJournal:
+    """An open SQLite journal (see :class:`._journal.JournalStore`)."""
+
+    def __init__(self, connection: sqlite3.Connection, path: Path, chunk_size: int) -> None:
+        self._db = connection
+        self.description = str(path)
+        self.chunk_size = chunk_size
+        # One statement at a time on the connection, whichever worker thread runs it.
+        self._lock = anyio.Lock()
+
+    @classmethod
+    async def open(
+        cls, path: str | os.PathLike[str], *, campaign: str, chunk_size: int, total: int | None
+    ) -> SqliteJournal:
+        """Open the journal at *path*, or start one there; refuse any other file."""
+        return await anyio.to_thread.run_sync(
+            lambda: cls._open(Path(path), campaign, chunk_size, total)
+        )
+
+    @classmethod
+    def _open(cls, path: Path, campaign: str, chunk_size: int, total: int | None) -> SqliteJournal:
+        is_new = not path.exists() or path.stat().st_size == 0
+        connection = _connect(path, existing=False)
+        try:
+            # A foreign file is recognised before anything (even a pragma) can change it.
+            meta = None if is_new else _meta(connection, path)
+            # One upload at a time. A rollback journal keeps the file whole by itself;
+            # NORMAL: a commit survives the process being killed and, mostly, a power cut.
+            connection.execute("PRAGMA locking_mode = EXCLUSIVE")
+            mode = connection.execute("PRAGMA journal_mode = DELETE").fetchone()[0]
+            if mode != "delete":  # e.g. a WAL database left by another program
+                raise JournalError(f"{path} is not a bulk upload journal; it was not changed")
+            connection.execute("PRAGMA synchronous = NORMAL")
+            if meta is None:
+                # One transaction, so that a journal is never left without its meta. The
+                # values are a hex digest and an int: nothing to quote.
+                connection.executescript(
+                    _SCHEMA.format(
+                        format=_FORMAT,
+                        version=_VERSION,
+                        campaign=campaign_digest(campaign),
+                        chunk_size=int(chunk_size),
+                    )
+                )
+            elif meta.get("campaign") != campaign_digest(campaign):
+                raise JournalError(f"{path} is the journal of an upload to another campaign")
+            else:
+                chunk_size = int(meta["chunk_size"])
+            journal = cls(connection, path, chunk_size)
+            if total is not None:
+                journal._set_meta("total", str(total))
+        except sqlite3.Error as exc:
+            connection.close()
+            if _busy(exc):
+                raise JournalError(f"{path} is in use by a running upload") from None
+            raise JournalError(f"{path}: the journal cannot be used ({exc})") from None
+        except BaseException:
+            connection.close()
+            raise
+        return journal
+
+    async def _run(self, work: Callable[[], T]) -> T:
+        async with self._lock:
+            try:
+                return await anyio.to_thread.run_sync(work)
+            except sqlite3.Error as exc:
+                raise JournalError(f"{self.description}: the journal failed ({exc})") from exc
+
+    async def aclose(self) -> None:
+        await self._run(self._db.close)
+
+    def _set_meta(self, key: str, value: str) -> None:
+        self._db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, value),
+        )
+
+    async def chunk(self, start: int) -> ChunkRecord | None:
+        def read() -> ChunkRecord | None:
+            row = self._db.execute(
+                "SELECT start, size, digest, state, accepted FROM chunks WHERE start = ?",
+                (start,),
+            ).fetchone()
+            return None if row is None else ChunkRecord(*row)
+
+        return await self._run(read)
+
+    async def leads(self, start: int, size: int) -> dict[int, LeadRecord]:
+        def read() -> dict[int, LeadRecord]:
+            rows = self._db.execute(
+                "SELECT idx, status, target, error_code, kind, reason FROM leads "
+                "WHERE idx >= ? AND idx < ?",
+                (start, start + size),
+            )
+            return {row[0]: LeadRecord(*row) for row in rows}
+
+        return await self._run(read)
+
+    async def has_unknown(self) -> bool:
+        query = (
+            "SELECT EXISTS (SELECT 1 FROM chunks WHERE state = 'sent') "
+            "OR EXISTS (SELECT 1 FROM leads WHERE status = 'unknown')"
+        )
+        return await self._run(lambda: bool(self._db.execute(query).fetchone()[0]))
+
+    async def sent(self, start: int, size: int, digest: bytes, leads: list[LeadRecord]) -> None:
+        def write() -> None:
+            with _transaction(self._db):
+                self._db.execute(
+                    "INSERT INTO chunks (start, size, digest, state) VALUES (?, ?, ?, 'sent')",
+                    (start, size, digest),
+                )
+                self._insert(leads)
+
+        await self._run(write)
+
+    async def resending(self, leads: list[LeadRecord]) -> None:
+        def write() -> None:
+            with _transaction(self._db):
+                self._db.executemany(
+                    "DELETE FROM leads WHERE idx = ?", [(lead.index,) for lead in leads]
+                )
+                self._insert(leads)
+
+        await self._run(write)
+
+    async def done(self, start: int, size: int, accepted: int, leads: list[LeadRecord]) -> None:
+        def write() -> None:
+            with _transaction(self._db):
+                self._db.execute(
+                    "UPDATE chunks SET state = 'done', accepted = ? WHERE start = ?",
+                    (accepted, start),
+                )
+                self._db.execute(
+                    "DELETE FROM leads WHERE idx >= ? AND idx < ?", (start, start + size)
+                )
+                self._insert(leads)
+
+        await self._run(write)
+
+    async def finished(self, total: int) -> None:
+        await self._run(lambda: self._set_meta("total", str(total)))
+
+    def _insert(self, leads: list[LeadRecord]) -> None:
+        self._db.executemany(
+            "INSERT INTO leads (idx, status, target, error_code, kind, reason) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [attrs.astuple(lead) for lead in leads],
+        )
+
+
+class _transaction:
+    """BEGIN ... COMMIT (ROLLBACK on error) on an autocommit connection."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._db = connection
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        self._db.execute("ROLLBACK" if exc_type is not None else "COMMIT")
+
+
+def summarise_sqlite(path: Path) -> JournalSummary:
+    """Count what a journal holds, without changing it (but for finishing the recovery of a
+    commit a killed upload left half-written)."""
+    if not path.exists():
+        raise JournalError(f"{path}: no such journal")
+    connection = _connect(path, existing=True)
+    try:
+        meta = _meta(connection, path)
+        accepted, in_flight, recorded = connection.execute(
+            "SELECT coalesce(sum(CASE state WHEN 'done' THEN accepted ELSE 0 END), 0), "
+            "coalesce(sum(CASE state WHEN 'sent' THEN size ELSE 0 END), 0), "
+            "coalesce(sum(size), 0) FROM chunks"
+        ).fetchone()
+        counts = dict(
+            connection.execute("SELECT status, count(*) FROM leads GROUP BY status").fetchall()
+        )
+        # Calls of interrupted chunks are unknown, but for those that failed validation.
+        interrupted_failed = connection.execute(
+            "SELECT count(*) FROM leads JOIN chunks "
+            "ON leads.idx >= chunks.start AND leads.idx < chunks.start + chunks.size "
+            "WHERE chunks.state = 'sent'"
+        ).fetchone()[0]
+    except sqlite3.Error as exc:
+        if _busy(exc):
+            raise JournalError(f"{path} is in use by a running upload") from None
+        raise JournalError(f"{path}: the journal cannot be read ({exc})") from None
+    finally:
+        connection.close()
+    total = int(meta["total"]) if "total" in meta else None
+    return JournalSummary(
+        total=total,
+        accepted=accepted,
+        rejected=counts.get("rejected", 0),
+        failed=counts.get("failed", 0),
+        unknown=counts.get("unknown", 0) + in_flight - interrupted_failed,
+        remaining=None if total is None else total - recorded + counts.get("refused", 0),
+    )
