@@ -116,11 +116,12 @@ class Chunk:
                     others.append((offset, result))
             else:
                 self.accepted += accepted
-                self._settle(others, status)
+                self._settle(others, answer)
                 return
-        self._settle(self._match_by_target(results), status)
+        self._settle(self._match_by_target(results), answer)
 
-    def _settle(self, pairs: Iterable[tuple[int, Any]], status: int) -> None:
+    def _settle(self, pairs: Iterable[tuple[int, Any]], answer: Answer) -> None:
+        status = answer.status
         unknown: DialerError | None = None
         for offset, result in pairs:
             code = wire_int(result.get("ErrorCode")) if isinstance(result, dict) else None
@@ -130,7 +131,9 @@ class Chunk:
             call, index = self.calls[offset], self.start + offset
             if code is not None:
                 try:
-                    parsed = structure(result, AddResult, method=METHOD, status_code=status)
+                    parsed = _redacted(
+                        structure(result, AddResult, method=METHOD, status_code=status), answer
+                    )
                 except ResponseError as exc:
                     self.failed.append(FailedCall(index, call, exc))
                 else:
@@ -161,3 +164,14 @@ class Chunk:
             else:
                 yield offset, matches[taken[target]]
                 taken[target] += 1
+
+
+def _redacted(result: AddResult, answer: Answer) -> AddResult:
+    """*result* with any code its texts echo masked: they end up in reports, journals and
+    rejects files."""
+    return attrs.evolve(
+        result,
+        target=answer.redact(result.target),
+        description=answer.redact(result.description),
+        custom_data={key: answer.redact(value) for key, value in result.custom_data.items()},
+    )

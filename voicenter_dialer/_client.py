@@ -16,8 +16,8 @@ from ._bulk import DEFAULT_CHUNK_SIZE, DEFAULT_CONCURRENCY, BulkProgress, stream
 from ._chunk import METHOD as BULK_METHOD
 from ._chunk import ChunkOutcome
 from ._converter import call_to_wire
-from ._core import Admission, Answer, RequestCore, check_base_url
-from ._exceptions import MemberError, ValidationError
+from ._core import DEFAULT_MAX_RESPONSE_BYTES, Admission, Answer, RequestCore, check_base_url
+from ._exceptions import DialerError, MemberError, ValidationError
 from ._models import BulkReport, Call, Campaign, Member, PendingCalls
 from ._pacing import Pacer
 from ._resume import JournalSpec
@@ -100,6 +100,12 @@ class AsyncDialer:
             Off by default: codes would travel in clear text.
         max_concurrent_requests: requests of this dialer on the wire at once; the rest wait
             their turn. Keep it at most your ``http_client``'s ``max_connections``.
+        max_response_bytes: the largest answer read (decoded); a larger one raises
+            :class:`ResponseError` (default 64 MiB).
+
+    Each attempt as a whole (connecting, sending, the whole answer) must complete within the
+    longest of its timeouts, not only each read: a server trickling bytes is cut off. Redirects
+    are never followed, whatever ``http_client`` says: request bodies hold codes.
     """
 
     def __init__(
@@ -117,6 +123,7 @@ class AsyncDialer:
         deadline: float | None = None,
         allow_insecure_http: bool = False,
         max_concurrent_requests: int = DEFAULT_LIMITS.max_connections or 100,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         if code is None:
             code = os.environ.get("VOICENTER_CODE") or None
@@ -130,6 +137,10 @@ class AsyncDialer:
         if not isinstance(max_concurrent_requests, int) or max_concurrent_requests < 1:
             raise ValidationError(
                 f"max_concurrent_requests must be an int >= 1, got {max_concurrent_requests!r}"
+            )
+        if not isinstance(max_response_bytes, int) or max_response_bytes < 1:
+            raise ValidationError(
+                f"max_response_bytes must be an int >= 1, got {max_response_bytes!r}"
             )
         retry = _retry_policy(retry_policy, max_retries, resend_unknown_outcome)
         self._code = code
@@ -145,6 +156,7 @@ class AsyncDialer:
             )
         elif not isinstance(timeout, _UseClientTimeout):
             httpx_options["timeout"] = timeout
+        effective = http_client.timeout if isinstance(timeout, _UseClientTimeout) else timeout
         headers = {"Content-Type": "application/json"}
         if http_client.headers.get("User-Agent", "").startswith("python-httpx/"):
             headers["User-Agent"] = _USER_AGENT
@@ -159,6 +171,8 @@ class AsyncDialer:
             pacer=None if requests_per_second is None else Pacer(requests_per_second),
             admission=Admission(max_concurrent_requests),
             deadline=deadline,
+            attempt_timeout=_longest(effective),
+            max_response_bytes=max_response_bytes,
         )
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -276,6 +290,8 @@ class AsyncDialer:
         await self._call("ClearCampaignCalls", check.campaign_code(campaign))
 
     def _sender(self, campaign: str | Campaign) -> _CampaignSender:
+        if self._core.http_client.is_closed:
+            raise DialerError("the dialer is closed; nothing was sent")
         code = check.campaign_code(campaign)
         return _CampaignSender(self, self._core, code, self._code_for_every_request())
 
@@ -363,6 +379,14 @@ class AsyncDialer:
         code = check.campaign_code(campaign)
         answer = await self._call("RemoveMember", code, Member=check.member(member))
         return answer.total("TotalRemoved")
+
+
+def _longest(timeout: httpx.Timeout | float | None) -> float | None:
+    """The longest of *timeout*'s parts (None: no bound), which bounds an attempt as a whole."""
+    if timeout is None or isinstance(timeout, int | float):
+        return timeout
+    parts = (timeout.connect, timeout.read, timeout.write, timeout.pool)
+    return None if None in parts else max(p for p in parts if p is not None)
 
 
 def _retry_policy(

@@ -13,16 +13,20 @@ The flow of one request::
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import re
+import sys
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any, Final, TypeVar
 
 import anyio
 import attrs
 import httpx
 import orjson
+from typing_extensions import TypeVarTuple, Unpack
 
 from ._converter import structure, structure_list, wire_int
 from ._exceptions import DialerError, ResponseError, TransportError, ValidationError, api_error
@@ -31,12 +35,16 @@ from ._pacing import Pacer
 from ._retry import RetryPolicy, retry_after_seconds, status_outcome_unknown, transport_refused
 from ._secrets import mask, redact
 
-__all__ = ["Admission", "Answer", "RequestCore", "check_base_url"]
+__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "Admission", "Answer", "RequestCore", "check_base_url"]
 
 T = TypeVar("T")
 E = TypeVar("E", bound=DialerError)
+Ts = TypeVarTuple("Ts")
 
 _SNIPPET_LENGTH: Final = 200
+#: The largest answer (decoded) read: far above any documented answer (a 3,000-call bulk
+#: answer is about 300 KB), far below what would exhaust a service's memory.
+DEFAULT_MAX_RESPONSE_BYTES: Final = 64 * 1024 * 1024
 _WHITESPACE: Final = re.compile(r"\s+")
 
 logger = logging.getLogger("voicenter_dialer")
@@ -51,6 +59,12 @@ class Answer:
     envelope: dict[str, Any]
     #: Its HTTP status.
     status: int
+    #: The codes the request carried, masked in any text taken from the answer.
+    secrets: tuple[str | None, ...] = attrs.field(default=(), repr=False)
+
+    def redact(self, text: str) -> str:
+        """*text* from the answer, with any code it echoes masked."""
+        return redact(text, self.secrets)
 
     def data(self) -> object:
         """``Data``, or None when the answer has none."""
@@ -158,6 +172,8 @@ class RequestCore:
         pacer: Pacer | None,
         admission: Admission,
         deadline: float | None,
+        attempt_timeout: float | None,
+        max_response_bytes: int,
     ) -> None:
         self.http_client = http_client
         self.owns_client = owns_client
@@ -171,6 +187,10 @@ class RequestCore:
         self._pacer = pacer
         self._admission = admission
         self._deadline = deadline
+        # httpx bounds each read, not the whole answer: a server trickling a byte at a time
+        # would hold an attempt forever.
+        self._attempt_timeout = attempt_timeout
+        self._max_response_bytes = max_response_bytes
 
     async def aclose(self) -> None:
         if self.owns_client:
@@ -231,12 +251,12 @@ class RequestCore:
         secrets: tuple[str | None, ...],
         idempotent: bool,
     ) -> Answer:
+        if self.http_client.is_closed:
+            raise DialerError(f"{method}: the dialer is closed; nothing was sent", method=method)
         started = time.perf_counter()
         try:
             async with self._admission.slot:
-                response = await self.http_client.post(
-                    url, content=body, headers=self._headers, **self._httpx_options
-                )
+                response, content = await self._post(url, body)
         except httpx.TransportError as exc:
             elapsed = (time.perf_counter() - started) * 1000
             logger.debug(
@@ -250,11 +270,96 @@ class RequestCore:
                 idempotent=idempotent,
                 outcome_unknown=not refused,
             ) from exc
+        except RuntimeError as exc:
+            # httpx's connections belong to the event loop that opened them: used from another
+            # (a second asyncio.run(), another thread) they fail mid-request, perhaps after the
+            # server acted.
+            raise _error(
+                TransportError,
+                f"{method}: the HTTP client failed ({exc}): was this dialer used in another "
+                "event loop? Make one dialer per event loop (per asyncio.run(), per thread)",
+                method=method,
+                idempotent=idempotent,
+                outcome_unknown=True,
+            ) from exc
+        except _TooLarge as exc:
+            raise _error(
+                ResponseError,
+                f"{method}: the answer is larger than {self._max_response_bytes:,} bytes "
+                f"({exc}); it was not read further",
+                method=method,
+                idempotent=idempotent,
+                outcome_unknown=True,
+                status_code=exc.status,
+            ) from None
         elapsed = (time.perf_counter() - started) * 1000
         logger.debug(
             "%s attempt %d: HTTP %d in %.1f ms", method, attempt, response.status_code, elapsed
         )
-        return Answer(method, _decode(method, response, secrets, idempotent), response.status_code)
+        envelope = _decode(method, response, content, secrets, idempotent)
+        return Answer(method, envelope, response.status_code, secrets)
+
+    async def _post(self, url: str, body: bytes) -> tuple[httpx.Response, bytes]:
+        """POST and read the answer within the attempt's time and size bounds.
+
+        Redirects are never followed, whatever the client says: a request body holds codes,
+        and must not travel to another origin or over clear text.
+        """
+        client = self.http_client
+        request = client.build_request(
+            "POST", url, content=body, headers=self._headers, **self._httpx_options
+        )
+        try:
+            return await _within(self._attempt_timeout, self._read, client, request)
+        except TimeoutError:
+            raise httpx.ReadTimeout(
+                f"the answer did not complete within {self._attempt_timeout:g} s", request=request
+            ) from None
+
+    async def _read(
+        self, client: httpx.AsyncClient, request: httpx.Request
+    ) -> tuple[httpx.Response, bytes]:
+        limit = self._max_response_bytes
+        response = await client.send(request, stream=True, follow_redirects=False)
+        try:
+            parts: list[bytes] = []
+            size = 0
+            async for part in response.aiter_bytes():
+                size += len(part)
+                if size > limit:
+                    raise _TooLarge(f"{size:,} bytes read", response.status_code)
+                parts.append(part)
+        finally:
+            await response.aclose()
+        return response, b"".join(parts)
+
+
+async def _within(
+    seconds: float | None, work: Callable[[Unpack[Ts]], Awaitable[T]], *args: Unpack[Ts]
+) -> T:
+    """``await work(*args)``, raising :class:`TimeoutError` past *seconds*.
+
+    On asyncio (3.11+) with asyncio's own timeout: an anyio cancel scope around an httpx
+    request costs about a third of a call's overhead there (benchmarks/overhead.py).
+    """
+    if seconds is None:
+        return await work(*args)
+    if sys.version_info >= (3, 11):
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # trio
+            pass
+        else:
+            async with asyncio.timeout(seconds):
+                return await work(*args)
+    with anyio.fail_after(seconds):
+        return await work(*args)
+
+
+class _TooLarge(Exception):
+    def __init__(self, what: str, status: int) -> None:
+        super().__init__(what)
+        self.status = status
 
 
 def _error(
@@ -272,23 +377,33 @@ def _error(
     return cls(message, method=method, outcome_unknown=outcome_unknown, **fields)
 
 
-def _snippet(response: httpx.Response, secrets: tuple[str | None, ...]) -> str:
-    text = _WHITESPACE.sub(" ", response.content[: _SNIPPET_LENGTH * 4].decode("utf-8", "replace"))
-    text = text.strip()
+def _snippet(content: bytes, secrets: tuple[str | None, ...]) -> str:
+    """The start of the body, for a message: redacted first, then cut (a code cut in half
+    would escape redaction)."""
+    longest = max((len(secret) for secret in secrets if secret), default=0)
+    # Enough bytes for the snippet plus any code that straddles its end.
+    raw = content[: (_SNIPPET_LENGTH + longest) * 4]
+    text = redact(_WHITESPACE.sub(" ", raw.decode("utf-8", "replace")).strip(), secrets)
     if len(text) > _SNIPPET_LENGTH:
         text = text[:_SNIPPET_LENGTH] + "…"
-    return redact(text, secrets)
+    return text
 
 
 def _decode(
-    method: str, response: httpx.Response, secrets: tuple[str | None, ...], idempotent: bool
+    method: str,
+    response: httpx.Response,
+    content: bytes,
+    secrets: tuple[str | None, ...],
+    idempotent: bool,
 ) -> dict[str, Any]:
     """The JSON envelope of *response*, with ErrorCode 0; a typed DialerError otherwise."""
     status = response.status_code
     if not response.is_success:
-        snippet = _snippet(response, secrets)
+        snippet = _snippet(content, secrets)
         message = f"{method}: HTTP {status} {response.reason_phrase}".rstrip()
-        if snippet:
+        if response.is_redirect:
+            message += " (a redirect, not followed: codes are never sent through one)"
+        elif snippet:
             message += f": {snippet!r}"
         raise _error(
             ResponseError,
@@ -300,13 +415,13 @@ def _decode(
             retry_after=retry_after_seconds(response.headers.get("Retry-After")),
         )
     try:
-        envelope = orjson.loads(response.content)
+        envelope = orjson.loads(content)
     except orjson.JSONDecodeError:
         raise _error(
             ResponseError,
             f"{method}: HTTP {status} answer is not JSON "
             f"(Content-Type {response.headers.get('Content-Type', 'none')!r}, "
-            f"body {_snippet(response, secrets)!r})",
+            f"body {_snippet(content, secrets)!r})",
             method=method,
             idempotent=idempotent,
             outcome_unknown=True,

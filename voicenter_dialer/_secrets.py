@@ -7,6 +7,7 @@ stop it. Everything that may end up in a log, a ``repr`` or an exception message
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 __all__ = ["mask", "redact"]
@@ -27,9 +28,10 @@ def mask(code: str | None) -> str:
 def redact(text: str, secrets: Iterable[str | None]) -> str:
     """Replace every occurrence of each secret in *text* by its masked form.
 
-    Used on text the server sends back (descriptions, error pages), which may echo a code.
+    Used on text the server sends back (descriptions, error pages), which may echo a code,
+    in any letter case. Redact before cutting a text short: a cut code escapes the match.
     """
     for secret in secrets:
-        if secret and len(secret) >= 4 and secret in text:
-            text = text.replace(secret, mask(secret))
+        if secret and len(secret) >= 4 and secret.casefold() in text.casefold():
+            text = re.sub(re.escape(secret), mask(secret), text, flags=re.IGNORECASE)
     return text
