@@ -35,8 +35,8 @@ def leads(count: int) -> list[Call]:
 
 async def wait_until(condition: collections.abc.Callable[[], bool]) -> None:
     with anyio.fail_after(10):
-        while not condition():
-            await anyio.sleep(0.005)  # noqa: ASYNC110 - polls the fake: it has no event
+        while not condition():  # noqa: ASYNC110 - polls the fake, which has no event to await
+            await anyio.sleep(0.005)
 
 
 async def test_a_resend_of_refused_leads_is_journalled_before_it_leaves(
