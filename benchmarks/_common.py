@@ -1,4 +1,4 @@
-"""What the benchmarks share: the lead set, the fake server process, result lines."""
+"""What the benchmarks share: the lead set, the server processes, result lines."""
 
 from __future__ import annotations
 
@@ -107,6 +107,23 @@ def fake_server(latency: float) -> Iterator[Server]:
     """The fake dialer in its own process, with the benchmark's account and campaign."""
     with spawn(latency=latency, account_code=ACCOUNT, campaign_code=CAMPAIGN) as spawned:
         yield Server(spawned.base_url, spawned.pid)
+
+
+@contextmanager
+def cheap_server(latency: float) -> Iterator[Server]:
+    """``_cheap_server.py`` in its own process: AddCallsBulk answered at a small CPU cost."""
+    script = Path(__file__).parent / "_cheap_server.py"
+    process = subprocess.Popen(  # noqa: S603
+        [sys.executable, str(script), "--latency", str(latency)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        yield Server(process.stdout.readline().strip(), process.pid)
+    finally:
+        process.terminate()
+        process.wait()
 
 
 @attrs.frozen

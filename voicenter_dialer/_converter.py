@@ -108,12 +108,24 @@ def call_to_wire(campaign: str, call: object, account_code: str | None = None) -
 # --- responses ---------------------------------------------------------------------------
 
 
+# 18 digits always fit in 64 bits; no code or count is longer, and int() refuses > 4,300.
+_WIRE_INT_DIGITS = 18
+
+
 def wire_int(value: object) -> int | None:
-    """An integer the API sent as a number or a numeric string (ErrorCode, totals), or None."""
+    """An integer the API sent as a number or a numeric string (ErrorCode, totals), or None.
+
+    A string must be ASCII digits after an optional "-": ``str.isdigit`` alone is true of
+    "²", which ``int`` refuses, and of the Arabic-Indic "\\u0661", which ``int`` reads as 1.
+    """
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    digits = text[1:] if text.startswith("-") else text
+    if 0 < len(digits) <= _WIRE_INT_DIGITS and digits.isascii() and digits.isdigit():
+        return int(text)
     return None
 
 
@@ -136,6 +148,11 @@ def _as_optional_int(value: object, _: object = None) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise _ShapeError(f"expected an integer, got {type(value).__name__}")
+    if isinstance(value, str):  # as ErrorCode is: int() reads an Arabic-Indic 1 as 1
+        number = wire_int(value)
+        if number is None:
+            raise _ShapeError("expected an integer, got a value that is not one")
+        return number
     try:
         return int(value)
     except (ValueError, OverflowError):

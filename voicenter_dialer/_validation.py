@@ -27,7 +27,6 @@ __all__ = [
 _PHONE = re.compile(r"\s*\+?([0-9]{6,15})\s*")
 # JSON numbers a service can be expected to read: 64-bit integers.
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
-_SCALARS = frozenset({str, int, float, bool})
 
 
 def campaign_code(campaign: str | Campaign) -> str:
@@ -44,6 +43,10 @@ def campaign_code(campaign: str | Campaign) -> str:
 
 def phone(value: object, field: str = "target") -> str:
     """A phone number in the vendor's form: digits, a leading ``+`` stripped."""
+    # The common case without the regex, which cost a third of a bulk upload's validation:
+    # the same test as _PHONE for a number already bare (isdigit alone would pass "²").
+    if type(value) is str and 6 <= len(value) <= 15 and value.isascii() and value.isdigit():
+        return value
     match = _PHONE.fullmatch(value) if isinstance(value, str) else None
     if match is not None:
         return match.group(1)
@@ -59,17 +62,19 @@ def phone(value: object, field: str = "target") -> str:
 
 def custom_data(value: object) -> Mapping[str, CustomValue]:
     """A flat mapping of non-empty str keys to str, int, float or bool values."""
-    # The common case, checked with exact types on the bulk hot path.
+    # The common case, checked with exact types on the bulk hot path; anything else, or
+    # anything wrong, is left to _checked_custom_data, which says what is wrong.
     if type(value) is dict:
         for key, item in value.items():
+            if type(key) is not str or not key:
+                break
             kind = type(item)
-            if (
-                type(key) is not str
-                or not key
-                or kind not in _SCALARS
-                or (kind is float and not math.isfinite(item))
-                or (kind is int and not _INT_MIN <= item <= _INT_MAX)
-            ):
+            if kind is str or kind is bool:
+                continue
+            if kind is int:
+                if not _INT_MIN <= item <= _INT_MAX:
+                    break
+            elif kind is not float or not math.isfinite(item):
                 break
         else:
             return value
