@@ -223,8 +223,13 @@ def _connect(location: _Location) -> psycopg.Connection[tuple[Any, ...]]:
 
 def _check_schema(db: psycopg.Connection[tuple[Any, ...]], location: _Location) -> bool:
     """Whether the tables are there (and of a version this release reads)."""
-    row = db.execute("SELECT to_regclass('voicenter_dialer.schema_version')").fetchone()
-    if row is None or row[0] is None:
+    # Read from the catalog with this statement's snapshot (to_regclass may answer from a
+    # cache that has not yet seen tables another upload just created).
+    row = db.execute(
+        "SELECT EXISTS (SELECT FROM pg_catalog.pg_tables "
+        "WHERE schemaname = 'voicenter_dialer' AND tablename = 'schema_version')"
+    ).fetchone()
+    if row is None or not row[0]:
         return False
     found = db.execute("SELECT max(version) FROM voicenter_dialer.schema_version").fetchone()
     version = None if found is None else found[0]
