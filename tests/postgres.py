@@ -16,6 +16,7 @@ import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import attrs
@@ -48,13 +49,17 @@ class PostgresServer:
         ).stdout
 
 
+class ServerError(Exception):
+    """The server could not be set up or started."""
+
+
 def _bin() -> Path:
     found = shutil.which("initdb")
     if found is not None:
         return Path(found).resolve().parent
     if (_FALLBACK_BIN / "initdb").exists():
         return _FALLBACK_BIN
-    pytest.fail("PostgreSQL's initdb and pg_ctl are not installed (Debian: postgresql-15)")
+    raise ServerError("PostgreSQL's initdb and pg_ctl are not installed (Debian: postgresql-15)")
 
 
 def _as_server_user(command: list[str]) -> list[str]:
@@ -73,11 +78,12 @@ def _free_port() -> int:
 def _run(command: list[str]) -> None:
     completed = subprocess.run(command, capture_output=True, text=True, check=False, timeout=120)
     if completed.returncode != 0:
-        pytest.fail(f"{command[0]} failed:\n{completed.stdout}\n{completed.stderr}")
+        raise ServerError(f"{command[0]} failed:\n{completed.stdout}\n{completed.stderr}")
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
+@contextmanager
+def running_server(*, fsync: bool) -> Iterator[PostgresServer]:
+    """A new PostgreSQL server on 127.0.0.1, in a temporary directory removed afterwards."""
     bin = _bin()
     # Not under pytest's tmp_path: its parents are private to root, out of the server
     # user's reach.
@@ -94,8 +100,7 @@ def postgres_server() -> Iterator[PostgresServer]:
             )
         )  # fmt: skip
         port = _free_port()
-        # No fsync: the tests need a server that survives its clients, not a power cut.
-        options = f"-h 127.0.0.1 -p {port} -k {folder} -F"
+        options = f"-h 127.0.0.1 -p {port} -k {folder}" + ("" if fsync else " -F")
         _run(
             _as_server_user(
                 [str(bin / "pg_ctl"), "-D", str(data), "-o", options,
@@ -110,10 +115,25 @@ def postgres_server() -> Iterator[PostgresServer]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def create_database(server: PostgresServer) -> str:
+    """The URL (without an upload name) of a new, empty database of its own."""
+    name = f"test_{secrets.token_hex(6)}"
+    with server.connect() as admin:
+        admin.execute(f"CREATE DATABASE {name}")  # a name made here: nothing to quote
+    return server.url(name)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    try:
+        # No fsync: the tests need a server that survives its clients, not a power cut.
+        with running_server(fsync=False) as server:
+            yield server
+    except ServerError as exc:
+        pytest.fail(str(exc))
+
+
 @pytest.fixture
 def postgres_database(postgres_server: PostgresServer) -> str:
     """The URL (without an upload name) of a new, empty database of its own."""
-    name = f"test_{secrets.token_hex(6)}"
-    with postgres_server.connect() as admin:
-        admin.execute(f"CREATE DATABASE {name}")  # a name made here: nothing to quote
-    return postgres_server.url(name)
+    return create_database(postgres_server)

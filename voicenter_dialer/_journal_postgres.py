@@ -10,8 +10,9 @@ One upload at a time per name: its connection holds a session-level advisory loc
 name, which the server releases when that connection ends, however its process died.
 
 psycopg's async API runs under asyncio only, so the synchronous one runs in a worker thread:
-the event loop never waits on a round trip, under asyncio and trio alike. Each method is a
-single statement (one round trip, atomic on its own in autocommit mode).
+the event loop never waits on a round trip, under asyncio and trio alike. Each write is a
+single statement (one round trip, atomic on its own in autocommit mode); looking a chunk up
+takes none.
 """
 
 from __future__ import annotations
@@ -126,9 +127,9 @@ ON CONFLICT (upload, idx) DO UPDATE SET
     status = excluded.status, target = excluded.target, error_code = excluded.error_code,
     kind = excluded.kind, reason = excluded.reason
 """
-_CHUNK: Final = """
+_CHUNKS: Final = """
 SELECT start, size, digest, state, accepted FROM voicenter_dialer.chunks
-WHERE upload = %(upload)s AND start = %(start)s
+WHERE upload = %(upload)s
 """
 _LEADS: Final = """
 SELECT idx, status, target, error_code, kind, reason FROM voicenter_dialer.leads
@@ -276,9 +277,16 @@ class PostgresJournal:
     """An open PostgreSQL journal: one connection, holding the upload's lock."""
 
     def __init__(
-        self, db: psycopg.Connection[tuple[Any, ...]], location: _Location, chunk_size: int
+        self,
+        db: psycopg.Connection[tuple[Any, ...]],
+        location: _Location,
+        chunk_size: int,
+        chunks: dict[int, ChunkRecord],
     ) -> None:
         self._db = db
+        # Every chunk record, read once: while the lock is held nobody else writes them, so
+        # looking a chunk up before it is sent costs no round trip.
+        self._chunks = chunks
         self._location = location
         self.description = location.description
         self.chunk_size = chunk_size
@@ -314,10 +322,11 @@ class PostgresJournal:
                     )
                 if total is not None:
                     db.execute(_FINISHED, {"total": total, "upload": location.upload})
+                rows = db.execute(_CHUNKS, {"upload": location.upload}).fetchall()
         except BaseException:
             db.close()
             raise
-        return cls(db, location, found[1])
+        return cls(db, location, found[1], {row[0]: ChunkRecord(*row) for row in rows})
 
     async def _run(
         self, query: LiteralString, params: Mapping[str, object]
@@ -332,8 +341,7 @@ class PostgresJournal:
             return cursor.fetchall() if cursor.description is not None else []
 
     async def chunk(self, start: int) -> ChunkRecord | None:
-        rows = await self._run(_CHUNK, {"start": start})
-        return ChunkRecord(*rows[0]) if rows else None
+        return self._chunks.get(start)
 
     async def leads(self, start: int, size: int) -> dict[int, LeadRecord]:
         rows = await self._run(_LEADS, {"start": start, "end": start + size})
@@ -345,6 +353,7 @@ class PostgresJournal:
 
     async def sent(self, start: int, size: int, digest: bytes, leads: list[LeadRecord]) -> None:
         await self._run(_SENT, {"start": start, "size": size, "digest": digest, **_columns(leads)})
+        self._chunks[start] = ChunkRecord(start, size, digest, "sent", 0)
 
     async def resending(self, leads: list[LeadRecord]) -> None:
         await self._run(_RESENDING, _columns(leads))
@@ -353,6 +362,8 @@ class PostgresJournal:
         await self._run(
             _DONE, {"start": start, "end": start + size, "accepted": accepted, **_columns(leads)}
         )
+        if start in self._chunks:  # as the UPDATE found it, or not
+            self._chunks[start] = attrs.evolve(self._chunks[start], state="done", accepted=accepted)
 
     async def finished(self, total: int) -> None:
         await self._run(_FINISHED, {"total": total})
