@@ -28,20 +28,12 @@ import anyio
 import anyio.to_thread
 import attrs
 
-from ._exceptions import ValidationError
-from ._journal import (
-    ChunkRecord,
-    JournalError,
-    JournalSummary,
-    LeadRecord,
-    campaign_digest,
-)
+from ._exceptions import JournalError, ValidationError
+from ._journal import ChunkRecord, JournalStore, JournalSummary, LeadRecord, campaign_digest
 
 if TYPE_CHECKING:
     import psycopg
     from typing_extensions import LiteralString
-
-    from ._journal_store import JournalStore
 
 __all__ = ["is_postgres_url", "open_postgres", "summarise_postgres"]
 
