@@ -11,7 +11,8 @@ from voicenter_dialer.testing import FakeServer, Faults, serve
 
 from .examples import ACCOUNT_CODE, BASE_URL
 
-pytest_plugins = ["pytester"]
+# tests.postgres: the PostgreSQL server that the journal store tests run against.
+pytest_plugins = ["pytester", "tests.postgres"]
 
 
 @pytest.fixture(autouse=True)
