@@ -135,15 +135,19 @@ class _Uploader:
     def _prepare(self, start: int, calls: list[Any]) -> Chunk:
         chunk = Chunk(start, calls)
         encode = self._sender.encode
-        offsets: list[int] = []
-        wires: list[dict[str, Any]] = []
-        for offset, call in enumerate(calls):
-            try:
-                wires.append(encode(call))
-            except ValidationError as exc:
-                chunk.failed.append(FailedCall(start + offset, call, exc))
-            else:
-                offsets.append(offset)
+        try:
+            # The common case, every call valid, with no try, enumerate or append per call.
+            wires = [encode(call) for call in calls]
+            offsets = list(range(len(calls)))
+        except ValidationError:  # then call by call, to know which calls fail and why
+            offsets, wires = [], []
+            for offset, call in enumerate(calls):
+                try:
+                    wires.append(encode(call))
+                except ValidationError as exc:
+                    chunk.failed.append(FailedCall(start + offset, call, exc))
+                else:
+                    offsets.append(offset)
         chunk.load(offsets, wires)
         return chunk
 

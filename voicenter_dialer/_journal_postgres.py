@@ -177,7 +177,8 @@ class _Location:
                 f"{description}: name the upload after '#' (postgresql://...#UPLOAD_NAME): "
                 "each upload in the database has its own journal"
             )
-        return cls(parts._replace(fragment="").geturl(), upload, description)
+        connect_to = urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, ""))
+        return cls(connect_to, upload, description)
 
     def lock_key(self) -> int:
         digest = hashlib.blake2b(_KEY_PREFIX + self.upload.encode(), digest_size=8).digest()

@@ -23,12 +23,13 @@ import anyio
 from ._chunk import METHOD, Chunk, ChunkSender, unknown_outcome
 from ._exceptions import DialerError, JournalError, ResponseError, TransportError
 from ._journal import JournalStore, JournalSummary, LeadRecord
+from ._journal_postgres import is_postgres_url, open_postgres, summarise_postgres
 from ._journal_sqlite import SqliteJournal, summarise_sqlite
 from ._models import AddResult, Call, FailedCall, LeadStatus, RejectedCall
 
 __all__ = ["JournalSpec", "Resume", "open_resume", "summarise_journal"]
 
-#: A journal: a path (SQLite).
+#: A journal: a path (SQLite), or ``postgresql://USER@HOST:PORT/DB#UPLOAD_NAME``.
 JournalSpec = str | os.PathLike[str]
 
 logger = logging.getLogger("voicenter_dialer")
@@ -40,11 +41,15 @@ async def open_store(
     spec: JournalSpec, *, campaign: str, chunk_size: int, total: int | None
 ) -> JournalStore:
     """Open (or start) the journal *spec* names."""
+    if is_postgres_url(spec):
+        return await open_postgres(str(spec), campaign=campaign, chunk_size=chunk_size, total=total)
     return await SqliteJournal.open(spec, campaign=campaign, chunk_size=chunk_size, total=total)
 
 
 def summarise_journal(spec: JournalSpec) -> JournalSummary:
-    """Count what a journal holds, without changing it."""
+    """Count what a journal (a path or a ``postgresql://...#NAME`` URL) holds."""
+    if is_postgres_url(spec):
+        return summarise_postgres(str(spec))
     return summarise_sqlite(Path(spec))
 
 
