@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from pathlib import Path
 
 import pytest
 
+from voicenter_dialer import BulkProgress, LeadFileError
 from voicenter_dialer._leads import LeadStream, LineMap, open_leads, phone_normaliser
+from voicenter_dialer.testing import FakeDialer
 
 
 def test_line_map_stores_only_shifts() -> None:
@@ -63,7 +67,7 @@ def test_phone_normaliser(region: str | None, raw: str, expected: str) -> None:
 
 
 def test_an_unknown_region_is_refused() -> None:
-    with pytest.raises(ValueError, match="unknown region 'ISR'.*two-letter"):
+    with pytest.raises(ValueError, match=r"unknown region 'ISR'.*two-letter"):
         phone_normaliser("ISR")
 
 
@@ -75,3 +79,56 @@ def test_json_numbers_are_numbers(tmp_path: Path) -> None:
         targets = [call.target for call in LeadStream(lead_file, phone_normaliser(None))]
 
     assert targets == ["972501234567", "972501234568", True]  # validation reports the last
+
+
+def _numbers(path: Path, count: int, first: int = 0) -> None:
+    path.write_text("phone\n" + "".join(f"9725{i:08d}\n" for i in range(first, first + count)))
+
+
+def test_a_file_rewritten_after_its_check_is_refused(tmp_path: Path) -> None:
+    """Issue 11 item 10: a file rewritten between the check and the read ended in
+    ``ValueError: zip() argument 2 is shorter``; now a LeadFileError before any lead."""
+    path = tmp_path / "leads.csv"
+    _numbers(path, 10)
+
+    with open_leads(str(path)) as lead_file:
+        path.write_text("phone,name\n0501234567,Dana\n")
+        with pytest.raises(LeadFileError, match=r"leads\.csv:1: the file changed after"):
+            list(LeadStream(lead_file, phone_normaliser(None)))
+
+
+async def test_a_file_rewritten_during_the_upload_stops_it(tmp_path: Path) -> None:
+    """Issue 11 item 10: the upload stops with a clear error where the change is seen."""
+    path = tmp_path / "leads.csv"
+    _numbers(path, 5000)
+    fake = FakeDialer()
+    campaign = fake.add_campaign("Rewritten")
+
+    def rewrite(progress: BulkProgress) -> None:
+        if progress.done == 1000:  # same size, other numbers: only the stamp tells
+            _numbers(path, 5000, first=10_000)
+
+    async with fake.client() as dialer:
+        with open_leads(str(path)) as lead_file:
+            stream = LeadStream(lead_file, phone_normaliser(None))
+            with pytest.raises(LeadFileError, match="the file changed after it was checked"):
+                await dialer.add_calls_bulk(
+                    campaign.code, stream, chunk_size=1000, concurrency=1, on_progress=rewrite
+                )
+
+    assert all(int(target[4:]) < 5000 for target in campaign.targets())  # none of the new
+    assert len(campaign.calls) < 5000
+
+
+def test_a_pipe_is_read_once(tmp_path: Path) -> None:
+    """Issue 11 item 10: a FIFO (what /dev/stdin is under a pipe) cannot be read twice."""
+    fifo = tmp_path / "leads.csv"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: _numbers(fifo, 3))
+    writer.start()
+
+    with open_leads(str(fifo)) as lead_file:
+        writer.join()
+        targets = [call.target for call in LeadStream(lead_file, phone_normaliser(None))]
+
+    assert targets == ["972500000000", "972500000001", "972500000002"]
