@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import csv
 import json
+import sqlite3
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import attrs
 import pytest
 
-from voicenter_dialer.testing import FakeCampaign, FakeServer
+from voicenter_dialer.testing import FakeCampaign, FakeServer, Faults
 
 
 @pytest.fixture
@@ -26,13 +28,23 @@ class Run:
     err: str
 
 
-def cli(server: FakeServer, *args: str) -> Run:
+def cli(
+    server: FakeServer,
+    *args: str,
+    env: Mapping[str, str] = {},
+    stdin: str | None = None,
+    base_url: bool = True,
+) -> Run:
+    """Run the command against *server* (``--base-url`` unless not *base_url*)."""
+    connection = ["--base-url", server.base_url] if base_url else []
     completed = subprocess.run(
-        [sys.executable, "-m", "voicenter_dialer", "--base-url", server.base_url, *args],
+        [sys.executable, "-m", "voicenter_dialer", *connection, *args],
         capture_output=True,
         text=True,
         timeout=60,
-        env={"VOICENTER_CODE": server.fake.account_code, "PATH": "/usr/bin:/bin"},
+        env={"VOICENTER_CODE": server.fake.account_code, "PATH": "/usr/bin:/bin", **env},
+        input=stdin,
+        stdin=None if stdin is not None else subprocess.DEVNULL,
         check=False,
     )
     assert "Traceback" not in completed.stderr
@@ -155,10 +167,8 @@ BAD_FILES = [
     pytest.param(
         "leads.jsonl", b'["0501234567"]\n', "leads.jsonl:1: expected a JSON object", id="array"
     ),
-    pytest.param(
-        "leads.jsonl", b'{"name": "x"}\n', "leads.jsonl:1: no 'phone' or 'target'", id="no-key"
-    ),
-    pytest.param("leads.jsonl", b"\n\n", "the file is empty", id="empty-jsonl"),
+    pytest.param("leads.jsonl", b'{"name": "x"}\n', "leads.jsonl:1: no phone key", id="no-key"),
+    pytest.param("leads.jsonl", b"\n\n", "no leads", id="empty-jsonl"),
 ]
 
 
@@ -255,3 +265,265 @@ def test_paced_upload(server: FakeServer, campaign: FakeCampaign, tmp_path: Path
 
     assert run.code == 0, run.err
     assert len(campaign.calls) == 30
+
+
+# --- issue 11: lead files and the journal command ----------------------------------------
+
+
+def test_a_spreadsheet_float_is_the_number_not_a_longer_one(
+    server: FakeServer, campaign: FakeCampaign, tmp_path: Path
+) -> None:
+    """Issue 11 item 7: ``972501234567.0`` went out as ``9725012345670``."""
+    leads = write(tmp_path / "leads.csv", "phone,name\n972501234567.0,Dana\n0501234568.0,Avi\n")
+
+    run = cli(server, "upload", str(leads), "--campaign", campaign.code)
+
+    assert run.code == 0, run.err
+    assert campaign.targets() == ["972501234567", "972501234568"]
+
+
+@pytest.mark.parametrize("region", ["il", "Il", "IL"])
+def test_region_in_any_case(
+    server: FakeServer, campaign: FakeCampaign, tmp_path: Path, region: str
+) -> None:
+    """Issue 11 item 8: ``--region il`` was ignored and national numbers went out as typed."""
+    leads = write(tmp_path / "leads.csv", "phone\n050-123-4567\n")
+
+    run = cli(server, "upload", str(leads), "--campaign", campaign.code, "--region", region)
+
+    assert run.code == 0, run.err
+    assert campaign.targets() == ["972501234567"]
+
+
+@pytest.mark.parametrize("region", ["ISR", "XX", "israel"])
+def test_an_unknown_region_exits_2_before_anything_is_sent(
+    server: FakeServer, campaign: FakeCampaign, tmp_path: Path, region: str
+) -> None:
+    """Issue 11 item 8: an unknown region was silently ignored."""
+    leads = write(tmp_path / "leads.csv", "phone\n050-123-4567\n")
+
+    run = cli(server, "upload", str(leads), "--campaign", campaign.code, "--region", region)
+
+    assert run.code == 2
+    assert f"--region: unknown region {region.upper()!r}" in run.err
+    assert "two-letter" in run.err
+    assert campaign.calls == []
+
+
+def test_a_region_without_phonenumbers_is_refused(
+    server: FakeServer, campaign: FakeCampaign, tmp_path: Path
+) -> None:
+    """Issue 11 item 8: without the 'phone' extra a --region was silently ignored."""
+    leads = write(tmp_path / "leads.csv", "phone\n050-123-4567\n")
+    blocker = write(tmp_path / "phonenumbers.py", "raise ImportError('not installed')\n")
+    env = {"PYTHONPATH": str(blocker.parent)}
+
+    refused = cli(server, "upload", str(leads), "--campaign", campaign.code, "--region", "GB",
+                  env=env)  # fmt: skip
+    default = cli(server, "upload", str(leads), "--campaign", campaign.code, env=env)
+
+    assert refused.code == 2
+    assert "--region GB needs the phonenumbers package" in refused.err
+    assert default.code == 0, default.err  # the default region only cleans numbers up
+    assert campaign.targets() == ["0501234567"]
+
+
+def test_upload_from_a_pipe_named_dev_stdin(server: FakeServer, campaign: FakeCampaign) -> None:
+    """Issue 11 item 10: ``cat leads.csv | voicenter-dialer upload /dev/stdin`` crashed."""
+    run = cli(server, "upload", "/dev/stdin", "--campaign", campaign.code, stdin=GOOD_CSV)
+
+    assert run.code == 0, run.err
+    assert campaign.targets() == ["972501234567", "972501234568", "972501234569"]
+
+
+def test_upload_from_standard_input(server: FakeServer, campaign: FakeCampaign) -> None:
+    """Issue 15: ``upload -`` reads standard input, once."""
+    jsonl = '{"phone": "0501234567"}\n{"phone": "0501234568"}\n'
+
+    csv_run = cli(server, "upload", "-", "--campaign", campaign.code, stdin=GOOD_CSV)
+    jsonl_run = cli(
+        server, "upload", "-", "--format", "jsonl", "--campaign", campaign.code, stdin=jsonl
+    )
+
+    assert (csv_run.code, jsonl_run.code) == (0, 0), csv_run.err + jsonl_run.err
+    assert len(campaign.calls) == 5
+
+
+def test_a_bad_file_on_standard_input_is_refused_before_anything_is_sent(
+    server: FakeServer, campaign: FakeCampaign
+) -> None:
+    """The whole pipe is checked first: a bad row at its end stops the upload before it."""
+    text = "phone\n" + "".join(f"9725{i:08d}\n" for i in range(2500)) + "0501234567,extra\n"
+
+    run = cli(server, "upload", "-", "--campaign", campaign.code, stdin=text)
+
+    assert run.code == 2
+    assert "<stdin>:2502: malformed row" in run.err
+    assert campaign.calls == []
+
+
+@pytest.mark.parametrize(
+    ("encoding", "text"),
+    [("latin-1", "Zoë"), ("cp1255", "\u05d3\u05e0\u05d4")],  # a Hebrew name
+)
+def test_a_file_not_in_utf8_names_its_line(
+    server: FakeServer, campaign: FakeCampaign, tmp_path: Path, encoding: str, text: str
+) -> None:
+    """Issue 11 item 17: the message said "byte 27 of a read block", no line."""
+    leads = tmp_path / "leads.csv"
+    leads.write_bytes(f"phone,name\n0501234567,Dana\n0501234568,{text}\n".encode(encoding))
+
+    run = cli(server, "upload", str(leads), "--campaign", campaign.code)
+
+    assert run.code == 2
+    assert "leads.csv:3: not UTF-8 text" in run.err
+    assert "save the file as UTF-8" in run.err
+    assert campaign.calls == []
+
+
+HEADER_ERRORS = [
+    pytest.param("phone,Phone\n0501234567,0501234568\n", "'phone' and 'Phone'", id="dup-case"),
+    pytest.param("phone,name,phone\n1,a,2\n", "'phone' and 'phone'", id="dup"),
+    pytest.param(
+        "phone,target\n0501234567,0501234568\n", "both 'phone' and 'target'", id="phone-target"
+    ),
+    pytest.param("name,customer_name,phone\na,b,0501234567\n", "both 'name'", id="names"),
+    pytest.param(
+        "phone,,name\n0501234567,,a\n0501234568,x,b\n",
+        "leads.csv:3: column 2 has no name",
+        id="unnamed",
+    ),
+    pytest.param("phone,name\n", "no leads: the file holds a header but no rows", id="no-rows"),
+    pytest.param("phone,name\n\n\n", "no leads", id="blank-rows"),
+]
+
+
+@pytest.mark.parametrize(("content", "message"), HEADER_ERRORS)
+def test_header_problems_are_one_file_error(
+    server: FakeServer, campaign: FakeCampaign, tmp_path: Path, content: str, message: str
+) -> None:
+    """Issue 11 item 17: duplicate and unnamed columns, phone and target, no rows."""
+    leads = write(tmp_path / "leads.csv", content)
+    requests_before = len(server.fake.requests)
+
+    run = cli(server, "upload", str(leads), "--campaign", campaign.code)
+
+    assert run.code == 2, run.out
+    assert message in run.err
+    assert "Uploaded" not in run.out
+    assert len(server.fake.requests) == requests_before
+
+
+def test_an_unnamed_empty_column_is_ignored(
+    server: FakeServer, campaign: FakeCampaign, tmp_path: Path
+) -> None:
+    """A spreadsheet's trailing comma: a column without name or value is no error."""
+    leads = write(tmp_path / "leads.csv", "phone,name,\n0501234567,Dana,\n")
+
+    run = cli(server, "upload", str(leads), "--campaign", campaign.code)
+
+    assert run.code == 0, run.err
+    assert campaign.calls[0].custom_data == {}
+
+
+def test_the_same_field_twice_in_a_json_line_is_refused(
+    server: FakeServer, campaign: FakeCampaign, tmp_path: Path
+) -> None:
+    leads = write(tmp_path / "leads.jsonl", '{"phone": "1"}\n{"phone": "2", "target": "3"}\n')
+
+    run = cli(server, "upload", str(leads), "--campaign", campaign.code)
+
+    assert run.code == 2
+    assert "leads.jsonl:2: both 'phone' and 'target'" in run.err
+
+
+def test_the_rejects_file_names_the_first_line_of_a_multiline_record(
+    server: FakeServer, campaign: FakeCampaign, tmp_path: Path
+) -> None:
+    """Issue 11 item 17: ``_line`` named the last line of a multi-line record."""
+    leads = write(
+        tmp_path / "leads.csv",
+        'phone,name\n972501234567,ok\n123456,"three\nline\nname"\n972501234568,ok\n',
+    )
+    rejects = tmp_path / "rejects.csv"
+
+    run = cli(server, "upload", str(leads), "--campaign", campaign.code, "--rejects", str(rejects))
+
+    assert run.code == 1
+    rows = list(csv.DictReader(rejects.read_text().splitlines(keepends=True)))
+    assert [(row["phone"], row["_line"]) for row in rows] == [("123456", "3")]
+
+
+def _journal_upload(
+    server: FakeServer, campaign: FakeCampaign, tmp_path: Path, count: int, *args: str
+) -> Run:
+    leads = write(tmp_path / f"leads-{count}.csv",
+                  "phone\n" + "".join(f"9725{i:08d}\n" for i in range(count)))  # fmt: skip
+    journal = str(tmp_path / "upload.journal")
+    return cli(server, "upload", str(leads), "--campaign", campaign.code, "--journal", journal,
+               "--chunk-size", "10", *args)  # fmt: skip
+
+
+def test_journal_summary_of_a_shorter_rerun_is_never_negative(
+    server: FakeServer, campaign: FakeCampaign, tmp_path: Path
+) -> None:
+    """Issue 11 item 17: a shorter input on rerun made the summary say "remaining -10"."""
+    assert _journal_upload(server, campaign, tmp_path, 20).code == 0
+    assert _journal_upload(server, campaign, tmp_path, 10).code == 0
+
+    run = cli(server, "journal", str(tmp_path / "upload.journal"))
+
+    assert run.code == 0, run.out
+    assert "-10" not in run.out
+    assert "remaining           0" in run.out
+    assert "records 10 more leads than the last input held" in run.out
+
+
+def test_journal_summary_of_refused_leads_says_a_rerun_sends_them(
+    server: FakeServer, campaign: FakeCampaign, tmp_path: Path
+) -> None:
+    """Issue 11 item 17: refused leads were said to be "never sent"."""
+    server.fake.faults = Faults({"503": 1.0})
+    assert _journal_upload(server, campaign, tmp_path, 20, "--concurrency", "1").code == 1
+
+    run = cli(server, "journal", str(tmp_path / "upload.journal"))
+
+    assert run.code == 1
+    assert "never sent" not in run.out
+    assert "remaining          20  (not sent, or refused unprocessed: a rerun sends them)" in (
+        run.out
+    )
+
+
+def test_a_rerun_that_sent_nothing_says_so(
+    server: FakeServer, campaign: FakeCampaign, tmp_path: Path
+) -> None:
+    """Issue 15: a journal rerun that sent nothing said "Uploaded 20 leads"."""
+    first = _journal_upload(server, campaign, tmp_path, 20)
+    requests_before = len(server.fake.requests)
+
+    again = _journal_upload(server, campaign, tmp_path, 20)
+
+    assert "Uploaded 20 leads" in first.out
+    assert again.code == 0, again.err
+    assert "Nothing sent: all 20 leads were settled by earlier runs" in again.out
+    assert "Uploaded" not in again.out
+    assert len(server.fake.requests) == requests_before
+
+
+def test_a_locked_journal_is_said_to_be_in_use(tmp_path: Path, server: FakeServer) -> None:
+    """Issue 11 item 17: a locked journal must not be "not a bulk upload journal"."""
+    campaign = server.fake.add_campaign("Locked", kind="agent")
+    assert _journal_upload(server, campaign, tmp_path, 10).code == 0
+    holder = sqlite3.connect(tmp_path / "upload.journal", isolation_level=None)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        summary = cli(server, "journal", str(tmp_path / "upload.journal"))
+        rerun = _journal_upload(server, campaign, tmp_path, 10)
+    finally:
+        holder.close()
+
+    for run in (summary, rerun):
+        assert run.code == 2
+        assert "in use by a running upload" in run.err
+        assert "not a bulk upload journal" not in run.err

@@ -7,11 +7,19 @@ from collections.abc import Iterable
 from typing import Any
 
 from voicenter_dialer._client import AsyncDialer
+from voicenter_dialer._leads import LineMap
 from voicenter_dialer._models import Call
 from voicenter_dialer.testing import FakeDialer, Faults, bind, make_server, serve
 
-from ._commands import bulk_options, positive
-from ._output import EXIT_INCOMPLETE, EXIT_OK, UsageError, campaign_line, print_report
+from ._commands import bulk_options, command, positive
+from ._output import (
+    EXIT_INCOMPLETE,
+    EXIT_OK,
+    Output,
+    UsageError,
+    campaign_line,
+    upload_report,
+)
 from ._output import upload_with_progress as upload
 
 __all__ = ["register"]
@@ -31,16 +39,16 @@ def _demo_leads(count: int) -> Iterable[Call]:
         yield Call(target, customer_name=f"Lead {i}", custom_data={"var_LeadID": i})
 
 
-async def _demo(args: argparse.Namespace) -> int:
+async def _demo(args: argparse.Namespace, out: Output) -> int:
     fake = FakeDialer()
     fake.add_campaign("Demo campaign", kind="agent")
-    print("Starting the fake dialer on loopback…")
+    out.note("Starting the fake dialer on loopback…")
     with serve(fake) as server:
-        print(f"  serving at {server.base_url}")
+        out.note(f"  serving at {server.base_url}")
         async with AsyncDialer(fake.account_code, base_url=server.base_url) as dialer:
             campaign = (await dialer.get_campaign_list())[0]
-            print(f"Campaign: {campaign_line(campaign, show_codes=False)}")
-            print(f"Uploading {args.leads:,} generated leads (a few invalid on purpose)…")
+            out.note(f"Campaign: {campaign_line(campaign, show_codes=False)}")
+            out.note(f"Uploading {args.leads:,} generated leads (a few invalid on purpose)…")
             uploaded = await upload(
                 dialer,
                 campaign.code,
@@ -49,28 +57,30 @@ async def _demo(args: argparse.Namespace) -> int:
                 chunk_size=args.chunk_size,
                 concurrency=args.concurrency,
             )
-            print_report(uploaded, campaign.code)
+            upload_report(out, uploaded, campaign.code, source="generated", lines=LineMap())
             pending = await dialer.get_campaign_pending_calls(campaign)
-            print(f"The campaign now holds {pending.campaign.total_pending_calls:,} pending calls.")
+            out.note(
+                f"The campaign now holds {pending.campaign.total_pending_calls:,} pending calls."
+            )
             await dialer.stop_campaign(campaign)
             stopped = await dialer.get_campaign_details(campaign)
             await dialer.start_campaign(campaign)
             started = await dialer.get_campaign_details(campaign)
-            print(f"Stop, then start: {stopped.status_name} -> {started.status_name}")
+            out.note(f"Stop, then start: {stopped.status_name} -> {started.status_name}")
             for member in ("SIP100", "SIP101"):
                 await dialer.add_member(campaign, member)
             await dialer.remove_member(campaign, "SIP101")
             members = await dialer.get_members_list(campaign)
-            print(f"Members after adding two and removing one: {[m.member for m in members]}")
+            out.note(f"Members after adding two and removing one: {[m.member for m in members]}")
             await dialer.update_campaign_strategy(
                 campaign, queue_for_monitoring=1001, queue_maximum_callers=5, coefficient=2
             )
-            print("Strategy updated. Demo complete.")
+            out.note("Strategy updated. Demo complete.")
     expected = uploaded.report.total == args.leads and uploaded.report.accepted > 0
     return EXIT_OK if expected else EXIT_INCOMPLETE
 
 
-async def _fake_server(args: argparse.Namespace) -> int:
+async def _fake_server(args: argparse.Namespace, out: Output) -> int:
     rates: dict[Any, float] = {}
     for fault in args.fault:
         name, _, rate = fault.partition("=")
@@ -92,21 +102,26 @@ async def _fake_server(args: argparse.Namespace) -> int:
     campaign = fake.add_campaign("Fake campaign", code=args.campaign_code)
     sock = bind(args.host, args.port)
     port = sock.getsockname()[1]
-    # Machine-readable first line, for scripts that start the server on port 0.
-    print(f"listening http://{args.host}:{port}/ForwardDialer/Dialer/", flush=True)
-    print(f"account code {fake.account_code}", flush=True)
-    print(f"campaign code {campaign.code}", flush=True)
+    base_url = f"http://{args.host}:{port}/ForwardDialer/Dialer/"
+    # Machine-readable first line (or document), for scripts that start it on port 0.
+    out.document(
+        {"base_url": base_url, "account_code": fake.account_code, "campaign_code": campaign.code}
+    )
+    out.say(f"listening {base_url}")
+    out.say(f"account code {fake.account_code}")
+    out.say(f"campaign code {campaign.code}")
     await make_server(fake, log_level=args.log_level).serve(sockets=[sock])
     return EXIT_OK
 
 
 def register(commands: Subparsers) -> None:
-    demo = commands.add_parser("demo", help="upload generated leads to the bundled fake dialer")
-    demo.add_argument("--leads", type=positive, default=100_000, help="default 100,000")
+    demo = command(commands, "demo", "upload generated leads to the bundled fake dialer", _demo)
+    demo.add_argument(
+        "--leads", type=positive, default=100_000, help="how many to generate (default 100,000)"
+    )
     bulk_options(demo)
-    demo.set_defaults(handler=_demo)
 
-    fake = commands.add_parser("fake-server", help="serve the fake dialer over HTTP")
+    fake = command(commands, "fake-server", "serve the fake dialer over HTTP", _fake_server)
     fake.add_argument("--host", default="127.0.0.1", help="the address to listen on")
     fake.add_argument("--port", type=int, default=8080, help="0 for a free port")
     fake.add_argument("--account-code", help="the fake account's code (default: random)")
@@ -123,4 +138,3 @@ def register(commands: Subparsers) -> None:
     fake.add_argument("--slow-seconds", type=float, default=5.0, help="delay of 'slow' answers")
     fake.add_argument("--seed", type=int, default=0, help="seed of the fault sequence")
     fake.add_argument("--log-level", default="warning", help="uvicorn's log level")
-    fake.set_defaults(handler=_fake_server)

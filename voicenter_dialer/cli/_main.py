@@ -4,31 +4,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import sys
 from collections.abc import Sequence
 
 from voicenter_dialer._exceptions import DialerError, JournalError, ValidationError
 from voicenter_dialer._version import __version__
 
 from . import _commands, _fake
-from ._output import EXIT_INCOMPLETE, EXIT_USAGE, UsageError
+from ._output import EPILOG, EXIT_INCOMPLETE, EXIT_USAGE, Output, UsageError, for_shell
 
 __all__ = ["main"]
-
-_EPILOG = """\
-exit status:
-  0    everything succeeded (upload: every lead accepted)
-  1    the service refused something, or some leads were rejected or failed
-  2    usage or input error (nothing was sent)
-  130  interrupted
-"""
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="voicenter-dialer",
         description="Voicenter auto-dialer (ForwardDialer) from the command line.",
-        epilog=_EPILOG,
+        epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -42,15 +33,16 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = _parser().parse_args(argv)
+    out = Output(args.json)
     try:
-        status: int = asyncio.run(args.handler(args))
+        status: int = asyncio.run(args.handler(args, out))
     except (UsageError, ValidationError, JournalError) as exc:
-        print(f"voicenter-dialer: error: {exc}", file=sys.stderr)
+        out.error(for_shell(str(exc)), exc, EXIT_USAGE)
         return EXIT_USAGE
     except DialerError as exc:
-        print(f"voicenter-dialer: {exc}", file=sys.stderr)
+        out.error(for_shell(str(exc)), exc, EXIT_INCOMPLETE)
         return EXIT_INCOMPLETE
     except KeyboardInterrupt:
-        print("voicenter-dialer: interrupted", file=sys.stderr)
+        out.error("interrupted", KeyboardInterrupt(), 130)
         return 130
     return status
