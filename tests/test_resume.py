@@ -43,9 +43,11 @@ def upload(server: FakeServer, campaign: FakeCampaign, lead_file: Path, *extra: 
     ]  # fmt: skip
 
 
-def kill_part_way(command: list[str], campaign: FakeCampaign) -> None:
+def kill_part_way(command: list[str], campaign: FakeCampaign, cwd: Path | None = None) -> None:
     """Start the upload, and SIGKILL it once the campaign holds a quarter of the leads."""
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=cwd
+    )
     deadline = time.monotonic() + 60
     while len(campaign.calls) < LEADS // 4:
         assert process.poll() is None, "the upload ended before it could be killed"
@@ -55,8 +57,10 @@ def kill_part_way(command: list[str], campaign: FakeCampaign) -> None:
     process.wait(10)
 
 
-def rerun(command: list[str]) -> int:
-    completed = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+def rerun(command: list[str], cwd: Path | None = None) -> int:
+    completed = subprocess.run(
+        command, capture_output=True, text=True, timeout=120, check=False, cwd=cwd
+    )
     assert "Traceback" not in completed.stderr
     return completed.returncode
 

@@ -143,3 +143,36 @@ def test_a_copy_of_the_journal_file_alone_resumes_exactly_once(
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert shown.returncode == 0, shown.stdout + shown.stderr
+
+
+def test_killed_on_one_machine_resumed_on_another_from_postgresql(
+    server: FakeServer, postgres_database: str, tmp_path: Path
+) -> None:
+    """An upload journalled in PostgreSQL is SIGKILLed under faults; another process, in
+    another working directory with no local state, resumes it with --reconcile."""
+    campaign = server.fake.add_campaign("Elsewhere")
+    first_machine, second_machine = tmp_path / "node-a", tmp_path / "node-b"
+    first_machine.mkdir()
+    second_machine.mkdir()
+    lead_file = first_machine / "leads.csv"
+    lead_file.write_text(
+        "phone\n" + "".join(f"9725{i:08d}\n" for i in range(LEADS)), encoding="utf-8"
+    )
+    journal = f"{postgres_database}#nightly-leads"
+    command = upload(server, campaign, lead_file, "--journal", journal)
+    server.fake.faults = Faults({"503": 0.05, "500": 0.05, "reset": 0.05}, latency=0.02, seed=3)
+    kill_part_way(command, campaign, cwd=first_machine)
+
+    copied = second_machine / "leads.csv"  # the same input, fetched again on the new node
+    shutil.copyfile(lead_file, copied)
+    shutil.rmtree(first_machine)  # the node is gone, and its disk with it
+    server.fake.faults = Faults()
+    resumed = [*upload(server, campaign, copied, "--journal", journal), "--reconcile"]
+    for _ in range(3):  # refused leads (503) are sent again by each rerun until none is left
+        summary = summarise_journal(journal)
+        if summary.total == LEADS and not summary.unknown and not summary.remaining:
+            break
+        rerun(resumed, cwd=second_machine)
+    summary = summarise_journal(journal)
+    assert (summary.accepted, summary.unknown, summary.remaining) == (LEADS, 0, 0)
+    assert_every_lead_exactly_once(campaign)

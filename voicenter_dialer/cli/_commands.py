@@ -346,8 +346,10 @@ def register(commands: Subparsers) -> None:
     )
     upload.add_argument(
         "--journal",
-        metavar="PATH",
-        help="record each chunk's outcome in this SQLite file; rerun with it to resume",
+        metavar="PATH|URL",
+        help="record each chunk's outcome in this SQLite file, or in PostgreSQL "
+        "(postgresql://USER@HOST:PORT/DB#UPLOAD_NAME: resumable from another machine); "
+        "rerun with it to resume",
     )
     upload.add_argument(
         "--reconcile",
@@ -363,4 +365,6 @@ def register(commands: Subparsers) -> None:
     bulk_options(upload)
 
     journal = command(commands, "journal", "summarise an upload journal", _journal)
-    journal.add_argument("path", help="the journal (an SQLite file)")
+    journal.add_argument(
+        "path", help="the journal: an SQLite file or a postgresql://...#UPLOAD_NAME URL"
+    )
