@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import re
 import subprocess
@@ -86,23 +85,48 @@ async def test_per_target_descriptions_echoing_the_code_are_redacted_everywhere(
     assert leaked(journal.read_bytes().decode("utf-8", "replace")) == []
 
 
-async def test_a_trickling_answer_is_cut_off_at_the_timeout() -> None:
-    """One byte every 0.2 s: each read is in time, the whole answer never is."""
+def trickling_client() -> httpx.AsyncClient:
+    """A service whose answer comes one byte every 0.2 s: each read is in time, the whole
+    answer never is."""
 
     async def trickle() -> AsyncIterator[bytes]:
         for byte in b'{"ErrorCode": 0, "Description": "' + b"." * 1000:
-            await asyncio.sleep(0.2)
+            await anyio.sleep(0.2)
             yield bytes([byte])
 
     async def answer(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, content=trickle())
 
-    client = httpx.AsyncClient(transport=httpx.MockTransport(answer))
-    async with client, AsyncDialer(http_client=client, timeout=0.5, max_retries=0) as dialer:
-        with anyio.fail_after(10):  # a guard against hanging, not a timing assertion
-            with pytest.raises(TransportError, match=r"did not complete within 0\.5 s") as caught:
-                await dialer.add_call(CAMPAIGN_CODE, Call("972501234567"))
-    assert caught.value.outcome_unknown  # the server may have acted: AddCall is not re-sent
+    return httpx.AsyncClient(transport=httpx.MockTransport(answer))
+
+
+@pytest.mark.parametrize("backend", ["asyncio", "trio"])
+def test_a_trickling_answer_is_cut_off_at_the_timeout(backend: str) -> None:
+    async def main() -> TransportError:
+        client = trickling_client()
+        async with client, AsyncDialer(http_client=client, timeout=0.5, max_retries=0) as dialer:
+            with anyio.fail_after(10):  # a guard against hanging, not a timing assertion
+                with pytest.raises(
+                    TransportError, match=r"did not complete within 0\.5 s"
+                ) as caught:
+                    await dialer.add_call(CAMPAIGN_CODE, Call("972501234567"))
+        return caught.value
+
+    error = anyio.run(main, backend=backend)
+    assert error.outcome_unknown  # the server may have acted: AddCall is not re-sent
+
+
+async def test_a_cancellation_during_a_bounded_attempt_stays_a_cancellation() -> None:
+    client = trickling_client()
+    async with client, AsyncDialer(http_client=client, timeout=30, max_retries=0) as dialer:
+        with anyio.move_on_after(0.3) as scope:
+            await dialer.get_campaign_details(CAMPAIGN_CODE)
+        assert scope.cancelled_caught  # the caller's cancel, not a TransportError
+        with anyio.fail_after(10):  # and the dialer still works afterwards
+            with pytest.raises(TransportError):
+                await AsyncDialer(http_client=client, timeout=0.3, max_retries=0).start_campaign(
+                    CAMPAIGN_CODE
+                )
 
 
 @pytest.mark.parametrize("encoding", ["identity", "gzip"])
