@@ -108,7 +108,10 @@ async def test_bulk_under_ten_percent_faults_loses_nothing_and_adds_nothing_twic
         assert sum(server.fake.faults.injected.values()) == 0
         assert len(report.failed) > 0  # the faults did bite
 
-        # Reconciling as the README says: re-send only what the campaign does not hold.
+    # Reconciling as the README says: re-send only what the campaign does not hold. With the
+    # default timeouts: 0.5 s is for the faults above, and the whole campaign's pending calls
+    # may take longer than that to come back from a busy machine.
+    async with dialer_for(server) as dialer:
         pending = await dialer.get_campaign_pending_calls(campaign.code)
         on_server = {call.phone for call in pending.calls}
         again = [entry.call for entry in report.failed if entry.call.target not in on_server]
