@@ -527,3 +527,19 @@ def test_a_locked_journal_is_said_to_be_in_use(tmp_path: Path, server: FakeServe
         assert run.code == 2
         assert "in use by a running upload" in run.err
         assert "not a bulk upload journal" not in run.err
+
+
+def test_upload_with_auto_concurrency(
+    server: FakeServer, campaign: FakeCampaign, tmp_path: Path
+) -> None:
+    leads = write(tmp_path / "leads.csv", GOOD_CSV)
+
+    run = cli(server, "upload", str(leads), "--campaign", campaign.code, "--concurrency", "auto")
+
+    assert run.code == 0, run.err
+    assert "accepted           3" in run.out
+    refused = cli(
+        server, "upload", str(leads), "--campaign", campaign.code, "--concurrency", "some"
+    )
+    assert refused.code == 2
+    assert "--concurrency" in refused.err

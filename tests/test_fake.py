@@ -342,3 +342,33 @@ async def test_latency(fake: FakeDialer, ivr: FakeCampaign) -> None:
     with anyio.move_on_after(0.01) as scope:
         await post(fake, "StartCampaign", {"Campaign": ivr.code})
     assert scope.cancelled_caught  # the answer was not there within 10 ms
+
+
+async def test_capacity_turns_away_requests_beyond_it(fake: FakeDialer, ivr: FakeCampaign) -> None:
+    fake.faults = Faults(capacity=2, latency=0.05, retry_after=0.5)
+    statuses: list[int] = []
+    retry_after: list[str | None] = []
+
+    async def add(i: int) -> None:
+        async with httpx.AsyncClient(transport=FakeTransport(fake)) as client:
+            body = {"Campaign": ivr.code, "Target": f"9725{i:08d}"}
+            response = await client.post(URL + "AddCall", json=body)
+        statuses.append(response.status_code)
+        retry_after.append(response.headers.get("Retry-After"))
+
+    async with anyio.create_task_group() as tasks:
+        for i in range(2):
+            tasks.start_soon(add, i)
+        await anyio.wait_all_tasks_blocked()  # both are being served (the latency)...
+        tasks.start_soon(add, 2)  # ...so a third is turned away at once
+    assert sorted(statuses) == [200, 200, 429]
+    assert retry_after[statuses.index(429)] == "0.5"
+    assert fake.faults.over_capacity == 1
+    assert sorted(ivr.targets()) == [f"9725{i:08d}" for i in range(2)]  # not processed
+    await add(3)  # room again once they are answered
+    assert statuses[-1] == 200
+
+
+def test_capacity_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="capacity"):
+        Faults(capacity=0)

@@ -56,7 +56,7 @@ def run(code: str) -> dict[str, Any]:
 
 
 def test_every_block_is_exercised() -> None:
-    assert len(BLOCKS) == 14
+    assert len(BLOCKS) == 16
 
 
 def test_first_call(service: respx.MockRouter, capsys: pytest.CaptureFixture[str]) -> None:
@@ -114,6 +114,51 @@ def test_fastapi_lifespan(service: respx.MockRouter) -> None:
     ok, bad = asyncio.run(scenario())
     assert ok.json() == {"status": "queued"}
     assert bad.status_code == 422
+
+
+def test_fastapi_bulk_writer(service: respx.MockRouter) -> None:
+    app = run(block("bulk_writer(CAMPAIGN"))["app"]
+
+    async def scenario() -> list[httpx.Response]:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+                posts = [
+                    client.post("/leads", params={"phone": phone, "name": "Dana"})
+                    for phone in ("0501234567", "0501234568", "nope")
+                ]
+                return list(await asyncio.gather(*posts))
+
+    responses = asyncio.run(scenario())
+    bulk = [call.request for call in service.calls if call.request.url.path.endswith("Bulk")]
+    assert len(bulk) == 1  # the two valid leads went out together
+    assert [len(json.loads(request.content)) for request in bulk] == [2]
+    assert [r.json()["status"] for r in responses] == ["accepted", "accepted", "failed"]
+    # Positions are the order calls entered chunks: the invalid one, settled at once, too.
+    assert sorted(r.json()["index"] for r in responses) == [0, 1, 2]
+    assert "not a phone number" in responses[2].json()["reason"]
+
+
+def test_auto_concurrency_and_flush_after(
+    service: respx.MockRouter, capsys: pytest.CaptureFixture[str]
+) -> None:
+    namespace = run(block("upload_from_queue"))
+
+    async def leads() -> Any:
+        for i in range(3):
+            yield Call(f"97250123456{i}")
+
+    async def scenario() -> BulkReport:
+        async with AsyncDialer() as dialer:
+            report: BulkReport = await namespace["upload_from_queue"](dialer, "C1", leads())
+            return report
+
+    report = asyncio.run(scenario())
+    assert report.ok
+    assert report.total == 3
+    out = capsys.readouterr().out
+    assert re.search(r"^3 done, \d+ chunks in flight$", out, flags=re.MULTILINE)
+    assert "settled at 1 chunks in flight" in out
 
 
 def test_aiohttp_cleanup_context(service: respx.MockRouter) -> None:

@@ -36,6 +36,7 @@ from ._models import (
     CallStatus,
     Campaign,
     FailedCall,
+    LeadOutcome,
     Member,
     PendingCall,
     PendingCalls,
@@ -44,6 +45,7 @@ from ._models import (
 from ._resume import summarise_journal
 from ._retry import RetryPolicy
 from ._version import __version__
+from ._writer import BulkWriter
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -58,6 +60,7 @@ __all__ = [
     "AsyncDialer",
     "BulkProgress",
     "BulkReport",
+    "BulkWriter",
     "Call",
     "CallStatus",
     "Campaign",
@@ -69,6 +72,7 @@ __all__ = [
     "JournalError",
     "JournalSummary",
     "LeadFileError",
+    "LeadOutcome",
     "Member",
     "MemberError",
     "PendingCall",

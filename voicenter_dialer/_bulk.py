@@ -8,6 +8,7 @@ through a :class:`ChunkSender` bound to the campaign, and to a journal through
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import logging
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Iterable, Sized
@@ -16,9 +17,11 @@ from typing import Any, Final
 
 import anyio
 import attrs
-from anyio.streams.memory import MemoryObjectSendStream
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ._chunk import METHOD, Chunk, ChunkOutcome, ChunkSender
+from ._concurrency import DEFAULT_MAX_CONCURRENCY, Concurrency, Limiter, Slot, check_concurrency
 from ._exceptions import DialerError, InvalidCampaignError, ValidationError
 from ._models import BulkReport, Call, FailedCall, RejectedCall
 from ._resume import JournalSpec, Resume, open_resume
@@ -29,6 +32,9 @@ __all__ = [
     "DEFAULT_CONCURRENCY",
     "MAX_CHUNK_SIZE",
     "BulkProgress",
+    "ChunkRunner",
+    "check_chunk_size",
+    "check_flush_after",
     "stream",
     "upload",
 ]
@@ -52,19 +58,29 @@ class BulkProgress:
     accepted: int
     rejected: int
     failed: int
+    #: Chunks allowed in flight now (with ``concurrency="auto"``, where the limit stands);
+    #: not compared, like :attr:`BulkReport.concurrency`.
+    concurrency: int | None = attrs.field(default=None, eq=False)
 
 
-def _check_sizes(chunk_size: object, concurrency: object) -> tuple[int, int]:
+def check_chunk_size(chunk_size: object) -> int:
     size = integer(chunk_size, "chunk_size")
     if not 1 <= size <= MAX_CHUNK_SIZE:
         raise ValidationError(
             f"chunk_size must be between 1 and {MAX_CHUNK_SIZE} (the service gives per-target "
             f"results only up to {MAX_CHUNK_SIZE}), got {size}"
         )
-    workers = integer(concurrency, "concurrency")
-    if workers < 1:
-        raise ValidationError(f"concurrency must be at least 1, got {workers}")
-    return size, workers
+    return size
+
+
+def check_flush_after(flush_after: object) -> float | None:
+    if flush_after is None:
+        return None
+    if isinstance(flush_after, bool) or not isinstance(flush_after, int | float):
+        raise ValidationError(f"flush_after must be seconds or None, got {flush_after!r}")
+    if not flush_after > 0:
+        raise ValidationError(f"flush_after must be > 0 seconds, got {flush_after}")
+    return float(flush_after)
 
 
 async def _chunks(
@@ -85,56 +101,42 @@ async def _chunks(
             yield chunk
 
 
-class _Uploader:
-    """One bulk upload: reads the input, sends chunks, merges answers into outcomes."""
+async def _timed_chunks(
+    calls: MemoryObjectReceiveStream[Any], size: int, flush_after: float
+) -> AsyncGenerator[list[Any], None]:
+    """Chunks of *calls*, a partial one once its oldest call has waited *flush_after*."""
+    with calls:
+        async for first in calls:
+            chunk = [first]
+            with anyio.move_on_after(flush_after):
+                while len(chunk) < size:
+                    try:
+                        chunk.append(await calls.receive())
+                    except anyio.EndOfStream:
+                        break
+            yield chunk
 
-    def __init__(
-        self,
-        sender: ChunkSender,
-        chunk_size: int,
-        concurrency: int,
-        send: MemoryObjectSendStream[ChunkOutcome],
-        resume: Resume | None,
-    ) -> None:
-        self._sender = sender
-        self._chunk_size = chunk_size
-        self._resume = resume
-        self._slots = anyio.Semaphore(concurrency)
-        self._send = send
+
+class ChunkRunner:
+    """Sends the chunks of one upload (or writer): at most ``limiter.limit`` in flight, the
+    journal told before and after each, and no chunk sent once the campaign is refused."""
+
+    def __init__(self, sender: ChunkSender, limiter: Limiter, resume: Resume | None) -> None:
+        self.sender = sender
+        self.limiter = limiter
+        self.resume = resume
         # Set when the campaign is refused: later chunks are not sent.
         self._stopped_by: InvalidCampaignError | None = None
-        #: What the caller's input raised, once the chunks read before it are done.
-        self.input_error: Exception | None = None
 
-    async def run(self, calls: Iterable[Any] | AsyncIterable[Any]) -> None:
-        """Send every chunk; never raises but for cancellation (see :attr:`input_error`)."""
-        resume = self._resume
-        async with self._send, anyio.create_task_group() as tasks:
-            start = 0
-            try:
-                async with aclosing(_chunks(calls, self._chunk_size)) as chunks:
-                    async for calls_read in chunks:
-                        # Validated and encoded while earlier chunks are in flight, so it
-                        # leaves the moment a slot frees up...
-                        chunk = self._prepare(start, calls_read)
-                        start += len(calls_read)
-                        if resume is not None:
-                            chunk = await resume.replay(chunk)
-                            if not chunk.offsets:  # settled by the journal: nothing to send
-                                await self._send.send(chunk.outcome())
-                                continue
-                        # ...and no further chunk is read until then: that back-pressure
-                        # keeps a huge input out of memory.
-                        await self._slots.acquire()
-                        tasks.start_soon(self._process, chunk)
-                if resume is not None:
-                    await resume.finished(total=start)
-            except Exception as exc:  # the caller's input failed: finish what is in flight
-                self.input_error = exc
+    @property
+    def stopped(self) -> bool:
+        """True once the campaign was refused: chunks are no longer sent."""
+        return self._stopped_by is not None
 
-    def _prepare(self, start: int, calls: list[Any]) -> Chunk:
+    def prepare(self, start: int, calls: list[Any]) -> Chunk:
+        """A chunk of *calls*: validated and encoded, those that fail validation failed."""
         chunk = Chunk(start, calls)
-        encode = self._sender.encode
+        encode = self.sender.encode
         try:
             # The common case, every call valid, with no try, enumerate or append per call.
             wires = [encode(call) for call in calls]
@@ -151,17 +153,21 @@ class _Uploader:
         chunk.load(offsets, wires)
         return chunk
 
-    async def _process(self, chunk: Chunk) -> None:
+    async def record(self, chunk: Chunk) -> Chunk:
+        """*chunk* as the journal knows it (what is left to send); recorded as sent."""
+        return chunk if self.resume is None else await self.resume.replay(chunk)
+
+    async def settle(self, chunk: Chunk, slot: Slot) -> None:
+        """Send *chunk* in *slot* (freed after), merge its answer and journal its outcome."""
         try:
             if chunk.offsets:
-                await self._send_chunk(chunk)
-            if self._resume is not None:
-                await self._resume.done(chunk)
-            await self._send.send(chunk.outcome())
+                await self._send(chunk, slot)
+            if self.resume is not None:
+                await self.resume.done(chunk)
         finally:
-            self._slots.release()
+            self.limiter.release(slot)
 
-    async def _send_chunk(self, chunk: Chunk) -> None:
+    async def _send(self, chunk: Chunk, slot: Slot) -> None:
         if self._stopped_by is not None:
             error = DialerError(
                 f"{METHOD}: not sent, because the campaign was refused: {self._stopped_by.message}",
@@ -170,15 +176,81 @@ class _Uploader:
             error.__cause__ = self._stopped_by
             chunk.fail(chunk.offsets, error)
             return
+        started = anyio.current_time()
         try:
-            answer = await self._sender.send(chunk.body)
+            answer = await self.sender.send(chunk.body, slot.on_refused)
         except InvalidCampaignError as exc:
             self._stopped_by = self._stopped_by or exc
             chunk.fail(chunk.offsets, exc)
         except DialerError as exc:
             chunk.fail(chunk.offsets, exc)
         else:
+            self.limiter.answered(slot, anyio.current_time() - started)
             chunk.merge(answer)
+
+
+class _Uploader:
+    """One bulk upload: reads the input, sends chunks, merges answers into outcomes."""
+
+    def __init__(
+        self,
+        runner: ChunkRunner,
+        chunk_size: int,
+        flush_after: float | None,
+        send: MemoryObjectSendStream[ChunkOutcome],
+    ) -> None:
+        self._runner = runner
+        self._chunk_size = chunk_size
+        self._flush_after = flush_after
+        self._send = send
+        #: What the caller's input raised, once the chunks read before it are done.
+        self.input_error: Exception | None = None
+
+    async def run(self, calls: Iterable[Any] | AsyncIterable[Any]) -> None:
+        """Send every chunk; never raises but for cancellation (see :attr:`input_error`)."""
+        runner = self._runner
+        async with self._send, anyio.create_task_group() as tasks:
+            start = 0
+            try:
+                async with aclosing(self._read(calls, tasks)) as chunks:
+                    async for calls_read in chunks:
+                        # Validated and encoded while earlier chunks are in flight, so it
+                        # leaves the moment a slot frees up...
+                        chunk = await runner.record(runner.prepare(start, calls_read))
+                        start += len(calls_read)
+                        if not chunk.offsets:  # settled already: nothing to send
+                            await self._send.send(chunk.outcome())
+                            continue
+                        # ...and no further chunk is read until then: that back-pressure
+                        # keeps a huge input out of memory.
+                        slot = await runner.limiter.acquire()
+                        tasks.start_soon(self._process, chunk, slot)
+                if runner.resume is not None and self.input_error is None:
+                    await runner.resume.finished(total=start)
+            except Exception as exc:  # the caller's input failed: finish what is in flight
+                self.input_error = exc
+
+    def _read(
+        self, calls: Iterable[Any] | AsyncIterable[Any], tasks: TaskGroup
+    ) -> AsyncGenerator[list[Any], None]:
+        if self._flush_after is None or not isinstance(calls, AsyncIterable):
+            return _chunks(calls, self._chunk_size)
+        # A slow source is read by a task of its own, so a partial chunk can leave on time.
+        send, receive = anyio.create_memory_object_stream[Any](self._chunk_size)
+        tasks.start_soon(self._pump, calls, send)
+        return _timed_chunks(receive, self._chunk_size, self._flush_after)
+
+    async def _pump(self, calls: AsyncIterable[Any], send: MemoryObjectSendStream[Any]) -> None:
+        async with send:
+            try:
+                async for call in calls:
+                    await send.send(call)
+            except Exception as exc:  # the caller's input failed: end the chunks there
+                self.input_error = exc
+
+    async def _process(self, chunk: Chunk, slot: Slot) -> None:
+        await self._runner.settle(chunk, slot)
+        await self._send.send(chunk.outcome())
 
 
 @asynccontextmanager
@@ -187,20 +259,27 @@ async def stream(
     calls: Iterable[Call] | AsyncIterable[Call],
     *,
     chunk_size: int,
-    concurrency: int,
+    concurrency: Concurrency,
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+    flush_after: float | None = None,
     journal: JournalSpec | None = None,
     reconcile: bool = False,
+    limiter: Limiter | None = None,
 ) -> AsyncIterator[AsyncIterator[ChunkOutcome]]:
     """Run an upload; yield an async iterator of :class:`ChunkOutcome` as chunks complete.
 
     Leaving the block early cancels the chunks still in flight. An exception raised by the
     input is raised when the block exits, after the outcomes of the chunks read before it.
     With a *journal*, see :mod:`._resume`; *reconcile* settles unknown outcomes against
-    the campaign's pending calls.
+    the campaign's pending calls. *limiter* is made from *concurrency* unless given (to
+    read what it settled on).
     """
-    size, workers = _check_sizes(chunk_size, concurrency)
+    size = check_chunk_size(chunk_size)
+    workers, maximum = check_concurrency(concurrency, max_concurrency)
+    flush = check_flush_after(flush_after)
     if reconcile and journal is None:
         raise ValidationError("reconcile needs a journal: it settles what a journal left unknown")
+    limiter = limiter or Limiter(workers, maximum)
     async with AsyncExitStack() as stack:
         resume = None
         if journal is not None:
@@ -209,20 +288,21 @@ async def stream(
                 open_resume(journal, sender, chunk_size=size, total=total, reconcile=reconcile)
             )
             size = resume.chunk_size
-        async with _run(sender, calls, size, workers, resume) as outcomes:
+        runner = ChunkRunner(sender, limiter, resume)
+        async with _run(runner, calls, size, flush, workers or maximum) as outcomes:
             yield outcomes
 
 
 @asynccontextmanager
 async def _run(
-    sender: ChunkSender,
+    runner: ChunkRunner,
     calls: Iterable[Call] | AsyncIterable[Call],
     size: int,
-    workers: int,
-    resume: Resume | None,
+    flush_after: float | None,
+    buffer: int,
 ) -> AsyncIterator[AsyncIterator[ChunkOutcome]]:
-    send, receive = anyio.create_memory_object_stream[ChunkOutcome](workers)
-    run = _Uploader(sender, size, workers, send, resume)
+    send, receive = anyio.create_memory_object_stream[ChunkOutcome](buffer)
+    run = _Uploader(runner, size, flush_after, send)
     body_error: Exception | None = None
     # Errors are raised outside the task group, so callers see them as they are rather than
     # wrapped in an ExceptionGroup.
@@ -245,7 +325,9 @@ async def upload(
     calls: Iterable[Call] | AsyncIterable[Call],
     *,
     chunk_size: int,
-    concurrency: int,
+    concurrency: Concurrency,
+    max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+    flush_after: float | None = None,
     on_progress: Callable[[BulkProgress], object] | None,
     journal: JournalSpec | None = None,
     reconcile: bool = False,
@@ -255,13 +337,17 @@ async def upload(
     done = accepted = 0
     rejected: list[RejectedCall] = []
     failed: list[FailedCall] = []
+    limiter = Limiter(*check_concurrency(concurrency, max_concurrency))
     async with stream(
         sender,
         calls,
         chunk_size=chunk_size,
         concurrency=concurrency,
+        max_concurrency=max_concurrency,
+        flush_after=flush_after,
         journal=journal,
         reconcile=reconcile,
+        limiter=limiter,
     ) as outcomes:
         async for chunk in outcomes:
             done += chunk.size
@@ -269,16 +355,28 @@ async def upload(
             rejected.extend(chunk.rejected)
             failed.extend(chunk.failed)
             if on_progress is not None:
-                on_progress(BulkProgress(done, total_known, accepted, len(rejected), len(failed)))
+                progress = BulkProgress(
+                    done, total_known, accepted, len(rejected), len(failed), limiter.limit
+                )
+                # A coroutine function's progress is awaited, not dropped.
+                if inspect.isawaitable(shown := on_progress(progress)):
+                    await shown
     rejected.sort(key=lambda entry: entry.index)
     failed.sort(key=lambda entry: entry.index)
-    report = BulkReport(total=done, accepted=accepted, rejected=rejected, failed=failed)
+    report = BulkReport(
+        total=done,
+        accepted=accepted,
+        rejected=rejected,
+        failed=failed,
+        concurrency=limiter.settled,
+    )
     logger.info(
-        "%s: %d calls, %d accepted, %d rejected, %d failed",
+        "%s: %d calls, %d accepted, %d rejected, %d failed (concurrency %d)",
         METHOD,
         report.total,
         report.accepted,
         len(rejected),
         len(failed),
+        limiter.settled,
     )
     return report

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import collections
 import operator
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from itertools import compress
 from typing import Any, Final, Protocol
 
@@ -37,8 +37,11 @@ class ChunkSender(Protocol):
     def encode(self, call: object) -> dict[str, Any]:
         """*call*'s wire object; :class:`ValidationError` when it is not a valid Call."""
 
-    async def send(self, body: bytes) -> Answer:
-        """Send one encoded chunk; never re-sent when its outcome is unknown."""
+    async def send(self, body: bytes, on_refused: Callable[[], object] | None = None) -> Answer:
+        """Send one encoded chunk; never re-sent when its outcome is unknown.
+
+        *on_refused* hears of each attempt the service refuses for load (429/503).
+        """
 
     async def held_targets(self) -> collections.Counter[str]:
         """How many times the campaign holds each number (to reconcile unknown outcomes)."""

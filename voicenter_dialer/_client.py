@@ -15,6 +15,7 @@ from . import _validation as check
 from ._bulk import DEFAULT_CHUNK_SIZE, DEFAULT_CONCURRENCY, BulkProgress, stream, upload
 from ._chunk import METHOD as BULK_METHOD
 from ._chunk import ChunkOutcome
+from ._concurrency import DEFAULT_MAX_CONCURRENCY, Concurrency
 from ._converter import call_to_wire
 from ._core import DEFAULT_MAX_RESPONSE_BYTES, Admission, Answer, RequestCore, check_base_url
 from ._exceptions import DialerError, MemberError, ValidationError
@@ -24,6 +25,7 @@ from ._resume import JournalSpec
 from ._retry import RetryPolicy
 from ._secrets import mask
 from ._version import __version__
+from ._writer import BulkWriter, open_writer
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -65,8 +67,8 @@ class _CampaignSender:
     def encode(self, call: object) -> dict[str, Any]:
         return call_to_wire(self.campaign, call, self._account_code)
 
-    async def send(self, body: bytes) -> Answer:
-        return await self._core.send(BULK_METHOD, body, False, self.campaign)
+    async def send(self, body: bytes, on_refused: Callable[[], object] | None = None) -> Answer:
+        return await self._core.send(BULK_METHOD, body, False, self.campaign, on_refused)
 
     async def held_targets(self) -> collections.Counter[str]:
         pending = await self._dialer.get_campaign_pending_calls(self.campaign)
@@ -301,12 +303,20 @@ class AsyncDialer:
         calls: Iterable[Call] | AsyncIterable[Call],
         *,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
-        concurrency: int = DEFAULT_CONCURRENCY,
+        concurrency: Concurrency = DEFAULT_CONCURRENCY,
         on_progress: Callable[[BulkProgress], object] | None = None,
         journal: JournalSpec | None = None,
         reconcile: bool = False,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        flush_after: float | None = None,
     ) -> BulkReport:
         """Upload *calls* in chunks, streaming, and account for every one of them.
+
+        *concurrency* is the number of chunks in flight, or ``"auto"``: found from the
+        service's answers, between 1 and *max_concurrency* (``report.concurrency`` tells
+        where it settled). *on_progress* may be a plain or a coroutine function. With
+        *flush_after* seconds, a slow async source's partial chunk leaves once its oldest
+        call has waited that long.
 
         With a *journal* (an SQLite file), the fate of every chunk is recorded as it comes
         back, and a rerun with the same input sends only what was never sent; *reconcile*
@@ -319,6 +329,8 @@ class AsyncDialer:
             calls,
             chunk_size=chunk_size,
             concurrency=concurrency,
+            max_concurrency=max_concurrency,
+            flush_after=flush_after,
             on_progress=on_progress,
             journal=journal,
             reconcile=reconcile,
@@ -330,9 +342,11 @@ class AsyncDialer:
         calls: Iterable[Call] | AsyncIterable[Call],
         *,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
-        concurrency: int = DEFAULT_CONCURRENCY,
+        concurrency: Concurrency = DEFAULT_CONCURRENCY,
         journal: JournalSpec | None = None,
         reconcile: bool = False,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        flush_after: float | None = None,
     ) -> AbstractAsyncContextManager[AsyncIterator[ChunkOutcome]]:
         """The streaming form of :meth:`add_calls_bulk`: per-chunk outcomes as they complete.
 
@@ -342,15 +356,51 @@ class AsyncDialer:
                 async for chunk in outcomes:
                     ...  # chunk.accepted, chunk.rejected, chunk.failed
 
-        Leaving the block early cancels the chunks in flight.
+        Leaving the block early cancels the chunks in flight. The other options are
+        :meth:`add_calls_bulk`'s.
         """
         return stream(
             self._sender(campaign),
             calls,
             chunk_size=chunk_size,
             concurrency=concurrency,
+            max_concurrency=max_concurrency,
+            flush_after=flush_after,
             journal=journal,
             reconcile=reconcile,
+        )
+
+    def bulk_writer(
+        self,
+        campaign: str | Campaign,
+        *,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        concurrency: Concurrency = DEFAULT_CONCURRENCY,
+        flush_after: float | None = 1.0,
+        journal: JournalSpec | None = None,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+    ) -> AbstractAsyncContextManager[BulkWriter]:
+        """A :class:`BulkWriter` for push-style producers (web handlers, queue consumers).
+
+        Many tasks may ``await writer.add(call)`` at once; their calls share AddCallsBulk
+        requests, and each gets its own :class:`LeadOutcome`. A chunk leaves when it holds
+        *chunk_size* calls or its oldest call has waited *flush_after* seconds (None: only
+        when full, or at the end); when *concurrency* chunks are in flight and the next is
+        full, ``add`` waits. ``writer.report`` is the running :class:`BulkReport`. Leaving
+        the block sends what is left and waits for it. With a *journal*, every chunk is
+        recorded as for :meth:`add_calls_bulk`, positions being the order calls were
+        sealed into chunks; see the README's "Bulk from a web service"::
+
+            async with dialer.bulk_writer(campaign) as writer:
+                outcome = await writer.add(Call("972501234567"))
+        """
+        return open_writer(
+            self._sender(campaign),
+            chunk_size=chunk_size,
+            concurrency=concurrency,
+            max_concurrency=max_concurrency,
+            flush_after=flush_after,
+            journal=journal,
         )
 
     # --- members -------------------------------------------------------------------------

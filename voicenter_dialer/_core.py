@@ -28,7 +28,13 @@ from ._converter import structure, structure_list, wire_int
 from ._exceptions import DialerError, ResponseError, TransportError, ValidationError, api_error
 from ._exceptions import unknown_outcome_hint as hint
 from ._pacing import Pacer
-from ._retry import RetryPolicy, retry_after_seconds, status_outcome_unknown, transport_refused
+from ._retry import (
+    RetryPolicy,
+    overloaded,
+    retry_after_seconds,
+    status_outcome_unknown,
+    transport_refused,
+)
 from ._secrets import mask, redact
 from ._watchdog import Watchdog
 
@@ -215,11 +221,17 @@ class RequestCore:
         return await self.send(method, orjson.dumps(payload), idempotent, campaign)
 
     async def send(
-        self, method: str, body: bytes, idempotent: bool, campaign: str | None
+        self,
+        method: str,
+        body: bytes,
+        idempotent: bool,
+        campaign: str | None,
+        on_refused: Callable[[], object] | None = None,
     ) -> Answer:
         """POST *body* (JSON) to *method* under the retry policy and the deadline.
 
         *campaign* is the code the body carries: it is masked in anything the server echoes.
+        *on_refused* is called each time an attempt is refused (429/503), retried or not.
         Raises :class:`APIError` for a non-zero ErrorCode, :class:`TransportError` or
         :class:`ResponseError` when no usable answer came back after the retries.
         """
@@ -234,8 +246,10 @@ class RequestCore:
             in_flight = True
             try:
                 answer = await self._send_once(method, url, body, number, secrets, idempotent)
-            except Exception:
+            except Exception as exc:
                 in_flight = False
+                if on_refused is not None and overloaded(exc):
+                    on_refused()
                 raise
             # A cancellation (the deadline) leaves in_flight set: that request's fate is open.
             in_flight = False

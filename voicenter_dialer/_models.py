@@ -23,6 +23,7 @@ __all__ = [
     "Campaign",
     "CustomValue",
     "FailedCall",
+    "LeadOutcome",
     "LeadStatus",
     "Member",
     "PendingCall",
@@ -185,8 +186,33 @@ class BulkReport:
     accepted: int
     rejected: list[RejectedCall] = attrs.field(factory=list, hash=False)
     failed: list[FailedCall] = attrs.field(factory=list, hash=False)
+    #: The chunks in flight the upload settled on: with ``concurrency="auto"`` the limit
+    #: most chunks were answered under, else the fixed number (None when not known). How an
+    #: upload went, not what it did, so reports that differ only here are equal.
+    concurrency: int | None = attrs.field(default=None, eq=False)
 
     @property
     def ok(self) -> bool:
         """True when every call was accepted."""
         return not self.rejected and not self.failed
+
+
+@attrs.frozen
+class LeadOutcome:
+    """The fate of one call given to :meth:`BulkWriter.add`.
+
+    ``index`` is the call's position among the writer's calls (see the README's "Bulk from a
+    web service"). ``status`` is ``"accepted"``, ``"rejected"`` (``result`` holds the
+    service's per-target answer) or ``"failed"`` (``error`` tells why; its
+    ``outcome_unknown`` whether the call may have been added anyway).
+    """
+
+    index: int
+    call: Call
+    status: Literal["accepted", "rejected", "failed"]
+    result: AddResult | None = None
+    error: DialerError | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.status == "accepted"

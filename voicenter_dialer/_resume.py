@@ -192,6 +192,13 @@ class Resume:
     async def finished(self, total: int) -> None:
         await self._store.finished(total)
 
+    async def end(self) -> int:
+        """The position after the chunks recorded: where a bulk writer continues the journal."""
+        start = 0
+        while (record := await self._store.chunk(start)) is not None:
+            start += record.size
+        return start
+
 
 @asynccontextmanager
 async def open_resume(

@@ -26,7 +26,13 @@ import stamina
 
 from ._exceptions import ResponseError, TransportError
 
-__all__ = ["RetryPolicy", "retry_after_seconds", "status_outcome_unknown", "transport_refused"]
+__all__ = [
+    "RetryPolicy",
+    "overloaded",
+    "retry_after_seconds",
+    "status_outcome_unknown",
+    "transport_refused",
+]
 
 T = TypeVar("T")
 
@@ -46,6 +52,11 @@ _REFUSED_TRANSPORT_ERRORS = (
 def transport_refused(exc: httpx.TransportError) -> bool:
     """True when *exc* happened before the request could reach the server."""
     return isinstance(exc, _REFUSED_TRANSPORT_ERRORS)
+
+
+def overloaded(exc: Exception) -> bool:
+    """True when *exc* is the service turning a request away for load (429/503)."""
+    return isinstance(exc, ResponseError) and exc.status_code in _REFUSED_STATUSES
 
 
 def status_outcome_unknown(status_code: int) -> bool:

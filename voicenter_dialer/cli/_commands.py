@@ -10,6 +10,7 @@ from typing import Any
 
 from voicenter_dialer._bulk import DEFAULT_CHUNK_SIZE, DEFAULT_CONCURRENCY, MAX_CHUNK_SIZE
 from voicenter_dialer._client import DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES, AsyncDialer
+from voicenter_dialer._concurrency import AUTO, Concurrency
 from voicenter_dialer._exceptions import JournalError
 from voicenter_dialer._leads import LeadStream, open_leads, phone_normaliser, write_rejects
 from voicenter_dialer._resume import JournalSpec, summarise_journal
@@ -83,10 +84,15 @@ def bulk_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--concurrency",
-        type=positive,
+        type=concurrency,
         default=DEFAULT_CONCURRENCY,
-        help=f"requests in flight (default {DEFAULT_CONCURRENCY})",
+        help=f"requests in flight, or 'auto' to find the service's room "
+        f"(default {DEFAULT_CONCURRENCY})",
     )
+
+
+def concurrency(text: str) -> Concurrency:
+    return AUTO if text == AUTO else positive(text)
 
 
 def connection_options(parser: argparse.ArgumentParser) -> None:

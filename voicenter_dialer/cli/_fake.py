@@ -95,6 +95,7 @@ async def _fake_server(args: argparse.Namespace, out: Output) -> int:
             seed=args.seed,
             retry_after=args.retry_after,
             slow_seconds=args.slow_seconds,
+            capacity=args.capacity,
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
@@ -136,5 +137,8 @@ def register(commands: Subparsers) -> None:
     )
     fake.add_argument("--retry-after", type=float, default=0.0, help="Retry-After of 503/429")
     fake.add_argument("--slow-seconds", type=float, default=5.0, help="delay of 'slow' answers")
+    fake.add_argument(
+        "--capacity", type=positive, help="requests served at once; more are answered 429"
+    )
     fake.add_argument("--seed", type=int, default=0, help="seed of the fault sequence")
     fake.add_argument("--log-level", default="warning", help="uvicorn's log level")

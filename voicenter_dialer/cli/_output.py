@@ -18,6 +18,7 @@ import attrs
 
 from voicenter_dialer._bulk import BulkProgress
 from voicenter_dialer._client import AsyncDialer
+from voicenter_dialer._concurrency import Concurrency
 from voicenter_dialer._exceptions import DialerError
 from voicenter_dialer._journal import JournalSummary
 from voicenter_dialer._leads import LineMap
@@ -228,7 +229,7 @@ async def upload_with_progress(
     *,
     total: int | None,
     chunk_size: int,
-    concurrency: int,
+    concurrency: Concurrency,
     journal: JournalSpec | None = None,
     reconcile: bool = False,
 ) -> Upload:

@@ -44,6 +44,10 @@ class Faults:
     1). ``methods`` limits injection to those API methods (all when None). ``latency`` seconds
     are added to every answer; ``retry_after`` is the Retry-After of 503 and 429 answers;
     ``slow_seconds`` delays a "slow" answer. The same ``seed`` gives the same faults.
+
+    ``capacity`` models a service with room for that many requests at once: a request
+    arriving while ``capacity`` others are being served is answered 429 with Retry-After at
+    once, without being processed (counted in :attr:`over_capacity`). None: no limit.
     """
 
     rates: Mapping[Fault, float] = attrs.field(factory=dict, validator=_check_rates)
@@ -52,13 +56,32 @@ class Faults:
     retry_after: float = 0.0
     slow_seconds: float = 5.0
     seed: int = 0
+    capacity: int | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.ge(1))
+    )
     _random: random.Random = attrs.field(init=False, repr=False)
     _lock: threading.Lock = attrs.field(init=False, repr=False, factory=threading.Lock)
     #: How many of each fault were injected.
     injected: dict[Fault, int] = attrs.field(init=False, factory=dict)
+    #: Requests turned away because ``capacity`` others were being served.
+    over_capacity: int = attrs.field(init=False, default=0)
+    _serving: int = attrs.field(init=False, default=0, repr=False)
 
     def __attrs_post_init__(self) -> None:
         self._random = random.Random(self.seed)  # noqa: S311 -- test faults, not crypto
+
+    def admit(self) -> bool:
+        """Take a place for one request (call :meth:`leave` after); False when none is free."""
+        with self._lock:
+            if self.capacity is not None and self._serving >= self.capacity:
+                self.over_capacity += 1
+                return False
+            self._serving += 1
+            return True
+
+    def leave(self) -> None:
+        with self._lock:
+            self._serving -= 1
 
     def draw(self, method: str) -> Fault | None:
         """The fault for the next request to *method*, or None."""

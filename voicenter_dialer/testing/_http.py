@@ -19,7 +19,7 @@ import orjson
 from voicenter_dialer._client import AsyncDialer
 
 from ._fake import FakeService
-from ._faults import BEFORE
+from ._faults import BEFORE, Faults
 
 __all__ = ["FakeApp", "FakeDialer", "FakeTransport", "InjectedReset", "Reply", "respond"]
 
@@ -98,13 +98,25 @@ async def respond(fake: FakeService, http_method: str, path: str, query: str, bo
         return _text(405, "Method Not Allowed")
 
     faults = fake.faults
+    if not faults.admit():  # over capacity: turned away at once
+        return Reply(429, b"Too Many Requests", "text/plain", _retry_after(faults))
+    try:
+        return await _serve(fake, faults, method, params)
+    finally:
+        faults.leave()
+
+
+def _retry_after(faults: Faults) -> tuple[tuple[str, str]]:
+    return (("Retry-After", f"{faults.retry_after:g}"),)
+
+
+async def _serve(fake: FakeService, faults: Faults, method: str, params: Any) -> Reply:
     fault = faults.draw(method)
     if faults.latency:
         await anyio.sleep(faults.latency)
     if fault in BEFORE:
-        retry_after = (("Retry-After", f"{faults.retry_after:g}"),)
         reason = "Too Many Requests" if fault == "429" else "Service Unavailable"
-        return Reply(int(fault), reason.encode(), "text/plain", retry_after)
+        return Reply(int(fault), reason.encode(), "text/plain", _retry_after(faults))
 
     answer = fake.handle(method, params)
 

@@ -136,6 +136,7 @@ def spawn(
     seed: int = 0,
     account_code: str | None = None,
     campaign_code: str | None = None,
+    capacity: int | None = None,
 ) -> Iterator[SpawnedServer]:
     """Run ``voicenter-dialer fake-server`` in a new process with one campaign, until the
     block ends. Its state is reached through the API only."""
@@ -145,6 +146,7 @@ def spawn(
         "--slow-seconds", str(slow_seconds), "--seed", str(seed),
         *(f"--fault={name}={rate}" for name, rate in (faults or {}).items()),
         *(["--account-code", account_code] if account_code else []),
+        *(["--capacity", str(capacity)] if capacity else []),
         *(["--campaign-code", campaign_code] if campaign_code else []),
     ]  # fmt: skip
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)  # noqa: S603

@@ -1,0 +1,280 @@
+"""Bulk for push-style producers: many tasks add one call each, their calls share chunks.
+
+Each :meth:`BulkWriter.add` waits in the *open* chunk. One task, the flusher, seals it when
+it holds ``chunk_size`` calls, when its oldest call has waited ``flush_after`` seconds, or
+when the writer closes; it first waits for a free place in flight, and while it waits the
+open chunk fills up and further adds wait for room: that is the back-pressure. Sealed chunks
+go through the same :class:`._bulk.ChunkRunner` as an upload's (concurrency, journal,
+invalid-campaign stop), and every call's :class:`LeadOutcome` is handed to its producer.
+
+Positions (``index``) are given as calls enter a sealed chunk, so a call withdrawn before
+(its ``add`` cancelled) leaves no gap: the journal's chunks stay contiguous.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup
+
+from ._bulk import ChunkRunner, check_chunk_size, check_flush_after
+from ._chunk import METHOD, Chunk, ChunkSender, unknown_outcome
+from ._concurrency import Concurrency, Limiter, check_concurrency
+from ._exceptions import DialerError, ValidationError
+from ._models import BulkReport, Call, FailedCall, LeadOutcome, RejectedCall
+from ._resume import JournalSpec, open_resume
+
+__all__ = ["BulkWriter", "open_writer"]
+
+
+class _Entry:
+    """One call waiting in a writer, and then its outcome."""
+
+    __slots__ = ("call", "done", "outcome", "wire")
+    #: Set before :attr:`done` is.
+    outcome: LeadOutcome
+
+    def __init__(self, call: Any, wire: dict[str, Any] | None) -> None:
+        self.call = call
+        self.wire = wire
+        self.done = anyio.Event()
+
+    def settle(self, outcome: LeadOutcome) -> None:
+        self.outcome = outcome
+        self.done.set()
+
+
+class BulkWriter:
+    """Collects calls from many producers into AddCallsBulk chunks (see
+    :meth:`AsyncDialer.bulk_writer`)."""
+
+    def __init__(
+        self, runner: ChunkRunner, chunk_size: int, flush_after: float | None, start: int
+    ) -> None:
+        self._runner = runner
+        self._size = chunk_size
+        self._flush_after = flush_after
+        #: The open chunk's calls, in arrival order (a dict: a withdrawn call leaves in O(1)).
+        self._open: dict[_Entry, None] = {}
+        self._opened_at = 0.0
+        #: The position the next sealed call takes.
+        self._next = start
+        # Replaced each time they fire: the flusher's wake-up, and room in the open chunk.
+        self._changed = anyio.Event()
+        self._room = anyio.Event()
+        self._closing = False
+        #: Adds waiting for room in the open chunk: the flusher stays for them when closing.
+        self._waiting = 0
+        #: Sealed chunks not yet accounted for, by start.
+        self._in_flight: dict[int, list[_Entry]] = {}
+        self._accepted = 0
+        self._rejected: list[RejectedCall] = []
+        self._failed: list[FailedCall] = []
+
+    @property
+    def report(self) -> BulkReport:
+        """What the writer has settled so far (``total`` counts settled calls only)."""
+        rejected = sorted(self._rejected, key=lambda entry: entry.index)
+        failed = sorted(self._failed, key=lambda entry: entry.index)
+        return BulkReport(
+            total=self._accepted + len(rejected) + len(failed),
+            accepted=self._accepted,
+            rejected=rejected,
+            failed=failed,
+            concurrency=self._runner.limiter.settled,
+        )
+
+    @property
+    def concurrency(self) -> int:
+        """Chunks allowed in flight now (with ``concurrency="auto"``, where the limit stands)."""
+        return self._runner.limiter.limit
+
+    async def add(self, call: Call) -> LeadOutcome:
+        """Hand *call* over and wait for its fate.
+
+        A call that fails validation is settled at once (``"failed"``, a ValidationError).
+        Cancelling ``add`` before the call's chunk leaves withdraws the call; once the chunk
+        has left, the call's fate is still recorded in :attr:`report` (and the journal).
+        """
+        if self._closing:
+            raise DialerError(f"{METHOD}: this bulk writer is closed; add calls inside its block")
+        try:
+            wire = self._runner.sender.encode(call)
+        except ValidationError as exc:
+            return await self._invalid(call, exc)
+        self._waiting += 1
+        try:
+            while len(self._open) >= self._size:  # full, waiting for a place in flight
+                await self._room.wait()
+        finally:
+            self._waiting -= 1
+            if self._closing:
+                self._wake()
+        entry = _Entry(call, wire)
+        if not self._open:
+            self._opened_at = anyio.current_time()
+            self._wake()
+        self._open[entry] = None
+        if len(self._open) >= self._size:
+            self._wake()
+        try:
+            await entry.done.wait()
+        except BaseException:
+            # Cancelled: still unsent, it is withdrawn; sent, its fate is recorded anyway.
+            if self._open.pop(entry, False) is None:
+                self._make_room()
+            raise
+        return entry.outcome
+
+    async def _invalid(self, call: Any, error: ValidationError) -> LeadOutcome:
+        # A chunk of its own, so its position is final now (nothing is sent).
+        chunk = Chunk(self._next, [call])
+        self._next += 1
+        chunk.failed.append(FailedCall(chunk.start, call, error))
+        entry = _Entry(call, None)
+        self._in_flight[chunk.start] = [entry]
+        await self._runner.record(chunk)  # journalled as sent and done at once
+        self._account(chunk)
+        return entry.outcome
+
+    def _make_room(self) -> None:
+        room, self._room = self._room, anyio.Event()
+        room.set()
+
+    def _wake(self) -> None:
+        changed, self._changed = self._changed, anyio.Event()
+        changed.set()
+
+    async def _flush(self, tasks: TaskGroup) -> None:
+        """Seal and send the open chunk whenever it is due, until the writer closes."""
+        while True:
+            while not self._open:
+                if self._closing and not self._waiting:
+                    return
+                await self._changed.wait()
+            if self._flush_after is not None:
+                deadline = self._opened_at + self._flush_after
+                with anyio.move_on_at(deadline):
+                    while not self._due():
+                        await self._changed.wait()
+            else:
+                while not self._due():
+                    await self._changed.wait()
+            slot = await self._runner.limiter.acquire()
+            if not self._open:  # every call of it was withdrawn meanwhile
+                self._runner.limiter.release(slot)
+                continue
+            entries = list(self._open)
+            self._open = {}
+            self._make_room()
+            chunk = Chunk(self._next, [entry.call for entry in entries])
+            self._next += len(entries)
+            chunk.load(list(range(len(entries))), [entry.wire or {} for entry in entries])
+            for entry in entries:
+                entry.wire = None  # encoded into the chunk's body
+            self._in_flight[chunk.start] = entries
+            tasks.start_soon(self._send, chunk, slot)
+
+    def _due(self) -> bool:
+        return len(self._open) >= self._size or self._closing or self._runner.stopped
+
+    async def _send(self, chunk: Chunk, slot: Any) -> None:
+        try:
+            chunk = await self._runner.record(chunk)
+        except BaseException:
+            self._runner.limiter.release(slot)
+            raise
+        await self._runner.settle(chunk, slot)
+        self._account(chunk)
+
+    def _account(self, chunk: Chunk) -> None:
+        """Hand each call of *chunk* its outcome, and count them."""
+        entries = self._in_flight.pop(chunk.start)
+        outcomes: dict[int, LeadOutcome] = {}
+        for rejected in chunk.rejected:
+            outcomes[rejected.index] = LeadOutcome(
+                rejected.index, rejected.call, "rejected", result=rejected.result
+            )
+        for failed in chunk.failed:
+            outcomes[failed.index] = LeadOutcome(
+                failed.index, failed.call, "failed", error=failed.error
+            )
+        self._accepted += chunk.accepted
+        self._rejected.extend(chunk.rejected)
+        self._failed.extend(chunk.failed)
+        for index, entry in enumerate(entries, chunk.start):
+            entry.settle(outcomes.get(index) or LeadOutcome(index, entry.call, "accepted"))
+
+    def _close(self) -> None:
+        self._closing = True
+        self._wake()
+
+    def _abandon(self) -> None:
+        """The writer was cancelled: settle every call left, so no producer waits forever."""
+        self._closing = True
+        cut_short = unknown_outcome("the bulk writer was cancelled while this call was in flight")
+        for start, entries in list(self._in_flight.items()):
+            chunk = Chunk(start, [entry.call for entry in entries])
+            chunk.fail(range(len(entries)), cut_short)
+            self._account(chunk)
+        if self._open:  # certainly not added: counted, with positions of their own
+            entries, self._open = list(self._open), {}
+            chunk = Chunk(self._next, [entry.call for entry in entries])
+            self._next += len(entries)
+            not_sent = DialerError(
+                f"{METHOD}: not sent: the bulk writer was cancelled before its chunk left",
+                method=METHOD,
+            )
+            chunk.fail(range(len(entries)), not_sent)
+            self._in_flight[chunk.start] = entries
+            self._account(chunk)
+
+    @property
+    def end(self) -> int:
+        """The position after the last call sealed."""
+        return self._next
+
+
+@asynccontextmanager
+async def open_writer(
+    sender: ChunkSender,
+    *,
+    chunk_size: int,
+    concurrency: Concurrency,
+    max_concurrency: int,
+    flush_after: float | None,
+    journal: JournalSpec | None,
+) -> AsyncIterator[BulkWriter]:
+    """A :class:`BulkWriter` for the block; leaving it sends what is left and waits."""
+    size = check_chunk_size(chunk_size)
+    limiter = Limiter(*check_concurrency(concurrency, max_concurrency))
+    flush = check_flush_after(flush_after)
+    async with AsyncExitStack() as stack:
+        resume = None
+        start = 0
+        if journal is not None:
+            resume = await stack.enter_async_context(
+                open_resume(journal, sender, chunk_size=size, total=None, reconcile=False)
+            )
+            # A journal records a writer's calls in arrival order; a new writer continues it.
+            start = await resume.end()
+        writer = BulkWriter(ChunkRunner(sender, limiter, resume), size, flush, start)
+        body_error: Exception | None = None
+        try:
+            # Errors are raised outside the task group, as they are, not in an ExceptionGroup.
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(writer._flush, tasks)
+                try:
+                    yield writer
+                except Exception as exc:  # the calls handed over are still sent
+                    body_error = exc
+                writer._close()
+        finally:
+            writer._abandon()
+        if resume is not None:
+            await resume.finished(total=writer.end)
+        if body_error is not None:
+            raise body_error
