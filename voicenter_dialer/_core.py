@@ -18,6 +18,7 @@ import ipaddress
 import logging
 import re
 import time
+from collections.abc import Callable
 from typing import Any, Final, TypeVar
 
 import anyio
