@@ -18,6 +18,7 @@ import anyio
 import attrs
 from anyio.streams.memory import MemoryObjectSendStream
 
+from . import _telemetry as telemetry
 from ._chunk import METHOD, Chunk, ChunkOutcome, ChunkSender
 from ._exceptions import DialerError, InvalidCampaignError, ValidationError
 from ._models import BulkReport, Call, FailedCall, RejectedCall
@@ -154,7 +155,8 @@ class _Uploader:
     async def _process(self, chunk: Chunk) -> None:
         try:
             if chunk.offsets:
-                await self._send_chunk(chunk)
+                with telemetry.chunk_span(chunk):
+                    await self._send_chunk(chunk)
             if self._resume is not None:
                 await self._resume.done(chunk)
             await self._send.send(chunk.outcome())
