@@ -6,6 +6,7 @@ progress and narration go to stderr either way.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
