@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from voicenter_dialer import AsyncDialer, Call, ResponseError
+from voicenter_dialer import AsyncDialer, Call, ResponseError, _telemetry
 from voicenter_dialer.testing import FakeDialer
 
 from .examples import ACCOUNT_CODE, BASE_URL, CAMPAIGN_CODE, CAMPAIGN_DETAILS, OK
@@ -134,11 +134,14 @@ async def test_retry_lines_are_not_shown_by_default(
 
 @pytest.fixture
 def spans(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
-    """An SDK tracer provider exporting to memory (patched in: the global one is set once)."""
+    """An SDK tracer provider exporting to memory, as the library's tracer for one test
+    (the global provider can be set only once a process)."""
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    monkeypatch.setattr(trace, "get_tracer_provider", lambda: provider)
+    # As trace.set_tracer_provider(provider) would do, could it be undone.
+    monkeypatch.setattr(trace, "_TRACER_PROVIDER", provider)
+    monkeypatch.setattr(_telemetry, "_TRACER", trace.get_tracer("voicenter_dialer"))
     yield exporter
     provider.shutdown()
 
@@ -252,8 +255,6 @@ async def test_a_streamed_upload_is_one_span(spans: InMemorySpanExporter) -> Non
 
 
 async def test_nothing_is_recorded_without_a_tracer_provider(api: respx.MockRouter) -> None:
-    from voicenter_dialer import _telemetry
-
     with _telemetry.span("AddCall") as record:
         assert record is None  # the API alone: no span machinery at all
 

@@ -286,9 +286,11 @@ class RequestCore:
         Raises :class:`APIError` for a non-zero ErrorCode, :class:`TransportError` or
         :class:`ResponseError` when no usable answer came back after the retries.
         """
-        with telemetry.request_span(method) as record:
-            if record is None:
-                return await self._send(method, body, idempotent, campaign, None)
+        traced = telemetry.request(method)
+        if traced is None:
+            return await self._send(method, body, idempotent, campaign, None)
+        record, current = traced
+        with current:
             try:
                 answer = await self._send(method, body, idempotent, campaign, record)
             except DialerError as exc:

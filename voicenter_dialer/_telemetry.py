@@ -7,12 +7,13 @@ the error's type, and for chunks and uploads the call counts. Never a code, a ph
 message (server text may quote either).
 
 Without opentelemetry, or with no tracer provider set up (the API alone records nothing),
-nothing is done: a request pays one check.
+nothing is done: a request pays a context variable read and a no-op ``start_span``.
 """
 
 from __future__ import annotations
 
 import contextvars
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Final, Protocol
@@ -21,14 +22,14 @@ from ._exceptions import DialerError, ResponseError
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from opentelemetry.trace import Span, Tracer, TracerProvider
+    from opentelemetry.trace import Span, Tracer
 
 try:
     from opentelemetry import trace
 except ImportError:  # the otel extra is not installed
     trace = None  # type: ignore[assignment]
 
-__all__ = ["Record", "Settled", "chunk_span", "request_span", "span"]
+__all__ = ["Record", "Settled", "chunk_span", "request", "span"]
 
 _PREFIX: Final = "voicenter_dialer"
 _BULK: Final = "AddCallsBulk"
@@ -86,33 +87,42 @@ class Settled(Protocol):
 _NO_RECORD: Final[AbstractContextManager[Record | None]] = nullcontext(None)
 # The chunk span a bulk chunk's request is recorded on, rather than a span of its own.
 _CHUNK: Final = contextvars.ContextVar[Record | None]("voicenter_dialer_chunk", default=None)
-_tracers: dict[int, Tracer] = {}
+# A proxy: it follows the tracer provider the application sets, whenever it does.
+_TRACER: Tracer | None = None if trace is None else trace.get_tracer(_PREFIX, __version__)
+# A provider named by the environment is made on first use (by get_tracer_provider).
+_PROVIDER_FROM_ENVIRONMENT: Final = "OTEL_PYTHON_TRACER_PROVIDER" in os.environ
 
 
-def _tracer() -> Tracer | None:
-    """The tracer of the provider set up now; None when nothing would be recorded."""
-    if trace is None:
+def _provider_set() -> bool:
+    """True once the application set a tracer provider.
+
+    Read from the API's global: get_tracer_provider() reads os.environ on every call, and a
+    no-op start_span costs as much again, together a tenth of a call's own cost. Should the
+    global ever be renamed, every call takes the (correct, slower) way through the proxy.
+    """
+    return _PROVIDER_FROM_ENVIRONMENT or getattr(trace, "_TRACER_PROVIDER", True) is not None
+
+
+def _start(method: str, name: str) -> Span | None:
+    """A span, not yet current; None when no tracer provider is set up (the API alone)."""
+    if _TRACER is None or not _provider_set():
         return None
-    provider: TracerProvider = trace.get_tracer_provider()
-    # The API's own providers record nothing: skip the span machinery altogether.
-    if isinstance(provider, trace.ProxyTracerProvider | trace.NoOpTracerProvider):
-        return None
-    tracer = _tracers.get(id(provider))
-    if tracer is None:
-        tracer = _tracers[id(provider)] = provider.get_tracer(_PREFIX, __version__)
-    return tracer
-
-
-@contextmanager
-def _started(tracer: Tracer, method: str, name: str) -> Iterator[Record]:
-    with tracer.start_as_current_span(
+    started = _TRACER.start_span(
         f"{_PREFIX} {name}",
         kind=trace.SpanKind.CLIENT,
         attributes={f"{_PREFIX}.method": method},
-        record_exception=False,  # an exception's message may quote a number or a code
-        set_status_on_exception=False,
-    ) as started:
-        record = Record(started)
+    )
+    return None if started is trace.INVALID_SPAN else started
+
+
+@contextmanager
+def _current(started: Span) -> Iterator[Record]:
+    """*started* as the current span until the block ends, then ended."""
+    record = Record(started)
+    # Not the exception's message or traceback: either may quote a number or a code.
+    with trace.use_span(
+        started, end_on_exit=True, record_exception=False, set_status_on_exception=False
+    ):
         try:
             yield record
         except BaseException as exc:
@@ -120,24 +130,30 @@ def _started(tracer: Tracer, method: str, name: str) -> Iterator[Record]:
             raise
 
 
+def request(method: str) -> tuple[Record, AbstractContextManager[object]] | None:
+    """Where one request of *method* is recorded, and the block it is current in: its bulk
+    chunk's span, or one of its own. None when nothing is recorded (the common, cheap case).
+    """
+    chunk = _CHUNK.get()
+    if chunk is not None:
+        return chunk, nullcontext()
+    started = _start(method, method)
+    if started is None:
+        return None
+    return Record(started), trace.use_span(
+        started, end_on_exit=True, record_exception=False, set_status_on_exception=False
+    )
+
+
 def span(method: str) -> AbstractContextManager[Record | None]:
     """A span for a call of *method*; its record is None when nothing is recorded."""
-    tracer = _tracer()
-    return _NO_RECORD if tracer is None else _started(tracer, method, method)
-
-
-def request_span(method: str) -> AbstractContextManager[Record | None]:
-    """The span of one request: its bulk chunk's, or one of its own."""
-    tracer = _tracer()
-    if tracer is None:
-        return _NO_RECORD
-    chunk = _CHUNK.get()
-    return nullcontext(chunk) if chunk is not None else _started(tracer, method, method)
+    started = _start(method, method)
+    return _NO_RECORD if started is None else _current(started)
 
 
 @contextmanager
-def _chunk(tracer: Tracer, chunk: Settled) -> Iterator[None]:
-    with _started(tracer, _BULK, f"{_BULK} chunk") as record:
+def _chunk(started: Span, chunk: Settled) -> Iterator[None]:
+    with _current(started) as record:
         record.set("chunk_size", len(chunk.calls))
         token = _CHUNK.set(record)
         try:
@@ -149,5 +165,5 @@ def _chunk(tracer: Tracer, chunk: Settled) -> Iterator[None]:
 
 def chunk_span(chunk: Settled) -> AbstractContextManager[None]:
     """A child span of the upload's for one bulk chunk, with its counts once it is settled."""
-    tracer = _tracer()
-    return nullcontext() if tracer is None else _chunk(tracer, chunk)
+    started = _start(_BULK, f"{_BULK} chunk")
+    return nullcontext() if started is None else _chunk(started, chunk)
