@@ -60,6 +60,7 @@ def test_bulk_with_progress_and_a_journal(server: FakeServer, tmp_path: Path) ->
     calls = [Call(f"9725{i:08d}") for i in range(250)]
     seen: list[BulkProgress] = []
     journal = tmp_path / "upload.journal"
+    sent_before = server.fake.requests.count("AddCallsBulk")  # the server serves the session
     with Dialer(base_url=server.base_url) as dialer:
         report = dialer.add_calls_bulk(
             code, calls, chunk_size=100, on_progress=seen.append, journal=journal
@@ -68,7 +69,7 @@ def test_bulk_with_progress_and_a_journal(server: FakeServer, tmp_path: Path) ->
         assert seen[-1].done == 250
         again = dialer.add_calls_bulk(code, calls, chunk_size=100, journal=journal)
     assert again.accepted == 250  # settled by the journal: nothing sent twice
-    assert server.fake.requests.count("AddCallsBulk") == 3
+    assert server.fake.requests.count("AddCallsBulk") - sent_before == 3
     assert summarise_journal(journal).accepted == 250
 
 

@@ -19,6 +19,7 @@ import ipaddress
 import logging
 import re
 import time
+from contextlib import AbstractContextManager
 from typing import Any, Final, TypeVar
 
 import anyio
@@ -278,35 +279,24 @@ class RequestCore:
         return await self.send(method, orjson.dumps(payload), idempotent, campaign)
 
     async def send(
-        self, method: str, body: bytes, idempotent: bool, campaign: str | None
-    ) -> Answer:
-        """POST *body* (JSON) to *method* under the retry policy and the deadline.
-
-        *campaign* is the code the body carries: it is masked in anything the server echoes.
-        Raises :class:`APIError` for a non-zero ErrorCode, :class:`TransportError` or
-        :class:`ResponseError` when no usable answer came back after the retries.
-        """
-        traced = telemetry.request(method)
-        if traced is None:
-            return await self._send(method, body, idempotent, campaign, None)
-        record, current = traced
-        with current:
-            try:
-                answer = await self._send(method, body, idempotent, campaign, record)
-            except DialerError as exc:
-                record.failed(exc)
-                raise
-            record.answered(answer.status)
-            return answer
-
-    async def _send(
         self,
         method: str,
         body: bytes,
         idempotent: bool,
         campaign: str | None,
-        record: telemetry.Record | None,
+        record: telemetry.Record | None = None,
     ) -> Answer:
+        """POST *body* (JSON) to *method* under the retry policy and the deadline.
+
+        *campaign* is the code the body carries: it is masked in anything the server echoes.
+        Raises :class:`APIError` for a non-zero ErrorCode, :class:`TransportError` or
+        :class:`ResponseError` when no usable answer came back after the retries. *record*:
+        where the request is traced (given by :meth:`_traced` only).
+        """
+        if record is None:
+            traced = telemetry.request(method)
+            if traced is not None:  # traced: this again, inside its span
+                return await self._traced(traced, method, body, idempotent, campaign)
         url = self.base_url + method
         secrets = (self.code, campaign)
         in_flight = False
@@ -339,6 +329,24 @@ class RequestCore:
             idempotent=idempotent,
             outcome_unknown=in_flight,
         )
+
+    async def _traced(
+        self,
+        traced: tuple[telemetry.Record, AbstractContextManager[object]],
+        method: str,
+        body: bytes,
+        idempotent: bool,
+        campaign: str | None,
+    ) -> Answer:
+        record, current = traced
+        with current:
+            try:
+                answer = await self.send(method, body, idempotent, campaign, record)
+            except DialerError as exc:
+                record.failed(exc)
+                raise
+            record.answered(answer.status)
+            return answer
 
     async def _send_once(
         self,

@@ -137,6 +137,8 @@ def request(method: str) -> tuple[Record, AbstractContextManager[object]] | None
     chunk = _CHUNK.get()
     if chunk is not None:
         return chunk, nullcontext()
+    if _TRACER is None or not _provider_set():
+        return None  # the common case, checked here rather than in _start: once per request
     started = _start(method, method)
     if started is None:
         return None
