@@ -134,11 +134,14 @@ def request(method: str) -> tuple[Record, AbstractContextManager[object]] | None
     """Where one request of *method* is recorded, and the block it is current in: its bulk
     chunk's span, or one of its own. None when nothing is recorded (the common, cheap case).
     """
-    chunk = _CHUNK.get()
+    # The common case first, written out: this runs once per request.
+    if _TRACER is None or (
+        not _PROVIDER_FROM_ENVIRONMENT and getattr(trace, "_TRACER_PROVIDER", True) is None
+    ):
+        return None
+    chunk = _CHUNK.get()  # a chunk span exists only while tracing
     if chunk is not None:
         return chunk, nullcontext()
-    if _TRACER is None or not _provider_set():
-        return None  # the common case, checked here rather than in _start: once per request
     started = _start(method, method)
     if started is None:
         return None
