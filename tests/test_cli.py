@@ -544,3 +544,22 @@ def test_upload_with_auto_concurrency(
     )
     assert refused.code == 2
     assert "--concurrency" in refused.err
+
+
+def test_retries_show_in_the_progress_line_not_as_log_lines(
+    server: FakeServer, campaign: FakeCampaign, tmp_path: Path
+) -> None:
+    """Issue 14: a 503 printed stamina's bare "stamina.retry_scheduled" under the bar."""
+    server.fake.faults = Faults({"503": 1.0})
+    leads = write(tmp_path / "leads.csv", GOOD_CSV)
+    upload = ["--max-retries", "1", "upload", str(leads), "--campaign", campaign.code]
+
+    quiet = cli(server, *upload)
+    assert quiet.code == 1
+    assert "stamina" not in quiet.err
+    assert "0 accepted, 0 rejected, 3 failed, 1 retried" in quiet.err
+
+    verbose = cli(server, "-v", *upload)
+    assert "stamina" not in verbose.err
+    assert "AddCallsBulk: attempt 1 of 2 failed (HTTP 503); retrying in" in verbose.err
+    assert campaign.code not in verbose.err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,9 +15,17 @@ import pytest
 import respx
 from aiohttp.test_utils import TestClient, TestServer
 
-from voicenter_dialer import AsyncDialer, BulkReport, Call, DialerError, FailedCall
+from voicenter_dialer import AsyncDialer, BulkReport, Call, Campaign, DialerError, FailedCall
 
-from .examples import CAMPAIGN_LIST, MEMBERS, OK, PENDING_CALLS
+from .examples import (
+    ACCOUNT_CODE,
+    CAMPAIGN_CODE,
+    CAMPAIGN_DETAILS,
+    CAMPAIGN_LIST,
+    MEMBERS,
+    OK,
+    PENDING_CALLS,
+)
 
 README = Path(__file__).parent.parent / "README.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
@@ -36,6 +45,7 @@ def answer(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json={"AddResult": results, "ErrorCode": 0})
     canned = {
         "GetCampaignList": CAMPAIGN_LIST,
+        "GetCampaignDetails": CAMPAIGN_DETAILS,
         "GetCampaignPendingCalls": PENDING_CALLS,
         "GetMembersList": MEMBERS,
     }
@@ -56,7 +66,7 @@ def run(code: str) -> dict[str, Any]:
 
 
 def test_every_block_is_exercised() -> None:
-    assert len(BLOCKS) == 16
+    assert len(BLOCKS) == 20
 
 
 def test_first_call(service: respx.MockRouter, capsys: pytest.CaptureFixture[str]) -> None:
@@ -275,3 +285,60 @@ def test_resumable_upload_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert first.accepted == again.accepted == 2500
     assert len(campaign.calls) == 2500  # the second run sent nothing
     assert (tmp_path / "leads.journal").exists()
+
+
+def test_per_call_options(service: respx.MockRouter) -> None:
+    namespace = run(block("async def nightly_import"))
+    campaign = Campaign(code=CAMPAIGN_CODE)
+
+    async def scenario() -> tuple[int | None, int]:
+        async with AsyncDialer(code=ACCOUNT_CODE) as dialer:
+            pending = await namespace["dashboard"](dialer, campaign)
+            accepted = await namespace["nightly_import"](dialer, campaign, [Call("972501234567")])
+            return pending, accepted
+
+    pending, accepted = asyncio.run(scenario())
+    assert pending is not None
+    assert accepted == 1
+    timeouts = [call.request.extensions["timeout"]["read"] for call in service.calls]
+    assert timeouts == [2, 120]
+
+
+def test_returning_models_from_a_web_service(service: respx.MockRouter) -> None:
+    app = run(block("to_dict(report)"))["app"]
+
+    async def scenario() -> tuple[Any, Any]:
+        async with AsyncDialer(code=ACCOUNT_CODE) as dialer:
+            app.state.dialer = dialer
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+                listed = (await client.get("/campaigns")).json()
+                uploaded = await client.post(
+                    "/campaigns/C1/upload", json=["972501234567", "972501234568"]
+                )
+                return listed, uploaded.json()
+
+    listed, report = asyncio.run(scenario())
+    assert [(c["name"], c["code"]) for c in listed] == [("Campaign1", None), ("Campaign2", None)]
+    assert (report["total"], report["accepted"], report["rejected"]) == (2, 2, [])
+
+
+def test_synchronous_use(
+    service: respx.MockRouter,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    run(block("with Dialer(code="))
+
+    assert capsys.readouterr().out.splitlines() == ["1 accepted", "1 accepted in a chunk"]
+    assert (tmp_path / "leads.journal").exists()
+
+
+def test_logging_configuration() -> None:
+    try:
+        run(block('logging.getLogger("voicenter_dialer").setLevel(logging.INFO)'))
+        assert logging.getLogger("voicenter_dialer").isEnabledFor(logging.INFO)
+    finally:
+        logging.getLogger("voicenter_dialer").setLevel(logging.NOTSET)

@@ -5,6 +5,9 @@ from voicenter_dialer import AsyncDialer, Call
 async with AsyncDialer(code="...") as dialer:
     campaigns = await dialer.get_campaign_list()
     await dialer.add_call(campaigns[0], Call("972501234567", customer_name="Dana"))
+
+``Dialer`` is the same without ``await`` (Django, Celery, scripts); ``to_dict`` turns any
+model or report into a JSON-ready dict.
 """
 
 from ._bulk import DEFAULT_CHUNK_SIZE, DEFAULT_CONCURRENCY, MAX_CHUNK_SIZE, BulkProgress
@@ -16,6 +19,7 @@ from ._client import (
     DEFAULT_TIMEOUT,
     AsyncDialer,
 )
+from ._dicts import to_dict
 from ._exceptions import (
     APIError,
     DialerError,
@@ -44,6 +48,7 @@ from ._models import (
 )
 from ._resume import summarise_journal
 from ._retry import RetryPolicy
+from ._sync import Dialer
 from ._version import __version__
 from ._writer import BulkWriter
 
@@ -65,6 +70,7 @@ __all__ = [
     "CallStatus",
     "Campaign",
     "ChunkOutcome",
+    "Dialer",
     "DialerError",
     "FailedCall",
     "InvalidCampaignError",
@@ -84,4 +90,5 @@ __all__ = [
     "ValidationError",
     "__version__",
     "summarise_journal",
+    "to_dict",
 ]

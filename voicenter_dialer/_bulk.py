@@ -20,6 +20,7 @@ import attrs
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from . import _telemetry as telemetry
 from ._chunk import METHOD, Chunk, ChunkOutcome, ChunkSender
 from ._concurrency import DEFAULT_MAX_CONCURRENCY, Concurrency, Limiter, Slot, check_concurrency
 from ._exceptions import DialerError, InvalidCampaignError, ValidationError
@@ -161,7 +162,8 @@ class ChunkRunner:
         """Send *chunk* in *slot* (freed after), merge its answer and journal its outcome."""
         try:
             if chunk.offsets:
-                await self._send(chunk, slot)
+                with telemetry.chunk_span(chunk):
+                    await self._send(chunk, slot)
             if self.resume is not None:
                 await self.resume.done(chunk)
         finally:

@@ -3,21 +3,33 @@
 from __future__ import annotations
 
 import collections
+import copy
 import os
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from types import TracebackType
 from typing import Any, Final
 
+import attrs
 import httpx
 
+from . import _telemetry as telemetry
 from . import _validation as check
 from ._bulk import DEFAULT_CHUNK_SIZE, DEFAULT_CONCURRENCY, BulkProgress, stream, upload
 from ._chunk import METHOD as BULK_METHOD
 from ._chunk import ChunkOutcome
 from ._concurrency import DEFAULT_MAX_CONCURRENCY, Concurrency
 from ._converter import call_to_wire
-from ._core import DEFAULT_MAX_RESPONSE_BYTES, Admission, Answer, RequestCore, check_base_url
+from ._core import (
+    DEFAULT_MAX_RESPONSE_BYTES,
+    NOT_GIVEN,
+    Admission,
+    Answer,
+    NotGiven,
+    RequestCore,
+    check_base_url,
+    longest,
+)
 from ._exceptions import DialerError, MemberError, ValidationError
 from ._models import BulkReport, Call, Campaign, Member, PendingCalls
 from ._pacing import Pacer
@@ -134,8 +146,7 @@ class AsyncDialer:
         if not base_url.endswith("/"):
             base_url += "/"
         check_base_url(base_url, allow_insecure_http)
-        if deadline is not None and not deadline > 0:
-            raise ValidationError(f"deadline must be > 0 seconds, got {deadline}")
+        _check_deadline(deadline)
         if not isinstance(max_concurrent_requests, int) or max_concurrent_requests < 1:
             raise ValidationError(
                 f"max_concurrent_requests must be an int >= 1, got {max_concurrent_requests!r}"
@@ -173,7 +184,7 @@ class AsyncDialer:
             pacer=None if requests_per_second is None else Pacer(requests_per_second),
             admission=Admission(max_concurrent_requests),
             deadline=deadline,
-            attempt_timeout=_longest(effective),
+            attempt_timeout=longest(effective),
             max_response_bytes=max_response_bytes,
         )
 
@@ -191,8 +202,40 @@ class AsyncDialer:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the HTTP client if the dialer created it; a caller's client stays open."""
+        """Close the HTTP client if the dialer created it; a caller's client stays open.
+
+        A dialer from :meth:`with_options` never closes the client it shares.
+        """
         await self._core.aclose()
+
+    def with_options(
+        self,
+        *,
+        timeout: httpx.Timeout | float | NotGiven | None = NOT_GIVEN,
+        max_retries: int | NotGiven = NOT_GIVEN,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        resend_unknown_outcome: bool | NotGiven = NOT_GIVEN,
+    ) -> AsyncDialer:
+        """This dialer with some settings changed, for a call or a kind of call::
+
+            await dialer.with_options(timeout=2, max_retries=0).get_campaign_details(c)
+
+        The new dialer shares the HTTP client (its connection pool), the pacing and the
+        admission queue: the rate limit and the queue stay one. Its settings apply to every
+        method, bulk uploads included. Closing it leaves the shared client open; closing
+        this dialer closes it for both. Options left out keep this dialer's values; ``None``
+        means no bound (``timeout``, ``deadline``).
+        """
+        retry = self._core.retry
+        if not isinstance(max_retries, NotGiven):
+            retry = attrs.evolve(retry, max_retries=_checked_retries(max_retries))
+        if not isinstance(resend_unknown_outcome, NotGiven):
+            retry = attrs.evolve(retry, resend_unknown_outcome=bool(resend_unknown_outcome))
+        if not isinstance(deadline, NotGiven):
+            _check_deadline(deadline)
+        derived = copy.copy(self)
+        derived._core = self._core.derive(retry=retry, deadline=deadline, timeout=timeout)
+        return derived
 
     def __repr__(self) -> str:
         return f"AsyncDialer(code={mask(self._code)!r}, base_url={self._core.base_url!r})"
@@ -324,17 +367,24 @@ class AsyncDialer:
         re-sending only those it does not hold. See the README's "Bulk upload" and
         "Resuming an interrupted upload".
         """
-        return await upload(
-            self._sender(campaign),
-            calls,
-            chunk_size=chunk_size,
-            concurrency=concurrency,
-            max_concurrency=max_concurrency,
-            flush_after=flush_after,
-            on_progress=on_progress,
-            journal=journal,
-            reconcile=reconcile,
-        )
+        sender = self._sender(campaign)
+        with telemetry.span(BULK_METHOD) as record:
+            report = await upload(
+                sender,
+                calls,
+                chunk_size=chunk_size,
+                concurrency=concurrency,
+                max_concurrency=max_concurrency,
+                flush_after=flush_after,
+                on_progress=on_progress,
+                journal=journal,
+                reconcile=reconcile,
+            )
+            if record is not None:
+                record.counts(
+                    report.total, report.accepted, len(report.rejected), len(report.failed)
+                )
+        return report
 
     def stream_calls_bulk(
         self,
@@ -359,15 +409,17 @@ class AsyncDialer:
         Leaving the block early cancels the chunks in flight. The other options are
         :meth:`add_calls_bulk`'s.
         """
-        return stream(
-            self._sender(campaign),
-            calls,
-            chunk_size=chunk_size,
-            concurrency=concurrency,
-            max_concurrency=max_concurrency,
-            flush_after=flush_after,
-            journal=journal,
-            reconcile=reconcile,
+        return _traced(
+            stream(
+                self._sender(campaign),
+                calls,
+                chunk_size=chunk_size,
+                concurrency=concurrency,
+                max_concurrency=max_concurrency,
+                flush_after=flush_after,
+                journal=journal,
+                reconcile=reconcile,
+            )
         )
 
     def bulk_writer(
@@ -431,12 +483,25 @@ class AsyncDialer:
         return answer.total("TotalRemoved")
 
 
-def _longest(timeout: httpx.Timeout | float | None) -> float | None:
-    """The longest of *timeout*'s parts (None: no bound), which bounds an attempt as a whole."""
-    if timeout is None or isinstance(timeout, int | float):
-        return timeout
-    parts = (timeout.connect, timeout.read, timeout.write, timeout.pool)
-    return None if None in parts else max(p for p in parts if p is not None)
+@asynccontextmanager
+async def _traced(
+    outcomes: AbstractAsyncContextManager[AsyncIterator[ChunkOutcome]],
+) -> AsyncIterator[AsyncIterator[ChunkOutcome]]:
+    """A streamed upload as one span (its chunks are its children)."""
+    with telemetry.span(BULK_METHOD):
+        async with outcomes as iterator:
+            yield iterator
+
+
+def _check_deadline(deadline: float | None) -> None:
+    if deadline is not None and not deadline > 0:
+        raise ValidationError(f"deadline must be > 0 seconds, got {deadline}")
+
+
+def _checked_retries(max_retries: object) -> int:
+    if not isinstance(max_retries, int) or isinstance(max_retries, bool) or max_retries < 0:
+        raise ValidationError(f"max_retries must be an int >= 0, got {max_retries!r}")
+    return max_retries
 
 
 def _retry_policy(
@@ -450,8 +515,5 @@ def _retry_policy(
                 "(RetryPolicy(max_retries=..., resend_unknown_outcome=...)), not beside it"
             )
         return policy
-    if max_retries is None:
-        max_retries = DEFAULT_MAX_RETRIES
-    if not isinstance(max_retries, int) or isinstance(max_retries, bool) or max_retries < 0:
-        raise ValidationError(f"max_retries must be an int >= 0, got {max_retries!r}")
-    return RetryPolicy(max_retries=max_retries, resend_unknown_outcome=bool(resend_unknown_outcome))
+    retries = DEFAULT_MAX_RETRIES if max_retries is None else _checked_retries(max_retries)
+    return RetryPolicy(max_retries=retries, resend_unknown_outcome=bool(resend_unknown_outcome))

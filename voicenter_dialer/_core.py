@@ -14,17 +14,20 @@ The flow of one request::
 from __future__ import annotations
 
 import asyncio
+import enum
 import ipaddress
 import logging
 import re
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any, Final, TypeVar
 
 import anyio
 import httpx
 import orjson
 
+from . import _telemetry as telemetry
 from ._converter import structure, structure_list, wire_int
 from ._exceptions import DialerError, ResponseError, TransportError, ValidationError, api_error
 from ._exceptions import unknown_outcome_hint as hint
@@ -39,7 +42,16 @@ from ._retry import (
 from ._secrets import mask, redact
 from ._watchdog import Watchdog
 
-__all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "Admission", "Answer", "RequestCore", "check_base_url"]
+__all__ = [
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "NOT_GIVEN",
+    "Admission",
+    "Answer",
+    "NotGiven",
+    "RequestCore",
+    "check_base_url",
+    "longest",
+]
 
 T = TypeVar("T")
 E = TypeVar("E", bound=DialerError)
@@ -51,6 +63,18 @@ DEFAULT_MAX_RESPONSE_BYTES: Final = 64 * 1024 * 1024
 _WHITESPACE: Final = re.compile(r"\s+")
 
 logger = logging.getLogger("voicenter_dialer")
+
+
+class NotGiven(enum.Enum):
+    """An option left as it is (``None`` has a meaning of its own: no bound)."""
+
+    NOT_GIVEN = "NOT_GIVEN"
+
+    def __repr__(self) -> str:
+        return "NOT_GIVEN"
+
+
+NOT_GIVEN: Final = NotGiven.NOT_GIVEN
 
 
 class Answer:
@@ -215,6 +239,46 @@ class RequestCore:
         if self.owns_client:
             await self.http_client.aclose()
 
+    def derive(
+        self,
+        *,
+        retry: RetryPolicy,
+        deadline: float | NotGiven | None,
+        timeout: httpx.Timeout | float | NotGiven | None,
+    ) -> RequestCore:
+        """A core with these settings that shares this one's HTTP client (without owning it),
+        pacing and admission queue: the rate limit and the queue stay one."""
+        httpx_options = dict(self._httpx_options)
+        attempt_timeout = self._attempt_timeout
+        if not isinstance(timeout, NotGiven):
+            httpx_options["timeout"] = timeout
+            attempt_timeout = longest(timeout)
+        derived = RequestCore(
+            http_client=self.http_client,
+            owns_client=False,
+            base_url=self.base_url,
+            code=self.code,
+            httpx_options=httpx_options,
+            headers=self._headers,
+            retry=retry,
+            pacer=self._pacer,
+            admission=self._admission,
+            deadline=self._deadline if isinstance(deadline, NotGiven) else deadline,
+            attempt_timeout=attempt_timeout,
+            max_response_bytes=self._max_response_bytes,
+        )
+        if attempt_timeout == self._attempt_timeout:
+            derived._watchdog = self._watchdog  # one timer per loop, not one per derived dialer
+        return derived
+
+    @property
+    def retry(self) -> RetryPolicy:
+        return self._retry
+
+    @property
+    def deadline(self) -> float | None:
+        return self._deadline
+
     async def call(
         self, method: str, payload: dict[str, Any], *, idempotent: bool, campaign: str | None
     ) -> Answer:
@@ -228,20 +292,28 @@ class RequestCore:
         idempotent: bool,
         campaign: str | None,
         on_refused: Callable[[], object] | None = None,
+        record: telemetry.Record | None = None,
     ) -> Answer:
         """POST *body* (JSON) to *method* under the retry policy and the deadline.
 
         *campaign* is the code the body carries: it is masked in anything the server echoes.
         *on_refused* is called each time an attempt is refused (429/503), retried or not.
         Raises :class:`APIError` for a non-zero ErrorCode, :class:`TransportError` or
-        :class:`ResponseError` when no usable answer came back after the retries.
+        :class:`ResponseError` when no usable answer came back after the retries. *record*:
+        where the request is traced (given by :meth:`_traced` only).
         """
+        if record is None:
+            traced = telemetry.request(method)
+            if traced is not None:  # traced: this again, inside its span
+                return await self._traced(traced, method, body, idempotent, campaign, on_refused)
         url = self.base_url + method
         secrets = (self.code, campaign)
         in_flight = False
 
         async def attempt(number: int) -> Answer:
             nonlocal in_flight
+            if record is not None:
+                record.attempt(number)
             if self._pacer is not None:
                 await self._pacer.wait()
             in_flight = True
@@ -257,9 +329,9 @@ class RequestCore:
             return answer
 
         if self._deadline is None:
-            return await self._retry.run(attempt, idempotent=idempotent)
+            return await self._retry.run(attempt, idempotent=idempotent, method=method)
         with anyio.move_on_after(self._deadline):
-            return await self._retry.run(attempt, idempotent=idempotent)
+            return await self._retry.run(attempt, idempotent=idempotent, method=method)
         # Cut short while a request was out: the server may have processed it.
         raise _error(
             TransportError,
@@ -268,6 +340,25 @@ class RequestCore:
             idempotent=idempotent,
             outcome_unknown=in_flight,
         )
+
+    async def _traced(
+        self,
+        traced: tuple[telemetry.Record, AbstractContextManager[object]],
+        method: str,
+        body: bytes,
+        idempotent: bool,
+        campaign: str | None,
+        on_refused: Callable[[], object] | None,
+    ) -> Answer:
+        record, current = traced
+        with current:
+            try:
+                answer = await self.send(method, body, idempotent, campaign, on_refused, record)
+            except DialerError as exc:
+                record.failed(exc)
+                raise
+            record.answered(answer.status)
+            return answer
 
     async def _send_once(
         self,
@@ -317,7 +408,8 @@ class RequestCore:
                 method=method,
                 idempotent=idempotent,
                 outcome_unknown=True,
-                status_code=exc.status,
+                status_code=exc.response.status_code,
+                response=_kept(exc.response, exc.content, secrets),
             ) from None
         elapsed = (time.perf_counter() - started) * 1000
         logger.debug(
@@ -368,18 +460,47 @@ class RequestCore:
             size = 0
             async for part in response.aiter_bytes():
                 size += len(part)
-                if size > limit:
-                    raise _TooLarge(f"{size:,} bytes read", response.status_code)
                 parts.append(part)
+                if size > limit:
+                    raise _TooLarge(f"{size:,} bytes read", response, b"".join(parts))
         finally:
             await response.aclose()
         return response, b"".join(parts)
 
 
 class _TooLarge(Exception):
-    def __init__(self, what: str, status: int) -> None:
+    def __init__(self, what: str, response: httpx.Response, content: bytes) -> None:
         super().__init__(what)
-        self.status = status
+        self.response = response
+        self.content = content
+
+
+def longest(timeout: httpx.Timeout | float | None) -> float | None:
+    """The longest of *timeout*'s parts (None: no bound), which bounds an attempt as a whole."""
+    if timeout is None or isinstance(timeout, int | float):
+        return timeout
+    parts = (timeout.connect, timeout.read, timeout.write, timeout.pool)
+    return None if None in parts else max(p for p in parts if p is not None)
+
+
+def _kept(
+    response: httpx.Response, content: bytes, secrets: tuple[str | None, ...]
+) -> httpx.Response:
+    """*response*, kept on an error: its body readable (the bytes read, as received), and its
+    request's body with the codes it carried masked.
+
+    The answer was streamed and closed, so its body is set where ``Response.read()`` itself
+    keeps it. Built only on the way to an error: a successful call pays nothing.
+    """
+    response._content = content
+    request = response.request
+    response.request = httpx.Request(
+        request.method,
+        request.url,
+        headers=[(k, v) for k, v in request.headers.multi_items() if k.lower() != "content-length"],
+        content=redact(request.content.decode("utf-8", "replace"), secrets).encode(),
+    )
+    return response
 
 
 def _error(
@@ -433,6 +554,7 @@ def _decode(
             outcome_unknown=status_outcome_unknown(status),
             status_code=status,
             retry_after=retry_after_seconds(response.headers.get("Retry-After")),
+            response=_kept(response, content, secrets),
         )
     try:
         envelope = orjson.loads(content)
@@ -446,6 +568,7 @@ def _decode(
             idempotent=idempotent,
             outcome_unknown=True,
             status_code=status,
+            response=_kept(response, content, secrets),
         ) from None
     if not isinstance(envelope, dict) or "ErrorCode" not in envelope:
         shape = (
@@ -460,6 +583,7 @@ def _decode(
             idempotent=idempotent,
             outcome_unknown=True,
             status_code=status,
+            response=_kept(response, content, secrets),
         )
     error_code = wire_int(envelope["ErrorCode"])
     if error_code is None:
@@ -470,12 +594,17 @@ def _decode(
             idempotent=idempotent,
             outcome_unknown=True,
             status_code=status,
+            response=_kept(response, content, secrets),
         )
     if error_code != 0:
         description = envelope.get("Description")
         text = redact(description if isinstance(description, str) else "", secrets)
         campaign = secrets[1]
         raise api_error(
-            method, error_code, text, context=f"campaign {mask(campaign)}" if campaign else ""
+            method,
+            error_code,
+            text,
+            context=f"campaign {mask(campaign)}" if campaign else "",
+            response=_kept(response, content, secrets),
         )
     return envelope

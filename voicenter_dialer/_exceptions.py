@@ -17,6 +17,11 @@ The tree::
     └── LeadFileError            a lead file the CLI cannot read (names the file and line);
                                  also a ValidationError: nothing was sent
 
+``response`` is the :class:`httpx.Response` behind an error that came from an answer
+(``ResponseError``, ``APIError``): status, headers and body, for a support ticket with the
+vendor. ``response.content`` is the raw body as received: unlike the message, it is not
+redacted, and may echo a code. The body of ``response.request`` has its codes masked.
+
 ``outcome_unknown`` is True when the server may have processed the request although no
 usable answer came back (read timeout, connection dropped after sending, 5xx other than 503,
 garbled body). Adding methods are not re-sent in that case, since that may dial a person twice:
@@ -26,6 +31,11 @@ No message built here contains an account or campaign code in full.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "APIError",
@@ -50,13 +60,22 @@ class DialerError(Exception):
     method: str | None
     #: True when the server may have processed the request despite the error.
     outcome_unknown: bool
+    #: The HTTP answer behind the error (status, headers, body), None where there was none.
+    #: ``response.content`` is the raw body as received: not redacted, it may echo a code.
+    response: httpx.Response | None
 
     def __init__(
-        self, message: str, *, method: str | None = None, outcome_unknown: bool = False
+        self,
+        message: str,
+        *,
+        method: str | None = None,
+        outcome_unknown: bool = False,
+        response: httpx.Response | None = None,
     ) -> None:
         super().__init__(message)
         self.method = method
         self.outcome_unknown = outcome_unknown
+        self.response = response
 
     @property
     def message(self) -> str:
@@ -93,8 +112,9 @@ class ResponseError(DialerError):
         status_code: int,
         outcome_unknown: bool = False,
         retry_after: float | None = None,
+        response: httpx.Response | None = None,
     ) -> None:
-        super().__init__(message, method=method, outcome_unknown=outcome_unknown)
+        super().__init__(message, method=method, outcome_unknown=outcome_unknown, response=response)
         self.status_code = status_code
         self.retry_after = retry_after
 
@@ -108,8 +128,16 @@ class APIError(DialerError):
     #: The vendor's ``Description`` (with any code it echoed masked).
     description: str
 
-    def __init__(self, *, method: str, error_code: int, description: str, message: str) -> None:
-        super().__init__(message, method=method)
+    def __init__(
+        self,
+        *,
+        method: str,
+        error_code: int,
+        description: str,
+        message: str,
+        response: httpx.Response | None = None,
+    ) -> None:
+        super().__init__(message, method=method, response=response)
         self.error_code = error_code
         self.description = description
 
@@ -150,7 +178,14 @@ _BY_METHOD: dict[str, dict[int, type[APIError]]] = {
 }
 
 
-def api_error(method: str, error_code: int, description: str, *, context: str = "") -> APIError:
+def api_error(
+    method: str,
+    error_code: int,
+    description: str,
+    *,
+    context: str = "",
+    response: httpx.Response | None = None,
+) -> APIError:
     """Build the :class:`APIError` subclass that *error_code* means for *method*.
 
     *description* must already be redacted; *context* (e.g. ``"campaign …a1b2"``) is appended
@@ -161,7 +196,13 @@ def api_error(method: str, error_code: int, description: str, *, context: str = 
     message = f"{method} failed with ErrorCode {error_code}: {shown}"
     if context:
         message += f" ({context})"
-    return cls(method=method, error_code=error_code, description=description, message=message)
+    return cls(
+        method=method,
+        error_code=error_code,
+        description=description,
+        message=message,
+        response=response,
+    )
 
 
 def unknown_outcome_hint(method: str) -> str:

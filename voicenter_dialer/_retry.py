@@ -11,20 +11,30 @@ Two kinds of failure are told apart:
 
 Waits are exponential with jitter, or what ``Retry-After`` says (capped). The loop itself is
 stamina's: ``stamina.set_testing(True)`` turns waits off in a test suite.
+
+Each retry is logged at INFO on the ``voicenter_dialer`` logger, as one line naming the method,
+the attempt, the wait and the reason. That line comes from a stamina retry hook
+(:mod:`stamina.instrumentation`). stamina's hooks are global, so this one acts only while a
+context variable says the retry is this library's own; for those retries alone, stamina's
+generic ``stamina.retry_scheduled`` record is kept off the ``stamina`` logger. Retries in the
+application's own stamina code are logged (and hooked) exactly as before.
 """
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import email.utils
+import logging
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Final, TypeVar
 
 import attrs
 import httpx
 import stamina
+from stamina.instrumentation import RetryDetails, get_on_retry_hooks, set_on_retry_hooks
 
-from ._exceptions import ResponseError, TransportError
+from ._exceptions import DialerError, ResponseError, TransportError
 
 __all__ = [
     "RetryPolicy",
@@ -35,6 +45,8 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+logger = logging.getLogger("voicenter_dialer")
 
 # Statuses that mean "not processed, come back later".
 _REFUSED_STATUSES = frozenset({429, 503})
@@ -118,7 +130,9 @@ class RetryPolicy:
             return min(exc.retry_after, self.max_retry_after)
         return True
 
-    async def run(self, attempt: Callable[[int], Awaitable[T]], *, idempotent: bool) -> T:
+    async def run(
+        self, attempt: Callable[[int], Awaitable[T]], *, idempotent: bool, method: str
+    ) -> T:
         """``await attempt(n)`` for n = 1, 2, ... under this policy; its first success.
 
         The first attempt runs outside stamina: setting up its retry loop costs about a
@@ -137,6 +151,20 @@ class RetryPolicy:
         def hook(exc: Exception) -> bool | float:
             return self.should_retry(exc, idempotent=idempotent)
 
+        _install_hook()
+        # Set for this task only (and what it awaits), so the hook knows its own retries.
+        token = _RETRYING.set(_Retrying(method, self.max_retries + 1))
+        try:
+            return await self._loop(attempt, hook, first_failure)
+        finally:
+            _RETRYING.reset(token)
+
+    async def _loop(
+        self,
+        attempt: Callable[[int], Awaitable[T]],
+        hook: Callable[[Exception], bool | float],
+        first_failure: Exception | None,
+    ) -> T:
         async for retry in stamina.retry_context(
             on=hook,
             attempts=self.max_retries + 1,
@@ -152,3 +180,71 @@ class RetryPolicy:
                     raise failure
                 return await attempt(retry.num)
         raise AssertionError("unreachable: stamina returns the block's result or raises")
+
+
+def retry_reason(exc: BaseException) -> str:
+    """Why an attempt failed, in a few words: ``HTTP 503``, ``ConnectError``, ``ReadTimeout``."""
+    if isinstance(exc, ResponseError):
+        return f"HTTP {exc.status_code}" if exc.status_code >= 400 else "unusable answer"
+    if isinstance(exc, TransportError) and exc.__cause__ is not None:
+        return type(exc.__cause__).__name__
+    return type(exc).__name__
+
+
+@attrs.frozen
+class _Retrying:
+    method: str
+    attempts: int
+
+
+_RETRYING: Final = contextvars.ContextVar[_Retrying | None](
+    "voicenter_dialer_retrying", default=None
+)
+
+
+def _log_retry(details: RetryDetails) -> None:
+    """stamina's hook: one INFO line for each retry of this library's, none for others."""
+    retrying = _RETRYING.get()
+    if retrying is None:
+        return
+    reason = retry_reason(details.caused_by)
+    logger.info(
+        "%s: attempt %d of %d failed (%s); retrying in %.2f s",
+        retrying.method,
+        details.retry_num,
+        retrying.attempts,
+        reason,
+        details.wait_for,
+        extra={
+            "voicenter_dialer_retry": {
+                "method": retrying.method,
+                "attempt": details.retry_num,
+                "attempts": retrying.attempts,
+                "wait": details.wait_for,
+                "reason": reason,
+                "outcome_unknown": isinstance(details.caused_by, DialerError)
+                and details.caused_by.outcome_unknown,
+            }
+        },
+    )
+
+
+def _install_hook() -> None:
+    """Add :func:`_log_retry` to stamina's hooks, keeping the application's.
+
+    Checked before each retry loop (not at import, not on a call's fast path): an application
+    that sets its own hooks later gets this one back beside them.
+    """
+    hooks = get_on_retry_hooks()
+    if _log_retry not in hooks:
+        set_on_retry_hooks((*hooks, _log_retry))
+
+
+class _OwnRetriesFilter(logging.Filter):
+    """Drops stamina's generic record of this library's retries: ours says more."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.msg != "stamina.retry_scheduled" or _RETRYING.get() is None
+
+
+logging.getLogger("stamina").addFilter(_OwnRetriesFilter())

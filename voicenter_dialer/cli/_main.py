@@ -10,7 +10,15 @@ from voicenter_dialer._exceptions import DialerError, JournalError, ValidationEr
 from voicenter_dialer._version import __version__
 
 from . import _commands, _fake
-from ._output import EPILOG, EXIT_INCOMPLETE, EXIT_USAGE, Output, UsageError, for_shell
+from ._output import (
+    EPILOG,
+    EXIT_INCOMPLETE,
+    EXIT_USAGE,
+    Output,
+    UsageError,
+    for_shell,
+    log_to_stderr,
+)
 
 __all__ = ["main"]
 
@@ -23,6 +31,9 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="log each retry (method, attempt, wait, why)"
+    )
     _commands.connection_options(parser)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (_commands, _fake):
@@ -35,7 +46,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     out = Output(args.json)
     try:
-        status: int = asyncio.run(args.handler(args, out))
+        with log_to_stderr(args.verbose):
+            status: int = asyncio.run(args.handler(args, out))
     except (UsageError, ValidationError, JournalError) as exc:
         out.error(for_shell(str(exc)), exc, EXIT_USAGE)
         return EXIT_USAGE

@@ -6,20 +6,21 @@ progress and narration go to stderr either way.
 
 from __future__ import annotations
 
-import datetime as dt
+import contextlib
 import json
+import logging
 import re
 import sys
 import time
-from collections.abc import Iterable, Mapping
-from typing import Any, TextIO, cast
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, TextIO
 
 import attrs
 
 from voicenter_dialer._bulk import BulkProgress
 from voicenter_dialer._client import AsyncDialer
 from voicenter_dialer._concurrency import Concurrency
-from voicenter_dialer._exceptions import DialerError
+from voicenter_dialer._dicts import jsonable as library_jsonable
 from voicenter_dialer._journal import JournalSummary
 from voicenter_dialer._leads import LineMap
 from voicenter_dialer._models import BulkReport, Call, Campaign
@@ -38,6 +39,7 @@ __all__ = [
     "for_shell",
     "journal_report",
     "jsonable",
+    "log_to_stderr",
     "upload_report",
     "upload_with_progress",
 ]
@@ -83,31 +85,9 @@ def for_shell(message: str) -> str:
 
 
 def jsonable(value: object, *, show_codes: bool = False) -> Any:
-    """A JSON-ready form of a model, report, error or plain value: the CLI's one conversion.
-
-    attrs classes become dicts of their fields (snake_case keys), recursively; errors their
-    type, message and ``outcome_unknown``. A campaign's code is masked unless *show_codes*.
-    """
-    if isinstance(value, Campaign) and not show_codes:
-        value = attrs.evolve(value, code=mask(value.code))
-    if attrs.has(type(value)):
-        return {
-            field.name: jsonable(getattr(value, field.name), show_codes=show_codes)
-            for field in attrs.fields(cast(Any, type(value)))
-        }
-    if isinstance(value, DialerError):
-        return {
-            "type": type(value).__name__,
-            "message": value.message,
-            "outcome_unknown": value.outcome_unknown,
-        }
-    if isinstance(value, Mapping):
-        return {str(key): jsonable(item, show_codes=show_codes) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(item, show_codes=show_codes) for item in value]
-    if isinstance(value, dt.datetime):
-        return value.isoformat()
-    return value
+    """A JSON-ready form of a model, report, error or plain value (:func:`to_dict`'s), with a
+    campaign's code masked unless *show_codes*."""
+    return library_jsonable(value, mask_codes=not show_codes)
 
 
 class Output:
@@ -143,6 +123,59 @@ class Output:
         self.document({"error": {"type": kind, "message": message}, "exit_status": status})
 
 
+_LIBRARY_LOGGER = logging.getLogger("voicenter_dialer")
+
+
+class _StderrLines(logging.Handler):
+    """The library's log lines on stderr, looked up when written: a progress bar redirects it
+    to print above itself."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(f"voicenter-dialer: {self.format(record)}", file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def log_to_stderr(verbose: bool) -> Iterator[None]:
+    """With ``-v``, the library's INFO lines (each retry, each upload's counts) on stderr."""
+    if not verbose:
+        yield
+        return
+    handler, level = _StderrLines(), _LIBRARY_LOGGER.level
+    _LIBRARY_LOGGER.addHandler(handler)
+    _LIBRARY_LOGGER.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        _LIBRARY_LOGGER.removeHandler(handler)
+        _LIBRARY_LOGGER.setLevel(level)
+
+
+class _RetryCounter(logging.Handler):
+    """Counts the library's retries (its retry log records) for the progress line."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.retries = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if hasattr(record, "voicenter_dialer_retry"):
+            self.retries += 1
+
+    def __enter__(self) -> _RetryCounter:
+        self._level = _LIBRARY_LOGGER.level
+        _LIBRARY_LOGGER.addHandler(self)
+        if not _LIBRARY_LOGGER.isEnabledFor(logging.INFO):
+            _LIBRARY_LOGGER.setLevel(logging.INFO)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _LIBRARY_LOGGER.removeHandler(self)
+        _LIBRARY_LOGGER.setLevel(self._level)
+
+    def note(self) -> str:
+        return f", {self.retries:,} retried" if self.retries else ""
+
+
 class _PlainProgress:
     """Progress as occasional lines, for logs and pipes."""
 
@@ -150,6 +183,7 @@ class _PlainProgress:
         self._total = total
         self._out = out
         self._next = 0.0
+        self.retries = _RetryCounter()
 
     def __enter__(self) -> _PlainProgress:
         return self
@@ -163,7 +197,8 @@ class _PlainProgress:
             total = f"/{self._total:,}" if self._total else ""
             print(
                 f"  {progress.done:,}{total} leads: {progress.accepted:,} accepted, "
-                f"{progress.rejected:,} rejected, {progress.failed:,} failed",
+                f"{progress.rejected:,} rejected, {progress.failed:,} failed"
+                f"{self.retries.note()}",
                 file=self._out,
                 flush=True,
             )
@@ -194,6 +229,7 @@ class _RichProgress:
             console=Console(file=out),
         )
         self._task = self._bar.add_task("upload", total=total, detail="")
+        self.retries = _RetryCounter()
 
     def __enter__(self) -> _RichProgress:
         self._bar.__enter__()
@@ -204,6 +240,7 @@ class _RichProgress:
 
     def update(self, progress: BulkProgress) -> None:
         detail = f"{progress.rejected:,} rejected, {progress.failed:,} failed"
+        detail += self.retries.note()
         self._bar.update(self._task, completed=progress.done, detail=detail)
 
 
@@ -236,7 +273,7 @@ async def upload_with_progress(
     """Upload *calls* with progress on stderr."""
     sys.stdout.flush()  # what was printed so far comes before the progress lines
     started = time.perf_counter()
-    with _progress(total, sys.stderr) as progress:
+    with _progress(total, sys.stderr) as progress, progress.retries:
         report = await dialer.add_calls_bulk(
             campaign,
             calls,

@@ -1,0 +1,131 @@
+"""Dialer, the synchronous facade: the same methods without await, on a private loop thread."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from voicenter_dialer import (
+    BulkProgress,
+    Call,
+    Dialer,
+    DialerError,
+    InvalidCampaignError,
+    ResponseError,
+    ValidationError,
+    summarise_journal,
+)
+from voicenter_dialer.testing import FakeDialer, FakeServer, Faults
+from voicenter_dialer.testing._http import FakeTransport
+
+
+def test_the_methods_without_await(server: FakeServer) -> None:
+    fake = server.fake
+    code = fake.add_campaign("Sales", kind="agent").code
+    with Dialer(fake.account_code, base_url=server.base_url) as dialer:
+        assert [c.code for c in dialer.get_campaign_list()] == [code]
+        assert dialer.get_campaign_details(code).name == "Sales"
+        dialer.add_call(code, Call("972501234567", customer_name="Dana"))
+        dialer.update_call(code, Call("972501234567", customer_name="Dan"))
+        assert [c.customer_name for c in dialer.get_campaign_pending_calls(code).calls] == ["Dan"]
+        dialer.remove_call(code, "972501234567")
+        dialer.clear_campaign_calls(code)
+        dialer.stop_campaign(code)
+        dialer.start_campaign(code)
+        assert dialer.add_member(code, "201") == 1
+        assert [m.member for m in dialer.get_members_list(code)] == ["201"]
+        assert dialer.remove_member(code, "201") == 1
+        dialer.update_campaign_strategy(
+            code, queue_for_monitoring=1, queue_maximum_callers=2, coefficient=3
+        )
+        assert repr(dialer).startswith("Dialer(")
+
+
+def test_errors_are_the_same_classes(server: FakeServer) -> None:
+    with Dialer(server.fake.account_code, base_url=server.base_url) as dialer:
+        with pytest.raises(InvalidCampaignError):
+            dialer.start_campaign("NO-SUCH-CAMPAIGN-0123")
+        with pytest.raises(ValidationError):
+            dialer.add_call("NO-SUCH-CAMPAIGN-0123", Call("not a number"))
+    with pytest.raises(ValidationError):
+        Dialer(base_url="ftp://example.com/")  # bad arguments: no thread started
+
+
+def test_bulk_with_progress_and_a_journal(server: FakeServer, tmp_path: Path) -> None:
+    code = server.fake.add_campaign().code
+    calls = [Call(f"9725{i:08d}") for i in range(250)]
+    seen: list[BulkProgress] = []
+    journal = tmp_path / "upload.journal"
+    sent_before = server.fake.requests.count("AddCallsBulk")  # the server serves the session
+    with Dialer(base_url=server.base_url) as dialer:
+        report = dialer.add_calls_bulk(
+            code, calls, chunk_size=100, on_progress=seen.append, journal=journal
+        )
+        assert (report.total, report.accepted, report.ok) == (250, 250, True)
+        assert seen[-1].done == 250
+        again = dialer.add_calls_bulk(code, calls, chunk_size=100, journal=journal)
+    assert again.accepted == 250  # settled by the journal: nothing sent twice
+    assert server.fake.requests.count("AddCallsBulk") - sent_before == 3
+    assert summarise_journal(journal).accepted == 250
+
+
+def test_a_streamed_upload(server: FakeServer) -> None:
+    code = server.fake.add_campaign().code
+    calls = [Call(f"9725{i:08d}") for i in range(25)]
+    with (
+        Dialer(base_url=server.base_url) as dialer,
+        dialer.stream_calls_bulk(code, calls, chunk_size=10) as outcomes,
+    ):
+        sizes = sorted(chunk.size for chunk in outcomes)
+    assert sizes == [5, 10, 10]
+
+
+def test_many_threads_share_one_dialer(server: FakeServer) -> None:
+    code = server.fake.add_campaign().code
+    loop_threads: set[int] = set()
+
+    def work(worker: int) -> int:
+        for i in range(20):
+            dialer.add_call(code, Call(f"97250{worker:02d}{i:05d}"))
+        return len(dialer.get_campaign_pending_calls(code).calls)
+
+    with Dialer(base_url=server.base_url) as dialer:
+        on_progress = lambda _: loop_threads.add(threading.get_ident())  # noqa: E731
+        dialer.add_calls_bulk(code, [Call("972599999999")], on_progress=on_progress)
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            seen = list(pool.map(work, range(8)))
+    assert len(server.fake.campaigns[code].calls) == 8 * 20 + 1
+    assert max(seen) == 8 * 20 + 1
+    assert threading.get_ident() not in loop_threads  # the loop runs on a thread of its own
+
+
+def test_closed_means_closed(server: FakeServer) -> None:
+    code = server.fake.add_campaign().code
+    dialer = Dialer(base_url=server.base_url)
+    derived = dialer.with_options(max_retries=0)
+    derived.start_campaign(code)
+    derived.close()  # shares the parent's thread and client: closes nothing
+    dialer.start_campaign(code)
+    dialer.close()
+    dialer.close()  # twice is fine
+    for closed in (dialer, derived):
+        with pytest.raises(DialerError, match="closed"):
+            closed.start_campaign(code)
+
+
+def test_with_options_applies() -> None:
+    fake = FakeDialer(faults=Faults(rates={"503": 1.0}))
+    code = fake.add_campaign().code
+    client = httpx.AsyncClient(transport=FakeTransport(fake))
+    with Dialer(http_client=client, max_retries=2) as dialer:
+        with pytest.raises(ResponseError):
+            dialer.with_options(max_retries=0).start_campaign(code)
+        assert fake.requests.count("StartCampaign") == 1
+        with pytest.raises(ResponseError):
+            dialer.start_campaign(code)
+        assert fake.requests.count("StartCampaign") == 1 + 3
+    assert not client.is_closed  # a caller's client is the caller's to close
