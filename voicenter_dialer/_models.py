@@ -97,10 +97,12 @@ class CallStatus:
 
     @property
     def pending(self) -> bool:
+        """True while the call waits to be dialled (status 1)."""
         return self.status == 1
 
     @property
     def originated(self) -> bool:
+        """True once the dialer has placed the call (status 2)."""
         return self.status == 2
 
 
@@ -148,6 +150,7 @@ class AddResult:
 
     @property
     def ok(self) -> bool:
+        """True when the service added this target (ErrorCode 0)."""
         return self.error_code == 0
 
 
