@@ -10,7 +10,8 @@ import pytest
 import voicenter_dialer
 import voicenter_dialer.testing
 
-REFERENCE = Path(__file__).parent.parent / "docs" / "reference"
+ROOT = Path(__file__).parent.parent
+REFERENCE = ROOT / "docs" / "reference"
 PUBLIC = [
     f"{module.__name__}.{name}"
     for module in (voicenter_dialer, voicenter_dialer.testing)
@@ -26,6 +27,14 @@ def test_every_public_name_is_in_the_reference() -> None:
     }
 
     assert sorted(set(PUBLIC) - shown) == []
+
+
+def test_the_readme_links_to_pages_that_exist() -> None:
+    # mkdocs checks the links between pages; the README, outside the site, is checked here.
+    links = re.findall(r"\]\((docs/[^)#]+)", (ROOT / "README.md").read_text())
+
+    assert len(links) > 10
+    assert [link for link in links if not (ROOT / link).is_file()] == []
 
 
 def test_every_public_name_and_member_has_a_docstring() -> None:
