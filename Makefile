@@ -4,12 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test lint typecheck unit demo clean
+.PHONY: test lint typecheck unit docs demo clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,docs]'
 	touch $(STAMP)
 
 lint: $(STAMP)
@@ -17,16 +17,20 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy voicenter_dialer tests $(wildcard benchmarks)
+	$(BIN)/mypy voicenter_dialer tests docs $(wildcard benchmarks)
 
 unit: $(STAMP)
 	$(BIN)/pytest
 
-test: lint typecheck unit
+# The documentation site, into site/; --strict fails on a broken link or API reference.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+test: lint typecheck unit docs
 
 # The main job: 100,000 generated leads uploaded to the bundled fake dialer over loopback HTTP.
 demo: $(STAMP)
 	$(BIN)/voicenter-dialer demo
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) site .mypy_cache .pytest_cache .ruff_cache .hypothesis

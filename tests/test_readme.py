@@ -1,4 +1,5 @@
-"""The README's examples run as written, against a mocked service."""
+"""The Python examples of the README and the documentation pages run as written, against a
+mocked service."""
 
 from __future__ import annotations
 
@@ -27,13 +28,21 @@ from .examples import (
     PENDING_CALLS,
 )
 
-README = Path(__file__).parent.parent / "README.md"
-BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.DOTALL)
+ROOT = Path(__file__).parent.parent
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+# Each example, with the page it is on. An example shown on two pages (the README's first call
+# is also in Getting started) is one example as long as both copies are the same.
+BLOCKS: dict[str, Path] = {
+    code: page
+    for page in PAGES
+    for code in re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.DOTALL)
+}
 
 
 def block(containing: str) -> str:
     found: list[str] = [code for code in BLOCKS if containing in code]
-    assert len(found) == 1, f"{len(found)} README blocks contain {containing!r}"
+    pages = sorted({BLOCKS[code].name for code in found})
+    assert len(found) == 1, f"{len(found)} distinct examples contain {containing!r} ({pages})"
     return found[0]
 
 
@@ -61,7 +70,7 @@ def service() -> Iterator[respx.MockRouter]:
 
 def run(code: str) -> dict[str, Any]:
     namespace: dict[str, Any] = {"__name__": "readme"}
-    exec(compile(code, str(README), "exec"), namespace)  # noqa: S102 -- our own README
+    exec(compile(code, str(BLOCKS[code]), "exec"), namespace)  # noqa: S102 -- our own docs
     return namespace
 
 

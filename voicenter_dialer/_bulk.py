@@ -40,10 +40,12 @@ __all__ = [
     "upload",
 ]
 
-#: The largest AddCallsBulk request that still gets a per-target AddResult.
 MAX_CHUNK_SIZE: Final = 3000
+"""The largest AddCallsBulk request that still gets a per-target AddResult."""
 DEFAULT_CHUNK_SIZE: Final = 1000
+"""Calls per AddCallsBulk request when ``chunk_size`` is not given."""
 DEFAULT_CONCURRENCY: Final = 4
+"""Bulk chunks in flight at once when ``concurrency`` is not given."""
 
 logger = logging.getLogger("voicenter_dialer")
 

@@ -48,12 +48,15 @@ __all__ = [
 ]
 
 DEFAULT_BASE_URL: Final = "https://api.voicenter.com/ForwardDialer/Dialer/"
-#: Connect quickly or fail over to a retry; answers (a 3,000-call bulk chunk) may take longer.
+"""The service's address; a method's URL is ``base_url + MethodName``."""
 DEFAULT_TIMEOUT: Final = httpx.Timeout(30.0, connect=5.0)
-#: Room for bulk concurrency and busy request handlers alike; connections are kept alive
-#: for bursts rather than closed and opened again.
+"""The dialer's own client's timeouts: connect quickly or fail over to a retry; answers (a
+3,000-call bulk chunk) may take longer."""
 DEFAULT_LIMITS: Final = httpx.Limits(max_connections=100, max_keepalive_connections=100)
+"""The dialer's own client's pool: room for bulk concurrency and busy request handlers alike;
+connections are kept alive for bursts rather than closed and opened again."""
 DEFAULT_MAX_RETRIES: Final = 2
+"""Retries after the first attempt, when neither ``max_retries`` nor ``retry_policy`` is given."""
 
 _USER_AGENT: Final = f"voicenter-dialer/{__version__} httpx/{httpx.__version__}"
 
@@ -96,7 +99,7 @@ class AsyncDialer:
         base_url: where the methods live; a method's URL is ``base_url + MethodName``.
         timeout: an :class:`httpx.Timeout` or seconds. By default 5 s to connect and 30 s for
             the rest; with a caller's ``http_client``, that client's timeout unless given.
-        max_retries: retries after the first attempt (default 2; see the README's "Retries").
+        max_retries: retries after the first attempt (default 2; see the "Retries" guide).
         http_client: an :class:`httpx.AsyncClient` you own (proxies, transports, mocks). The
             dialer never closes it.
         send_code_with_every_request: also send ``Code`` to every method (some accounts are set
@@ -318,7 +321,7 @@ class AsyncDialer:
         await self._core.call(method, payload, idempotent=method != "AddCall", campaign=code)
 
     async def add_call(self, campaign: str | Campaign, call: Call) -> None:
-        """Add one destination. Not retried when the outcome is unknown (see the README)."""
+        """Add one destination. Not retried when the outcome is unknown (see "Retries")."""
         await self._send_call("AddCall", campaign, call)
 
     async def update_call(self, campaign: str | Campaign, call: Call) -> None:
@@ -361,11 +364,11 @@ class AsyncDialer:
         *flush_after* seconds, a slow async source's partial chunk leaves once its oldest
         call has waited that long.
 
-        With a *journal* (an SQLite file), the fate of every chunk is recorded as it comes
-        back, and a rerun with the same input sends only what was never sent; *reconcile*
-        settles calls whose outcome was left unknown against the campaign's pending calls,
-        re-sending only those it does not hold. See the README's "Bulk upload" and
-        "Resuming an interrupted upload".
+        With a *journal* (an SQLite file, or a ``postgresql://...#NAME`` URL), the fate of
+        every chunk is recorded as it comes back, and a rerun with the same input sends only
+        what was never sent; *reconcile* settles calls whose outcome was left unknown against
+        the campaign's pending calls, re-sending only those it does not hold. See the guides
+        "Bulk upload" and "Resuming an interrupted upload".
         """
         sender = self._sender(campaign)
         with telemetry.span(BULK_METHOD) as record:

@@ -79,6 +79,7 @@ class DialerError(Exception):
 
     @property
     def message(self) -> str:
+        """The error's text, as ``str(error)`` gives it (codes already masked)."""
         return str(self.args[0]) if self.args else ""
 
     def __repr__(self) -> str:

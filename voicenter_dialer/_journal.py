@@ -72,6 +72,7 @@ class JournalSummary:
 
     @property
     def done(self) -> int:
+        """The calls whose fate is recorded: accepted, rejected or failed."""
         return self.accepted + self.rejected + self.failed
 
 

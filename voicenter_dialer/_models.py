@@ -98,10 +98,12 @@ class CallStatus:
 
     @property
     def pending(self) -> bool:
+        """True while the call waits to be dialled (status 1)."""
         return self.status == 1
 
     @property
     def originated(self) -> bool:
+        """True once the dialer has placed the call (status 2)."""
         return self.status == 2
 
 
@@ -149,6 +151,7 @@ class AddResult:
 
     @property
     def ok(self) -> bool:
+        """True when the service added this target (ErrorCode 0)."""
         return self.error_code == 0
 
 
@@ -215,4 +218,5 @@ class LeadOutcome:
 
     @property
     def accepted(self) -> bool:
+        """True when the service accepted the call."""
         return self.status == "accepted"

@@ -19,8 +19,8 @@ from ._faults import Faults
 
 __all__ = ["MAX_BULK_RESULTS", "Destination", "FakeCampaign", "FakeService"]
 
-#: Above this many targets, AddCallsBulk answers without AddResult (as reported of the service).
 MAX_BULK_RESULTS = 3000
+"""Above this many targets, AddCallsBulk answers without AddResult (as reported of the service)."""
 
 # What the fake service accepts as a number: digits, an optional "+", 7 to 15 digits.
 _VALID_NUMBER = re.compile(r"\+?[0-9]{7,15}")
@@ -56,6 +56,7 @@ class Destination:
     status: int = 1
 
     def to_wire(self) -> Answer:
+        """This destination as GetCampaignPendingCalls lists it."""
         return {
             "Phone": self.target,
             "CallerID": self.caller_id,
@@ -87,6 +88,7 @@ class FakeCampaign:
 
     @property
     def pending(self) -> list[Destination]:
+        """The destinations not yet originated (status 1), in the order added."""
         return [call for call in self.calls if call.status == 1]
 
     def targets(self) -> list[str]:
@@ -94,6 +96,10 @@ class FakeCampaign:
         return [call.target for call in self.calls]
 
     def to_wire(self, *, listing: bool, with_originated: bool = False) -> Answer:
+        """This campaign as GetCampaignList (*listing*) or GetCampaignDetails describes it.
+
+        *with_originated* adds TotalOriginatedCalls, as GetCampaignPendingCalls does.
+        """
         priorities = [call.priority for call in self.calls]
         pending = len(self.pending)
         if self.kind == "ivr":
@@ -188,6 +194,7 @@ class FakeService:
 
     @property
     def methods(self) -> frozenset[str]:
+        """The API methods this fake answers; any other is an unknown method."""
         return frozenset(self._methods)
 
     def add_campaign(

@@ -11,15 +11,16 @@ import attrs
 
 __all__ = ["BEFORE", "FAULTS", "Fault", "Faults"]
 
-#: What may go wrong with one request.
-#:
-#: Before the request is applied (the service never sees it): ``"503"`` and ``"429"``, each
-#: with ``Retry-After``.
-#: After it is applied (the service did the work, the answer is lost or garbled): ``"500"``;
-#: ``"reset"``, the connection is dropped without an answer; ``"truncated"``, a 200 whose JSON
-#: body is cut short; ``"html"``, a proxy's 502 HTML error page; ``"slow"``, the answer comes
-#: ``slow_seconds`` late (longer than a client's timeout, typically).
 Fault = Literal["503", "429", "500", "reset", "truncated", "html", "slow"]
+"""What may go wrong with one request.
+
+Before the request is applied (the service never sees it): ``"503"`` and ``"429"``, each
+with ``Retry-After``.
+After it is applied (the service did the work, the answer is lost or garbled): ``"500"``;
+``"reset"``, the connection is dropped without an answer; ``"truncated"``, a 200 whose JSON
+body is cut short; ``"html"``, a proxy's 502 HTML error page; ``"slow"``, the answer comes
+``slow_seconds`` late (longer than a client's timeout, typically).
+"""
 
 FAULTS: frozenset[Fault] = frozenset(get_args(Fault))
 #: Faults injected before the request is applied.
@@ -80,6 +81,7 @@ class Faults:
             return True
 
     def leave(self) -> None:
+        """A request admitted by :meth:`admit` is answered: its place is free again."""
         with self._lock:
             self._serving -= 1
 

@@ -158,6 +158,7 @@ class FakeTransport(httpx.AsyncBaseTransport):
         self.fake = fake
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Answer *request* from the fake, with its faults applied (httpx's transport API)."""
         body = await request.aread()
         reply = await respond(
             self.fake, request.method, request.url.path, request.url.query.decode(), body

@@ -38,6 +38,7 @@ class FakeServer:
 
     @property
     def base_url(self) -> str:
+        """The URL to pass as ``AsyncDialer(base_url=...)``."""
         return f"http://{self.host}:{self.port}{_PATH}"
 
 
