@@ -3,6 +3,7 @@ server, see tests/postgres.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sqlite3
 import sys
@@ -88,7 +89,8 @@ class Sqlite:
         return b"".join(path.read_bytes() for path in self.folder.iterdir())
 
     def set_schema_version(self, location: str, version: int) -> None:
-        with sqlite3.connect(location) as db:
+        # A connection's own `with` commits but does not close (a ResourceWarning on 3.13).
+        with contextlib.closing(sqlite3.connect(location)) as db, db:
             db.execute("UPDATE meta SET value = ? WHERE key = 'version'", (str(version),))
 
 
