@@ -139,7 +139,15 @@ def test_ctrl_c_stops_cleanly_and_the_journal_resumes(
     journal = tmp_path / "upload.journal"
     command = upload(server, campaign, lead_file, "--journal", str(journal))
     server.fake.faults = Faults(latency=0.02)
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # A suite started in the background without job control ignores SIGINT, and so would
+        # the upload: give it the default handler, as a terminal does.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.default_int_handler),
+    )
     deadline = time.monotonic() + 60
     while len(campaign.calls) < LEADS // 4:
         assert process.poll() is None

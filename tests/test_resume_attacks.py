@@ -76,15 +76,16 @@ async def test_reconciling_counts_a_repeated_number_instead_of_trusting_it(
     journal = tmp_path / "upload.journal"
     calls = [Call("972500000001"), Call("972500000002"), Call("972500000001")]
     async with fake.client() as dialer:
+        # Every chunk waits a second in the service before it is applied; one at a time.
+        fake.faults = Faults(latency=1.0, methods=frozenset({"AddCallsBulk"}))
         async with anyio.create_task_group() as tasks:
-            # Chunk 0 (two leads) goes through; chunk 1 waits in the service, not yet added.
             upload_ = functools.partial(
                 dialer.add_calls_bulk, campaign.code, calls, chunk_size=2, concurrency=1,
                 journal=journal,
             )  # fmt: skip
             tasks.start_soon(upload_)
+            # Chunk 0 (two leads) is applied; chunk 1 has reached the service, not yet applied.
             await wait_until(lambda: len(campaign.calls) == 2)
-            fake.faults = Faults(latency=30, methods=frozenset({"AddCallsBulk"}))
             await wait_until(lambda: fake.requests.count("AddCallsBulk") == 2)
             tasks.cancel_scope.cancel()
         assert summarise_journal(journal).unknown == 1

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import Sequence
+import signal
+import sys
+from collections.abc import Coroutine, Sequence
+from typing import Any
 
 from voicenter_dialer._exceptions import DialerError, JournalError, ValidationError
 from voicenter_dialer._version import __version__
@@ -47,14 +50,56 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Output(args.json)
     try:
         with log_to_stderr(args.verbose):
-            status: int = asyncio.run(args.handler(args, out))
+            status: int = asyncio.run(_interruptible(args.handler(args, out)))
     except (UsageError, ValidationError, JournalError) as exc:
         out.error(for_shell(str(exc)), exc, EXIT_USAGE)
         return EXIT_USAGE
     except DialerError as exc:
         out.error(for_shell(str(exc)), exc, EXIT_INCOMPLETE)
         return EXIT_INCOMPLETE
-    except KeyboardInterrupt:
+    except BaseException as exc:
+        if not _interrupted(exc):
+            raise
         out.error("interrupted", KeyboardInterrupt(), 130)
         return 130
     return status
+
+
+async def _interruptible(command: Coroutine[Any, Any, int]) -> int:
+    """*command*, cancelled by Ctrl-C, as ``asyncio.run`` does from Python 3.11 on.
+
+    On 3.10 a KeyboardInterrupt is raised wherever the loop happens to be, which may be in
+    the middle of a task group or a journal commit; a cancellation unwinds it in order.
+    """
+    if sys.version_info >= (3, 11) or signal.getsignal(signal.SIGINT) is not (
+        signal.default_int_handler
+    ):  # 3.11 does it already; or Ctrl-C is ignored (a background job) or handled elsewhere
+        return await command
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    interrupted = False
+
+    def interrupt() -> None:
+        nonlocal interrupted
+        interrupted = True
+        task.cancel()
+
+    loop.add_signal_handler(signal.SIGINT, interrupt)
+    try:
+        return await command
+    except asyncio.CancelledError:
+        if interrupted:
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Ctrl-C: a KeyboardInterrupt, or (Python 3.10, whose asyncio.run does not turn SIGINT into
+    a cancellation) a task group's exception group holding only KeyboardInterrupts."""
+    if isinstance(exc, KeyboardInterrupt):
+        return True
+    inner = getattr(exc, "exceptions", None)
+    return isinstance(inner, tuple) and bool(inner) and all(_interrupted(e) for e in inner)
