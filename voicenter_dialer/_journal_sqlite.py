@@ -27,6 +27,9 @@ __all__ = ["SqliteJournal", "summarise_sqlite"]
 T = TypeVar("T")
 
 _FORMAT: Final = "voicenter-dialer bulk journal"
+# How long to wait for another upload's lock before saying the journal is in use (sqlite3
+# would wait 5 s); the PostgreSQL journal waits as long.
+_LOCK_WAIT: Final = 0.5
 _VERSION: Final = "1"
 _SCHEMA: Final = """
 BEGIN IMMEDIATE;
@@ -61,7 +64,9 @@ def _connect(path: Path, *, existing: bool) -> sqlite3.Connection:
     else:
         target, uri = str(path), False
     try:
-        connection = sqlite3.connect(target, uri=uri, isolation_level=None, check_same_thread=False)
+        connection = sqlite3.connect(
+            target, uri=uri, isolation_level=None, check_same_thread=False, timeout=_LOCK_WAIT
+        )
     except sqlite3.Error as exc:
         raise JournalError(f"{path}: the journal cannot be opened ({exc})") from None
     try:
