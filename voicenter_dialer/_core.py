@@ -530,6 +530,26 @@ def _snippet(content: bytes, secrets: tuple[str | None, ...]) -> str:
     return text
 
 
+def _undocumented(
+    what: str,
+    method: str,
+    response: httpx.Response,
+    content: bytes,
+    secrets: tuple[str | None, ...],
+    idempotent: bool,
+) -> ResponseError:
+    """A 2xx answer that is not the documented JSON: the server may have acted all the same."""
+    return _error(
+        ResponseError,
+        f"{method}: {what}",
+        method=method,
+        idempotent=idempotent,
+        outcome_unknown=True,
+        status_code=response.status_code,
+        response=_kept(response, content, secrets),
+    )
+
+
 def _decode(
     method: str,
     response: httpx.Response,
@@ -559,43 +579,28 @@ def _decode(
     try:
         envelope = orjson.loads(content)
     except orjson.JSONDecodeError:
-        raise _error(
-            ResponseError,
-            f"{method}: HTTP {status} answer is not JSON "
+        raise _undocumented(
+            f"HTTP {status} answer is not JSON "
             f"(Content-Type {response.headers.get('Content-Type', 'none')!r}, "
             f"body {_snippet(content, secrets)!r})",
-            method=method,
-            idempotent=idempotent,
-            outcome_unknown=True,
-            status_code=status,
-            response=_kept(response, content, secrets),
-        ) from None
+            method, response, content, secrets, idempotent,
+        ) from None  # fmt: skip
     if not isinstance(envelope, dict) or "ErrorCode" not in envelope:
         shape = (
             "an object without ErrorCode"
             if isinstance(envelope, dict)
             else f"a JSON {type(envelope).__name__}"
         )
-        raise _error(
-            ResponseError,
-            f"{method}: expected a JSON object with ErrorCode, got {shape}",
-            method=method,
-            idempotent=idempotent,
-            outcome_unknown=True,
-            status_code=status,
-            response=_kept(response, content, secrets),
-        )
+        raise _undocumented(
+            f"expected a JSON object with ErrorCode, got {shape}",
+            method, response, content, secrets, idempotent,
+        )  # fmt: skip
     error_code = wire_int(envelope["ErrorCode"])
     if error_code is None:
-        raise _error(
-            ResponseError,
-            f"{method}: ErrorCode is not an integer ({type(envelope['ErrorCode']).__name__})",
-            method=method,
-            idempotent=idempotent,
-            outcome_unknown=True,
-            status_code=status,
-            response=_kept(response, content, secrets),
-        )
+        raise _undocumented(
+            f"ErrorCode is not an integer ({type(envelope['ErrorCode']).__name__})",
+            method, response, content, secrets, idempotent,
+        )  # fmt: skip
     if error_code != 0:
         description = envelope.get("Description")
         text = redact(description if isinstance(description, str) else "", secrets)
