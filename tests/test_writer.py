@@ -378,7 +378,9 @@ def test_a_slow_source_s_partial_chunk_leaves_on_time(backend: str) -> None:
 
 
 def test_auto_concurrency_stays_within_a_service_s_capacity(backend: str) -> None:
-    fake = FakeDialer(faults=Faults(latency=0.002, capacity=3, retry_after=0.002))
+    # 20 ms in the service: long enough that chunks overlap there even on a busy machine, where
+    # a client slowed down by other work would otherwise never meet the capacity at all.
+    fake = FakeDialer(faults=Faults(latency=0.02, capacity=3, retry_after=0.002))
 
     async def scenario(service: Gated, dialer: AsyncDialer) -> None:
         campaign = fake.add_campaign("Capacity")
