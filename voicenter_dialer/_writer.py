@@ -157,7 +157,8 @@ class BulkWriter:
                 await self._changed.wait()
             if self._flush_after is not None:
                 deadline = self._opened_at + self._flush_after
-                with anyio.move_on_at(deadline):
+                # A scope with a deadline: anyio.move_on_at is newer than our anyio floor.
+                with anyio.CancelScope(deadline=deadline):
                     while not self._due():
                         await self._changed.wait()
             else:
