@@ -14,6 +14,7 @@ on another machine (:mod:`._journal_postgres`). :mod:`._resume` replays a journa
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from typing import Protocol
 
 import attrs
@@ -74,6 +75,28 @@ class JournalSummary:
     def done(self) -> int:
         """The calls whose fate is recorded: accepted, rejected or failed."""
         return self.accepted + self.rejected + self.failed
+
+    @classmethod
+    def count(
+        cls,
+        total: int | None,
+        accepted: int,
+        in_flight: int,
+        recorded: int,
+        interrupted_failed: int,
+        by_status: Mapping[str, int],
+    ) -> JournalSummary:
+        """The summary of a store's counts: *accepted* in done chunks, *in_flight* calls of
+        chunks still marked sent (of which *interrupted_failed* failed validation), *recorded*
+        calls of every chunk, and leads *by_status*. One rule for every store."""
+        return cls(
+            total=total,
+            accepted=accepted,
+            rejected=by_status.get("rejected", 0),
+            failed=by_status.get("failed", 0),
+            unknown=by_status.get("unknown", 0) + in_flight - interrupted_failed,
+            remaining=None if total is None else total - recorded + by_status.get("refused", 0),
+        )
 
 
 def campaign_digest(campaign: str) -> str:

@@ -78,20 +78,35 @@ CREATE TABLE voicenter_dialer.leads (
 """
 # Each statement below is one round trip, atomic on its own; the leads go as one array per
 # column. A data-modifying WITH runs to completion even though nothing reads it.
-_SENT: Final = """
-WITH chunk AS (
-    INSERT INTO voicenter_dialer.chunks (upload, start, size, digest, state)
-    VALUES (%(upload)s, %(start)s, %(size)s, %(digest)s, 'sent')
-)
+# Leads, inserted (or, with _UPSERT_LEADS, replacing the rows of the same index).
+_INSERT_LEADS: Final = """
 INSERT INTO voicenter_dialer.leads (upload, idx, status, target, error_code, kind, reason)
 SELECT %(upload)s, * FROM unnest(
     %(idx)s::bigint[], %(status)s::text[], %(target)s::text[], %(error_code)s::integer[],
     %(kind)s::text[], %(reason)s::text[]
 )
 """
+_UPSERT_LEADS: Final = (
+    _INSERT_LEADS
+    + """
+ON CONFLICT (upload, idx) DO UPDATE SET
+    status = excluded.status, target = excluded.target, error_code = excluded.error_code,
+    kind = excluded.kind, reason = excluded.reason
+"""
+)
+_SENT: Final = (
+    """
+WITH chunk AS (
+    INSERT INTO voicenter_dialer.chunks (upload, start, size, digest, state)
+    VALUES (%(upload)s, %(start)s, %(size)s, %(digest)s, 'sent')
+)
+"""  # noqa: S608 - constant SQL joined to constant SQL: nothing from input
+    + _INSERT_LEADS
+)
 # The sub-statements of one statement run in no set order, so the DELETE spares the rows
 # that the INSERT replaces rather than racing it for them.
-_DONE: Final = """
+_DONE: Final = (
+    """
 WITH chunk AS (
     UPDATE voicenter_dialer.chunks SET state = 'done', accepted = %(accepted)s
     WHERE upload = %(upload)s AND start = %(start)s
@@ -100,25 +115,10 @@ WITH chunk AS (
     WHERE upload = %(upload)s AND idx >= %(start)s AND idx < %(end)s
         AND idx <> ALL (%(idx)s::bigint[])
 )
-INSERT INTO voicenter_dialer.leads (upload, idx, status, target, error_code, kind, reason)
-SELECT %(upload)s, * FROM unnest(
-    %(idx)s::bigint[], %(status)s::text[], %(target)s::text[], %(error_code)s::integer[],
-    %(kind)s::text[], %(reason)s::text[]
+"""  # noqa: S608 - constant SQL joined to constant SQL: nothing from input
+    + _UPSERT_LEADS
 )
-ON CONFLICT (upload, idx) DO UPDATE SET
-    status = excluded.status, target = excluded.target, error_code = excluded.error_code,
-    kind = excluded.kind, reason = excluded.reason
-"""
-_RESENDING: Final = """
-INSERT INTO voicenter_dialer.leads (upload, idx, status, target, error_code, kind, reason)
-SELECT %(upload)s, * FROM unnest(
-    %(idx)s::bigint[], %(status)s::text[], %(target)s::text[], %(error_code)s::integer[],
-    %(kind)s::text[], %(reason)s::text[]
-)
-ON CONFLICT (upload, idx) DO UPDATE SET
-    status = excluded.status, target = excluded.target, error_code = excluded.error_code,
-    kind = excluded.kind, reason = excluded.reason
-"""
+_RESENDING: Final = _UPSERT_LEADS
 _CHUNKS: Final = """
 SELECT start, size, digest, state, accepted FROM voicenter_dialer.chunks
 WHERE upload = %(upload)s
@@ -416,11 +416,4 @@ def summarise_postgres(url: str) -> JournalSummary:
     if exists is None or found is None:
         raise JournalError(f"{location.description}: no such journal")
     total, accepted, in_flight, recorded, interrupted_failed = found
-    return JournalSummary(
-        total=total,
-        accepted=accepted,
-        rejected=counts.get("rejected", 0),
-        failed=counts.get("failed", 0),
-        unknown=counts.get("unknown", 0) + in_flight - interrupted_failed,
-        remaining=None if total is None else total - recorded + counts.get("refused", 0),
-    )
+    return JournalSummary.count(total, accepted, in_flight, recorded, interrupted_failed, counts)

@@ -296,11 +296,4 @@ def summarise_sqlite(path: Path) -> JournalSummary:
     finally:
         connection.close()
     total = int(meta["total"]) if "total" in meta else None
-    return JournalSummary(
-        total=total,
-        accepted=accepted,
-        rejected=counts.get("rejected", 0),
-        failed=counts.get("failed", 0),
-        unknown=counts.get("unknown", 0) + in_flight - interrupted_failed,
-        remaining=None if total is None else total - recorded + counts.get("refused", 0),
-    )
+    return JournalSummary.count(total, accepted, in_flight, recorded, interrupted_failed, counts)
