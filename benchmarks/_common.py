@@ -53,6 +53,8 @@ class Result:
     rejected: int
     failed: int
     peak_rss_mb: float
+    #: User-space instructions of the whole client process, when counted (see run_client).
+    instructions: int | None = None
 
     def emit(self) -> None:
         print(json.dumps(attrs.asdict(self)), flush=True)
@@ -143,10 +145,18 @@ def clear_campaign(base_url: str) -> None:
     httpx.post(base_url + "ClearCampaignCalls", json={"Campaign": CAMPAIGN}, timeout=60)
 
 
-def run_client(script: str, *args: str) -> Result:
-    """Run a client script in its own process and read its result line."""
+def run_client(script: str, *args: str, count_instructions: bool = False) -> Result:
+    """Run a client script in its own process and read its result line.
+
+    With *count_instructions*, under ``perf stat``: the result's ``instructions`` are the
+    user-space instructions of the whole process (the interpreter's start included), a
+    figure the machine's other load does not change, unlike CPU time.
+    """
+    command = [sys.executable, str(Path(__file__).parent / "clients" / script), *args]
+    if count_instructions:
+        command = ["perf", "stat", "-x,", "-e", "instructions:u", *command]
     completed = subprocess.run(  # noqa: S603
-        [sys.executable, str(Path(__file__).parent / "clients" / script), *args],
+        command,
         capture_output=True,
         text=True,
         check=False,
@@ -155,7 +165,12 @@ def run_client(script: str, *args: str) -> Result:
     )
     if completed.returncode != 0:
         raise RuntimeError(f"{script} failed:\n{completed.stderr}")
-    return Result.parse(completed.stdout)
+    result = Result.parse(completed.stdout)
+    if count_instructions:
+        # perf stat's CSV line is the last on stderr: "COUNT,,instructions:u,..."
+        count = completed.stderr.strip().splitlines()[-1].split(",", 1)[0]
+        result = attrs.evolve(result, instructions=int(count))
+    return result
 
 
 def median(values: Sequence[float]) -> float:

@@ -1,6 +1,7 @@
 """Bulk upload: the library against a naive and a hand-tuned script, side by side.
 
     .venv/bin/python benchmarks/bulk_upload.py [--leads 200000] [--rounds 5] [--latency 0.02]
+                                               [--instructions]
 
 The server is ``_cheap_server.py`` in its own process: it answers AddCallsBulk with a
 per-target AddResult at a small CPU cost, so that it does not bound the clients (its CPU is
@@ -8,7 +9,9 @@ printed beside theirs to show it). Each client runs in its own process; every ro
 each client once, in a rotated order, so that load from elsewhere on the machine falls on all
 of them alike. Prints, per client, the median wall time and client CPU, the CPU per lead and
 the ratios of both against the two scripts, and checks that all the clients agree on the
-accepted and rejected counts.
+accepted and rejected counts. ``--instructions`` (needs Linux ``perf``) also counts each
+client's user-space instructions per lead, which the machine's other load does not change:
+CPU time on a shared machine varies by a third from run to run; instruction counts by 1%.
 """
 
 from __future__ import annotations
@@ -48,30 +51,40 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--latency", type=float, default=0.02, help="the server's added latency")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--instructions", action="store_true", help="also count instructions per lead (perf)"
+    )
     args = parser.parse_args()
     n, chunk, concurrency = args.leads, args.chunk_size, args.concurrency
+    count = args.instructions
 
     results: dict[str, list[Result]] = {name: [] for name in CLIENTS}
     server_cpu: dict[str, list[float]] = {name: [] for name in CLIENTS}
+    # Instructions of a one-chunk run: the interpreter's start, imports and setup, taken off
+    # each run's count so that what is left is per lead.
+    startup: dict[str, int] = {}
     with cheap_server(args.latency) as server, tempfile.TemporaryDirectory() as folder:
+
+        def run(name: str, leads: int, journal: str) -> Result:
+            return run_client(
+                CLIENTS[name],
+                server.base_url,
+                CAMPAIGN,
+                str(leads),
+                str(chunk),
+                str(concurrency),
+                *(["--journal", f"{folder}/{journal}.journal"] if name == "+journal" else []),
+                count_instructions=count,
+            )
+
+        if count:
+            startup = {name: run(name, chunk, "startup").instructions or 0 for name in CLIENTS}
         for round_number in range(args.rounds):
             names = list(CLIENTS)
             shift = round_number % len(names)
             for name in names[shift:] + names[:shift]:
                 before = server.cpu_seconds()
-                result = run_client(
-                    CLIENTS[name],
-                    server.base_url,
-                    CAMPAIGN,
-                    str(n),
-                    str(chunk),
-                    str(concurrency),
-                    *(
-                        ["--journal", f"{folder}/{round_number}.journal"]
-                        if name == "+journal"
-                        else []
-                    ),
-                )
+                result = run(name, n, str(round_number))
                 server_cpu[name].append(server.cpu_seconds() - before)
                 results[name].append(result)
                 print(
@@ -104,6 +117,16 @@ def main() -> int:
         )
     print()
     print("cpu/wall near 1 means the client's own CPU bounds it; the server's cpu is per run.")
+    per_lead = {
+        name: [((r.instructions or 0) - startup[name]) / (n - chunk) for r in runs]
+        for name, runs in results.items()
+        if count
+    }
+    if per_lead:
+        print(
+            "instructions per lead (user space, one-chunk start-up run subtracted): "
+            + ", ".join(f"{name} {median(counts):,.0f}" for name, counts in per_lead.items())
+        )
     for name in ("library", "+journal"):
         for baseline in BASELINES:
             runs, base = results[name], results[baseline]
@@ -111,6 +134,7 @@ def main() -> int:
                 f"{name + ' / ' + baseline:<23} "
                 f"cpu {ratios([r.cpu for r in runs], [r.cpu for r in base])}  "
                 f"wall {ratios([r.seconds for r in runs], [r.seconds for r in base])}"
+                + (f"  instructions {ratios(per_lead[name], per_lead[baseline])}" if count else "")
             )
 
     counts = {(r.accepted, r.rejected) for runs in results.values() for r in runs}

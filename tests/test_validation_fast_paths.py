@@ -1,16 +1,26 @@
-"""The fast paths of phone() and custom_data() agree with the full checks they shortcut."""
+"""The fast paths of phone(), custom_data() and calls_to_wire() agree with the full checks they
+shortcut."""
 
 from __future__ import annotations
 
 import re
+from types import MappingProxyType
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from voicenter_dialer import ValidationError
-from voicenter_dialer._validation import _checked_custom_data, custom_data, phone
+from voicenter_dialer import Call, ValidationError
+from voicenter_dialer._converter import call_to_wire, calls_to_wire
+from voicenter_dialer._validation import (
+    _checked_custom_data,
+    bare_phones,
+    custom_data,
+    phone,
+    plain_custom_data,
+)
 
 # The definition the fast path must agree with (the module's own regex, spelled out).
 PHONE = re.compile(r"\s*\+?([0-9]{6,15})\s*")
@@ -48,3 +58,62 @@ def test_custom_data_agrees_with_the_full_check(value: dict[Any, Any]) -> None:
             custom_data(value)
     else:
         assert custom_data(value) == expected
+
+
+CAMPAIGN = "CAMPAIGN-CODE-0123456789"
+NUMBERS = st.one_of(
+    st.sampled_from(["0501234567", "972501234567", "+972501234567", " 0501234567 ", "12345"]),
+    DIGITS,
+    st.integers(),
+    st.none(),
+)
+CALLS = st.one_of(
+    st.builds(
+        Call,
+        NUMBERS,
+        customer_name=st.one_of(st.none(), st.text(max_size=4), st.integers()),
+        custom_data=st.one_of(
+            st.dictionaries(st.one_of(st.text(max_size=3), st.integers()), SCALARS, max_size=3),
+            st.builds(MappingProxyType, st.dictionaries(st.text(max_size=3), SCALARS, max_size=2)),
+        ),
+        priority=st.one_of(st.none(), st.none(), st.integers(), st.booleans()),
+    ),
+    st.builds(lambda target: {"Target": target}, NUMBERS),  # not a Call at all
+)
+
+
+@given(st.lists(CALLS, max_size=6), st.one_of(st.none(), st.just("ACCOUNT-CODE-0123456789")))
+def test_a_chunk_is_encoded_as_call_by_call(calls: list[Any], code: str | None) -> None:
+    """calls_to_wire's column checks accept exactly what call_to_wire accepts, unchanged."""
+    try:
+        expected = [call_to_wire(CAMPAIGN, call, code) for call in calls]
+    except ValidationError as exc:
+        with pytest.raises(ValidationError, match=re.escape(exc.message)):
+            calls_to_wire(CAMPAIGN, calls, code)
+    else:
+        wires = calls_to_wire(CAMPAIGN, calls, code)
+        assert wires == expected
+        assert orjson.dumps(wires) == orjson.dumps(expected)  # the same keys in the same order
+
+
+@pytest.mark.parametrize(
+    "column",
+    [
+        ["0501234567", "05012\n34567"],  # a newline inside a number is not two numbers
+        ["0501234567", "".join(chr(0xFF10 + int(digit)) for digit in "0501234567")],  # fullwidth
+        ["0501234567", "1234567890123456"],  # 16 digits
+        ["0501234567", 501234567],
+    ],
+)
+def test_bare_phones_refuses_a_column_with_one_odd_number(column: list[Any]) -> None:
+    assert bare_phones(["0501234567", "972501234567"])
+    assert not bare_phones(column)
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [{"": 1}, {1: "a"}, {"k": 2**63}, {"k": float("nan")}, {"k": None}, {"k": [1]}],
+)
+def test_plain_custom_data_refuses_a_column_with_one_odd_mapping(odd: dict[Any, Any]) -> None:
+    assert plain_custom_data([{"a": "x", "b": True}, {"a": 1, "b": 1.5}])
+    assert not plain_custom_data([{"a": 1}, odd])

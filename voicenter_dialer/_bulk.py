@@ -139,12 +139,11 @@ class ChunkRunner:
     def prepare(self, start: int, calls: list[Any]) -> Chunk:
         """A chunk of *calls*: validated and encoded, those that fail validation failed."""
         chunk = Chunk(start, calls)
-        encode = self.sender.encode
         try:
-            # The common case, every call valid, with no try, enumerate or append per call.
-            wires = [encode(call) for call in calls]
+            wires = self.sender.encode_all(calls)  # the common case: every call valid
             offsets = list(range(len(calls)))
         except ValidationError:  # then call by call, to know which calls fail and why
+            encode = self.sender.encode
             offsets, wires = [], []
             for offset, call in enumerate(calls):
                 try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import collections
 import copy
 import os
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from types import TracebackType
 from typing import Any, Final
@@ -19,7 +19,7 @@ from ._bulk import DEFAULT_CHUNK_SIZE, DEFAULT_CONCURRENCY, BulkProgress, stream
 from ._chunk import METHOD as BULK_METHOD
 from ._chunk import ChunkOutcome
 from ._concurrency import DEFAULT_MAX_CONCURRENCY, Concurrency
-from ._converter import call_to_wire
+from ._converter import call_to_wire, calls_to_wire
 from ._core import (
     DEFAULT_MAX_RESPONSE_BYTES,
     NOT_GIVEN,
@@ -81,6 +81,9 @@ class _CampaignSender:
 
     def encode(self, call: object) -> dict[str, Any]:
         return call_to_wire(self.campaign, call, self._account_code)
+
+    def encode_all(self, calls: Sequence[object]) -> list[dict[str, Any]]:
+        return calls_to_wire(self.campaign, calls, self._account_code)
 
     async def send(self, body: bytes, on_refused: Callable[[], object] | None = None) -> Answer:
         return await self._core.send(BULK_METHOD, body, False, self.campaign, on_refused)

@@ -1,7 +1,8 @@
 """Conversion between the models and the wire: the one place that knows wire names.
 
 Requests: :func:`call_to_wire` builds an AddCall object from a :class:`Call`, validating as it
-goes (it is on the bulk hot path, so it is written out by hand rather than through cattrs).
+goes (written out by hand rather than through cattrs, for speed); :func:`calls_to_wire` does
+the same for a bulk chunk, checking the common fields column by column.
 Absent optional fields are not sent; booleans go as the strings ``"true"``/``"false"`` like
 the vendor's examples.
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import attrs
@@ -26,7 +27,7 @@ from . import _validation as check
 from ._exceptions import ResponseError, ValidationError
 from ._models import AddResult, Call, CallStatus, Campaign, Member, PendingCall, PendingCalls
 
-__all__ = ["call_to_wire", "structure", "structure_list", "wire_int", "wire_name"]
+__all__ = ["call_to_wire", "calls_to_wire", "structure", "structure_list", "wire_int", "wire_name"]
 
 T = TypeVar("T")
 
@@ -103,6 +104,59 @@ def call_to_wire(campaign: str, call: object, account_code: str | None = None) -
     if call.ignore_dnc_status is not None:
         wire["IgnoreDncStatus"] = _wire_bool(call.ignore_dnc_status, "ignore_dnc_status")
     return wire
+
+
+def calls_to_wire(
+    campaign: str, calls: Sequence[object], account_code: str | None = None
+) -> list[dict[str, Any]]:
+    """``[call_to_wire(campaign, call, account_code) for call in calls]``, cheaper.
+
+    A bulk upload spends most of its own CPU here. Calls with only ``target``,
+    ``customer_name`` and ``custom_data`` (the common case) are built in one pass and checked
+    a column at a time by C loops; any other call, and the whole chunk when a column check
+    fails (a number with a "+", say), goes through :func:`call_to_wire`, which raises the
+    same :class:`ValidationError` for the first invalid call.
+    """
+    wires: list[dict[str, Any]] = []
+    targets: list[Any] = []
+    names: list[Any] = []
+    customs: list[Any] = []
+    append = wires.append
+    try:
+        for call in calls:
+            if type(call) is not Call or (
+                call.caller_id is not None
+                or call.priority is not None
+                or call.originate_time is not None
+                or call.is_date_local is not None
+                or call.ignore_dnc_status is not None
+            ):
+                append(call_to_wire(campaign, call, account_code))
+                continue
+            target = call.target
+            targets.append(target)
+            wire: dict[str, Any] = {"Campaign": campaign, "Target": target}
+            if account_code is not None:
+                wire["Code"] = account_code
+            name = call.customer_name
+            if name is not None:
+                wire["CustomerName"] = name
+                names.append(name)
+            custom = call.custom_data
+            if custom:
+                wire["CustomData"] = custom
+                customs.append(custom)
+            append(wire)
+    except ValidationError:
+        pass  # said below, for the first invalid call in order
+    else:
+        if (
+            check.bare_phones(targets)
+            and (not names or set(map(type, names)) == {str})
+            and check.plain_custom_data(customs)
+        ):
+            return wires
+    return [call_to_wire(campaign, call, account_code) for call in calls]
 
 
 # --- responses ---------------------------------------------------------------------------

@@ -155,8 +155,9 @@ class Resume:
             else:
                 resend.append(offset)  # certainly not added: send it (again)
         if resend:
-            encode = self._sender.encode
-            replayed.load(resend, [encode(chunk.calls[offset]) for offset in resend])
+            replayed.load(
+                resend, self._sender.encode_all([chunk.calls[offset] for offset in resend])
+            )
             # Recorded as in flight before it leaves, exactly as a new chunk is.
             await store.resending(
                 [

@@ -10,23 +10,32 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
+from itertools import chain
+from typing import Any
 
 from ._exceptions import ValidationError
 from ._models import Campaign, CustomValue
 
 __all__ = [
+    "bare_phones",
     "campaign_code",
     "custom_data",
     "integer",
     "member",
     "phone",
+    "plain_custom_data",
     "strategy",
 ]
 
 # Digits only, after an optional "+"; 6 to 15 digits covers national forms and E.164.
 _PHONE = re.compile(r"\s*\+?([0-9]{6,15})\s*")
+# Numbers already bare, joined by newlines: phone()'s fast path for a whole bulk chunk.
+_BARE_PHONES = re.compile(r"[0-9]{6,15}(?:\n[0-9]{6,15})*")
 # JSON numbers a service can be expected to read: 64-bit integers.
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
+_PLAIN_VALUES = frozenset({str, bool})
+_SCALAR_VALUES = frozenset({str, bool, int, float})
+_INTEGER_VALUES = frozenset({bool, int})
 
 
 def campaign_code(campaign: str | Campaign) -> str:
@@ -60,6 +69,20 @@ def phone(value: object, field: str = "target") -> str:
     )
 
 
+def bare_phones(values: list[Any]) -> bool:
+    """True when :func:`phone` returns each of *values* as it is: a str of 6 to 15 ASCII digits.
+
+    For a bulk chunk: one C pass over the numbers joined, instead of four calls per number.
+    """
+    if not values:
+        return True
+    if set(map(type, values)) != {str}:
+        return False
+    joined = "\n".join(values)
+    # A newline inside a number would pass the pattern as two numbers.
+    return joined.count("\n") == len(values) - 1 and _BARE_PHONES.fullmatch(joined) is not None
+
+
 def custom_data(value: object) -> Mapping[str, CustomValue]:
     """A flat mapping of non-empty str keys to str, int, float or bool values."""
     # The common case, checked with exact types on the bulk hot path; anything else, or
@@ -79,6 +102,33 @@ def custom_data(value: object) -> Mapping[str, CustomValue]:
         else:
             return value
     return _checked_custom_data(value)
+
+
+def plain_custom_data(values: list[Any]) -> bool:
+    """True when :func:`custom_data` returns each of *values* as it is (a valid dict).
+
+    For a bulk chunk, by C loops over all their keys and values at once: a chunk's calls
+    share a handful of keys, and their values are mostly of one or two types.
+    """
+    if not values:
+        return True
+    if set(map(type, values)) != {dict}:
+        return False
+    keys = set(chain.from_iterable(values))  # a few distinct keys, however many calls
+    if any(type(key) is not str for key in keys) or "" in keys:
+        return False
+    items = list(chain.from_iterable(map(dict.values, values)))
+    kinds = set(map(type, items))
+    if kinds <= _PLAIN_VALUES:
+        return True
+    if not kinds <= _SCALAR_VALUES:
+        return False
+    if int in kinds:
+        # bool compares as 0 or 1, so only a column mixing numbers with text needs sifting.
+        ints = items if kinds <= _INTEGER_VALUES else [i for i in items if type(i) is int]
+        if min(ints) < _INT_MIN or max(ints) > _INT_MAX:
+            return False
+    return float not in kinds or all(math.isfinite(item) for item in items if type(item) is float)
 
 
 def _checked_custom_data(value: object) -> Mapping[str, CustomValue]:

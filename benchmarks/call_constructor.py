@@ -1,0 +1,158 @@
+"""What building one ``Call`` costs, against the alternatives issue 12 asked to measure.
+
+    .venv/bin/python benchmarks/call_constructor.py [--calls 200000] [--rounds 9]
+
+Every variant is built the way a bulk upload's caller builds leads,
+``X(number, customer_name=..., custom_data={...})``, in the same process, the variants
+interleaved round by round; prints the median CPU ns per construction and its ratio to the
+plain dict the scripts in ``bulk_upload.py`` build instead. Only the first is the library's;
+the others are there to say what each design would cost or save:
+
+- ``Call``: the shipped class, frozen attrs with slots. Its generated ``__init__`` writes each
+  of the 8 fields through ``object.__setattr__`` (the frozen ``__setattr__`` refuses them).
+- ``frozen, no slots``: ``@attrs.frozen(slots=False)``; writes go to the instance dict.
+- ``frozen, hand __init__``: slots, an ``__init__`` written out with ``object.__setattr__``.
+- ``mutable attrs``: ``@attrs.define``, not frozen: plain slot stores, but no longer
+  immutable nor hashable.
+- ``empty __init__``: a class whose ``__init__`` takes the same arguments and stores
+  nothing: the floor of any constructor written in Python.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+
+from voicenter_dialer import Call
+
+_set = object.__setattr__
+
+
+@attrs.frozen(slots=False)
+class FrozenDictCall:
+    target: str
+    customer_name: str | None = attrs.field(default=None, kw_only=True)
+    caller_id: str | None = attrs.field(default=None, kw_only=True)
+    priority: int | None = attrs.field(default=None, kw_only=True)
+    custom_data: Mapping[str, Any] = attrs.field(factory=dict, kw_only=True, hash=False)
+    originate_time: int | None = attrs.field(default=None, kw_only=True)
+    is_date_local: bool | None = attrs.field(default=None, kw_only=True)
+    ignore_dnc_status: bool | None = attrs.field(default=None, kw_only=True)
+
+
+@attrs.frozen(init=False)
+class HandInitCall:
+    target: str
+    customer_name: str | None = attrs.field(default=None, kw_only=True)
+    caller_id: str | None = attrs.field(default=None, kw_only=True)
+    priority: int | None = attrs.field(default=None, kw_only=True)
+    custom_data: Mapping[str, Any] = attrs.field(factory=dict, kw_only=True, hash=False)
+    originate_time: int | None = attrs.field(default=None, kw_only=True)
+    is_date_local: bool | None = attrs.field(default=None, kw_only=True)
+    ignore_dnc_status: bool | None = attrs.field(default=None, kw_only=True)
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        customer_name: str | None = None,
+        caller_id: str | None = None,
+        priority: int | None = None,
+        custom_data: Mapping[str, Any] | None = None,
+        originate_time: int | None = None,
+        is_date_local: bool | None = None,
+        ignore_dnc_status: bool | None = None,
+    ) -> None:
+        _set(self, "target", target)
+        _set(self, "customer_name", customer_name)
+        _set(self, "caller_id", caller_id)
+        _set(self, "priority", priority)
+        _set(self, "custom_data", {} if custom_data is None else custom_data)
+        _set(self, "originate_time", originate_time)
+        _set(self, "is_date_local", is_date_local)
+        _set(self, "ignore_dnc_status", ignore_dnc_status)
+
+
+@attrs.define
+class MutableCall:
+    target: str
+    customer_name: str | None = attrs.field(default=None, kw_only=True)
+    caller_id: str | None = attrs.field(default=None, kw_only=True)
+    priority: int | None = attrs.field(default=None, kw_only=True)
+    custom_data: Mapping[str, Any] = attrs.field(factory=dict, kw_only=True)
+    originate_time: int | None = attrs.field(default=None, kw_only=True)
+    is_date_local: bool | None = attrs.field(default=None, kw_only=True)
+    ignore_dnc_status: bool | None = attrs.field(default=None, kw_only=True)
+
+
+class EmptyInit:
+    __slots__ = ()
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        customer_name: str | None = None,
+        caller_id: str | None = None,
+        priority: int | None = None,
+        custom_data: Mapping[str, Any] | None = None,
+        originate_time: int | None = None,
+        is_date_local: bool | None = None,
+        ignore_dnc_status: bool | None = None,
+    ) -> None:
+        pass
+
+
+def as_dict(target: str, *, customer_name: str, custom_data: Mapping[str, Any]) -> object:
+    return {"Target": target, "CustomerName": customer_name, "CustomData": custom_data}
+
+
+VARIANTS: dict[str, Callable[..., object]] = {
+    "dict (baseline)": as_dict,
+    "Call (shipped)": Call,
+    "frozen, no slots": FrozenDictCall,
+    "frozen, hand __init__": HandInitCall,
+    "mutable attrs": MutableCall,
+    "empty __init__": EmptyInit,
+}
+
+
+def build(make: Callable[..., object], n: int) -> float:
+    """CPU seconds to build *n* leads with *make* (the loop and its arguments included)."""
+    started = time.process_time()
+    for i in range(n):
+        make("972501234567", customer_name=f"Lead {i}", custom_data={"var_LeadID": i})
+    return time.process_time() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=200_000)
+    parser.add_argument("--rounds", type=int, default=9)
+    args = parser.parse_args()
+    seconds: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    for round_number in range(args.rounds):
+        names = list(VARIANTS)
+        shift = round_number % len(names)
+        for name in names[shift:] + names[:shift]:
+            seconds[name].append(build(VARIANTS[name], args.calls))
+    baseline = statistics.median(seconds["dict (baseline)"])
+    print(f"{args.calls:,} constructions, {args.rounds} rounds, medians, {sys.version.split()[0]}")
+    print(f"{'variant':<24} {'ns each':>8} {'÷ dict':>7} {'extra ns':>9}")
+    for name, runs in seconds.items():
+        each = statistics.median(runs)
+        print(
+            f"{name:<24} {each * 1e9 / args.calls:8.0f} {each / baseline:6.2f}x "
+            f"{(each - baseline) * 1e9 / args.calls:9.0f}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
