@@ -20,6 +20,7 @@ from voicenter_dialer._validation import (
     custom_data,
     phone,
     plain_custom_data,
+    shown,
 )
 
 # The definition the fast path must agree with (the module's own regex, spelled out).
@@ -117,3 +118,56 @@ def test_bare_phones_refuses_a_column_with_one_odd_number(column: list[Any]) -> 
 def test_plain_custom_data_refuses_a_column_with_one_odd_mapping(odd: dict[Any, Any]) -> None:
     assert plain_custom_data([{"a": "x", "b": True}, {"a": 1, "b": 1.5}])
     assert not plain_custom_data([{"a": 1}, odd])
+
+
+class _LooksLikeA:
+    """A key that hashes and compares like "a" but is not a str."""
+
+    def __hash__(self) -> int:
+        return hash("a")
+
+    def __eq__(self, other: object) -> bool:
+        return other == "a"
+
+
+class _NoRepr:
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+
+@pytest.mark.parametrize(
+    "calls",
+    [
+        # An error other than ValidationError in a later call must not jump ahead.
+        [Call("12345"), Call("0501234567", priority=1, custom_data={10**5000: 1})],  # type: ignore[dict-item]
+        # A key equal to one seen before is still a key of the wrong type.
+        [
+            Call("0501234567", custom_data={"a": 1}),
+            Call("0501234567", custom_data={_LooksLikeA(): 1}),  # type: ignore[dict-item]
+        ],
+        [Call("0501234567", custom_data={_NoRepr(): 1})],  # type: ignore[dict-item]
+    ],
+    ids=["first-error-first", "equal-key-of-another-type", "key-without-a-repr"],
+)
+def test_a_chunk_with_an_odd_call_raises_what_call_by_call_raises(calls: list[Call]) -> None:
+    with pytest.raises(ValidationError) as expected:
+        [call_to_wire(CAMPAIGN, call) for call in calls]
+    with pytest.raises(ValidationError, match=re.escape(expected.value.message)):
+        calls_to_wire(CAMPAIGN, calls)
+
+
+def test_a_chunk_given_as_a_generator_is_encoded_as_a_list_is() -> None:
+    calls = [Call("0501234567", priority="x"), Call("0501234567")]  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="priority must be an int"):
+        calls_to_wire(CAMPAIGN, iter(calls))  # type: ignore[arg-type]
+    good = [Call("0501234567", customer_name="Dana"), Call("+972501234567")]
+    assert calls_to_wire(CAMPAIGN, iter(good)) == calls_to_wire(CAMPAIGN, good)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(10**5000, "a int"), (_NoRepr(), "a _NoRepr"), ("x" * 100, "'" + "x" * 56 + "..."), (5, "5")],
+    ids=["huge-int", "raising-repr", "long", "short"],
+)
+def test_a_value_is_shown_in_a_message_whatever_its_repr_does(value: object, text: str) -> None:
+    assert shown(value) == text

@@ -26,7 +26,7 @@ from ._concurrency import DEFAULT_MAX_CONCURRENCY, Concurrency, Limiter, Slot, c
 from ._exceptions import DialerError, InvalidCampaignError, ValidationError
 from ._models import BulkReport, Call, FailedCall, RejectedCall
 from ._resume import JournalSpec, Resume, open_resume
-from ._validation import integer
+from ._validation import integer, shown
 
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
@@ -80,7 +80,7 @@ def check_flush_after(flush_after: object) -> float | None:
     if flush_after is None:
         return None
     if isinstance(flush_after, bool) or not isinstance(flush_after, int | float):
-        raise ValidationError(f"flush_after must be seconds or None, got {flush_after!r}")
+        raise ValidationError(f"flush_after must be seconds or None, got {shown(flush_after)}")
     if not flush_after > 0:
         raise ValidationError(f"flush_after must be > 0 seconds, got {flush_after}")
     return float(flush_after)

@@ -28,7 +28,7 @@ from typing import Final, Literal
 import anyio
 
 from ._exceptions import ValidationError
-from ._validation import integer
+from ._validation import integer, shown
 
 __all__ = ["AUTO", "DEFAULT_MAX_CONCURRENCY", "Concurrency", "Limiter", "Slot", "check_concurrency"]
 
@@ -59,7 +59,7 @@ def check_concurrency(concurrency: object, max_concurrency: object) -> tuple[int
     if concurrency == AUTO:
         return None, maximum
     if isinstance(concurrency, str):
-        raise ValidationError(f"concurrency must be a number or 'auto', got {concurrency!r}")
+        raise ValidationError(f"concurrency must be a number or 'auto', got {shown(concurrency)}")
     workers = integer(concurrency, "concurrency")
     if workers < 1:
         raise ValidationError(f"concurrency must be at least 1 or 'auto', got {workers}")

@@ -113,50 +113,61 @@ def calls_to_wire(
 
     A bulk upload spends most of its own CPU here. Calls with only ``target``,
     ``customer_name`` and ``custom_data`` (the common case) are built in one pass and checked
-    a column at a time by C loops; any other call, and the whole chunk when a column check
-    fails (a number with a "+", say), goes through :func:`call_to_wire`, which raises the
-    same :class:`ValidationError` for the first invalid call.
+    a column at a time by C loops; any other call goes through :func:`call_to_wire`. When
+    anything fails (a number with a "+", say, or an invalid call), the whole chunk goes
+    through :func:`call_to_wire` call by call, which raises exactly what the expression above
+    raises: the error of the first invalid call.
     """
+    calls = calls if isinstance(calls, list) else list(calls)  # read twice when it falls back
+    try:
+        wires = _common_case(campaign, calls, account_code)
+    except Exception:  # whatever it is, the first invalid call says it below
+        wires = None
+    if wires is None:
+        return [call_to_wire(campaign, call, account_code) for call in calls]
+    return wires
+
+
+def _common_case(
+    campaign: str, calls: list[object], account_code: str | None
+) -> list[dict[str, Any]] | None:
+    """The wire objects of *calls* if each is valid in the common case's way, else None."""
     wires: list[dict[str, Any]] = []
     targets: list[Any] = []
     names: list[Any] = []
     customs: list[Any] = []
     append = wires.append
-    try:
-        for call in calls:
-            if type(call) is not Call or (
-                call.caller_id is not None
-                or call.priority is not None
-                or call.originate_time is not None
-                or call.is_date_local is not None
-                or call.ignore_dnc_status is not None
-            ):
-                append(call_to_wire(campaign, call, account_code))
-                continue
-            target = call.target
-            targets.append(target)
-            wire: dict[str, Any] = {"Campaign": campaign, "Target": target}
-            if account_code is not None:
-                wire["Code"] = account_code
-            name = call.customer_name
-            if name is not None:
-                wire["CustomerName"] = name
-                names.append(name)
-            custom = call.custom_data
-            if custom:
-                wire["CustomData"] = custom
-                customs.append(custom)
-            append(wire)
-    except ValidationError:
-        pass  # said below, for the first invalid call in order
-    else:
-        if (
-            check.bare_phones(targets)
-            and (not names or set(map(type, names)) == {str})
-            and check.plain_custom_data(customs)
+    for call in calls:
+        if type(call) is not Call or (
+            call.caller_id is not None
+            or call.priority is not None
+            or call.originate_time is not None
+            or call.is_date_local is not None
+            or call.ignore_dnc_status is not None
         ):
-            return wires
-    return [call_to_wire(campaign, call, account_code) for call in calls]
+            append(call_to_wire(campaign, call, account_code))
+            continue
+        target = call.target
+        targets.append(target)
+        wire: dict[str, Any] = {"Campaign": campaign, "Target": target}
+        if account_code is not None:
+            wire["Code"] = account_code
+        name = call.customer_name
+        if name is not None:
+            wire["CustomerName"] = name
+            names.append(name)
+        custom = call.custom_data
+        if custom:
+            wire["CustomData"] = custom
+            customs.append(custom)
+        append(wire)
+    if (
+        check.bare_phones(targets)
+        and (not names or set(map(type, names)) == {str})
+        and check.plain_custom_data(customs)
+    ):
+        return wires
+    return None
 
 
 # --- responses ---------------------------------------------------------------------------

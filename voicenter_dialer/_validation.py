@@ -24,6 +24,7 @@ __all__ = [
     "member",
     "phone",
     "plain_custom_data",
+    "shown",
     "strategy",
 ]
 
@@ -36,6 +37,22 @@ _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 _PLAIN_VALUES = frozenset({str, bool})
 _SCALAR_VALUES = frozenset({str, bool, int, float})
 _INTEGER_VALUES = frozenset({bool, int})
+
+
+_SHOWN_MAX = 60
+
+
+def shown(value: object) -> str:
+    """*value* as a message shows it: its repr, cut to 60 characters; never raises.
+
+    What a caller passes may have no repr to give: ``repr(10**5000)`` raises ValueError, and
+    an object's own ``__repr__`` may raise anything.
+    """
+    try:
+        text = repr(value)
+    except Exception:  # any failure: the type says enough
+        return f"a {type(value).__name__}"
+    return text if len(text) <= _SHOWN_MAX else text[: _SHOWN_MAX - 3] + "..."
 
 
 def campaign_code(campaign: str | Campaign) -> str:
@@ -114,9 +131,9 @@ def plain_custom_data(values: list[Any]) -> bool:
         return True
     if set(map(type, values)) != {dict}:
         return False
-    keys = set(chain.from_iterable(values))  # a few distinct keys, however many calls
-    if any(type(key) is not str for key in keys) or "" in keys:
-        return False
+    # Every key's type, not the distinct keys': an object equal to "a" is not "a".
+    if set(map(type, chain.from_iterable(values))) != {str} or not all(chain.from_iterable(values)):
+        return False  # a key that is not a str, or an empty one
     items = list(chain.from_iterable(map(dict.values, values)))
     kinds = set(map(type, items))
     if kinds <= _PLAIN_VALUES:
@@ -136,7 +153,7 @@ def _checked_custom_data(value: object) -> Mapping[str, CustomValue]:
         raise ValidationError(f"custom_data must be a mapping, not {type(value).__name__}")
     for key, item in value.items():
         if not isinstance(key, str) or not key:
-            raise ValidationError(f"custom_data keys must be non-empty str, got {key!r}")
+            raise ValidationError(f"custom_data keys must be non-empty str, got {shown(key)}")
         if isinstance(item, float) and not math.isfinite(item):
             raise ValidationError(f"custom_data[{key!r}] is {item!r}, which JSON cannot carry")
         if not isinstance(item, str | int | float):  # bool is an int
@@ -152,7 +169,7 @@ def _checked_custom_data(value: object) -> Mapping[str, CustomValue]:
 def member(value: object) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValidationError(
-            f"member must be a non-empty str (an extension's SIP code), got {value!r}"
+            f"member must be a non-empty str (an extension's SIP code), got {shown(value)}"
         )
     return value
 
