@@ -34,61 +34,43 @@ from voicenter_dialer import Call
 _set = object.__setattr__
 
 
-@attrs.frozen(slots=False)
-class FrozenDictCall:
-    target: str
-    customer_name: str | None = attrs.field(default=None, kw_only=True)
-    caller_id: str | None = attrs.field(default=None, kw_only=True)
-    priority: int | None = attrs.field(default=None, kw_only=True)
-    custom_data: Mapping[str, Any] = attrs.field(factory=dict, kw_only=True, hash=False)
-    originate_time: int | None = attrs.field(default=None, kw_only=True)
-    is_date_local: bool | None = attrs.field(default=None, kw_only=True)
-    ignore_dnc_status: bool | None = attrs.field(default=None, kw_only=True)
+def like_call(name: str, **options: Any) -> type:
+    """A class with ``Call``'s fields (names, defaults, keywords), made with other options."""
+    fields = {
+        field.name: attrs.field(default=field.default, kw_only=field.kw_only, hash=field.hash)
+        for field in attrs.fields(Call)
+    }
+    return attrs.make_class(name, fields, **options)
 
 
-@attrs.frozen(init=False)
-class HandInitCall:
-    target: str
-    customer_name: str | None = attrs.field(default=None, kw_only=True)
-    caller_id: str | None = attrs.field(default=None, kw_only=True)
-    priority: int | None = attrs.field(default=None, kw_only=True)
-    custom_data: Mapping[str, Any] = attrs.field(factory=dict, kw_only=True, hash=False)
-    originate_time: int | None = attrs.field(default=None, kw_only=True)
-    is_date_local: bool | None = attrs.field(default=None, kw_only=True)
-    ignore_dnc_status: bool | None = attrs.field(default=None, kw_only=True)
-
-    def __init__(
-        self,
-        target: str,
-        *,
-        customer_name: str | None = None,
-        caller_id: str | None = None,
-        priority: int | None = None,
-        custom_data: Mapping[str, Any] | None = None,
-        originate_time: int | None = None,
-        is_date_local: bool | None = None,
-        ignore_dnc_status: bool | None = None,
-    ) -> None:
-        _set(self, "target", target)
-        _set(self, "customer_name", customer_name)
-        _set(self, "caller_id", caller_id)
-        _set(self, "priority", priority)
-        _set(self, "custom_data", {} if custom_data is None else custom_data)
-        _set(self, "originate_time", originate_time)
-        _set(self, "is_date_local", is_date_local)
-        _set(self, "ignore_dnc_status", ignore_dnc_status)
+def set_each(
+    self: object,
+    target: str,
+    *,
+    customer_name: str | None = None,
+    caller_id: str | None = None,
+    priority: int | None = None,
+    custom_data: Mapping[str, Any] | None = None,
+    originate_time: int | None = None,
+    is_date_local: bool | None = None,
+    ignore_dnc_status: bool | None = None,
+) -> None:
+    """A frozen class's ``__init__`` written out: each field through ``object.__setattr__``."""
+    _set(self, "target", target)
+    _set(self, "customer_name", customer_name)
+    _set(self, "caller_id", caller_id)
+    _set(self, "priority", priority)
+    _set(self, "custom_data", {} if custom_data is None else custom_data)
+    _set(self, "originate_time", originate_time)
+    _set(self, "is_date_local", is_date_local)
+    _set(self, "ignore_dnc_status", ignore_dnc_status)
 
 
-@attrs.define
-class MutableCall:
-    target: str
-    customer_name: str | None = attrs.field(default=None, kw_only=True)
-    caller_id: str | None = attrs.field(default=None, kw_only=True)
-    priority: int | None = attrs.field(default=None, kw_only=True)
-    custom_data: Mapping[str, Any] = attrs.field(factory=dict, kw_only=True)
-    originate_time: int | None = attrs.field(default=None, kw_only=True)
-    is_date_local: bool | None = attrs.field(default=None, kw_only=True)
-    ignore_dnc_status: bool | None = attrs.field(default=None, kw_only=True)
+FrozenDictCall = like_call("FrozenDictCall", frozen=True, slots=False)
+HandInitCall = like_call("HandInitCall", frozen=True, slots=True, init=False)
+HandInitCall.__init__ = set_each  # type: ignore[misc]
+# What attrs.define would make: slots, mutable, no hash of its own.
+MutableCall = like_call("MutableCall", slots=True, weakref_slot=True, eq=True)
 
 
 class EmptyInit:
