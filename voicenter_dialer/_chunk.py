@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import collections
 import operator
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import compress
 from typing import Any, Final, Protocol
 
@@ -18,7 +18,7 @@ import orjson
 from ._converter import structure, wire_int
 from ._core import Answer
 from ._exceptions import DialerError, ResponseError, unknown_outcome_hint
-from ._models import AddResult, FailedCall, RejectedCall
+from ._models import AddResult, FailedCall, LeadOutcome, RejectedCall, lead_outcomes
 
 __all__ = ["METHOD", "Chunk", "ChunkOutcome", "ChunkSender", "unknown_outcome"]
 
@@ -63,6 +63,11 @@ class ChunkOutcome:
     accepted: int
     rejected: list[RejectedCall] = attrs.field(factory=list)
     failed: list[FailedCall] = attrs.field(factory=list)
+
+    def outcomes(self) -> Iterator[LeadOutcome]:
+        """One :class:`LeadOutcome` per call of the chunk, in input order (an accepted
+        call's ``call`` is None: see :meth:`BulkReport.outcomes`)."""
+        return lead_outcomes(self.start, self.size, self.rejected, self.failed)
 
 
 def unknown_outcome(what: str, status: int | None = None) -> DialerError:

@@ -7,7 +7,9 @@ to and from the wire lives in :mod:`voicenter_dialer._converter`, nowhere else.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+import heapq
+import operator
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Literal, TypeAlias
 
 import attrs
@@ -29,6 +31,7 @@ __all__ = [
     "PendingCall",
     "PendingCalls",
     "RejectedCall",
+    "lead_outcomes",
 ]
 
 #: A value allowed in :attr:`Call.custom_data`.
@@ -199,10 +202,20 @@ class BulkReport:
         """True when every call was accepted."""
         return not self.rejected and not self.failed
 
+    def outcomes(self) -> Iterator[LeadOutcome]:
+        """One :class:`LeadOutcome` per input call, in input order, accepted ones included.
+
+        Made as they are read: a report holds only the calls that were not accepted, so an
+        accepted outcome's ``call`` is None here (the input is not kept: a million leads
+        would stay in memory).
+        """
+        return lead_outcomes(0, self.total, self.rejected, self.failed)
+
 
 @attrs.frozen
 class LeadOutcome:
-    """The fate of one call given to :meth:`BulkWriter.add`.
+    """The fate of one call: given to :meth:`BulkWriter.add`, or of an upload
+    (:meth:`BulkReport.outcomes`).
 
     ``index`` is the call's position among the writer's calls (see the README's "Bulk from a
     web service"). ``status`` is ``"accepted"``, ``"rejected"`` (``result`` holds the
@@ -211,7 +224,8 @@ class LeadOutcome:
     """
 
     index: int
-    call: Call
+    #: The call as given; None for an accepted call of :meth:`BulkReport.outcomes`.
+    call: Call | None
     status: Literal["accepted", "rejected", "failed"]
     result: AddResult | None = None
     error: DialerError | None = None
@@ -220,3 +234,30 @@ class LeadOutcome:
     def accepted(self) -> bool:
         """True when the service accepted the call."""
         return self.status == "accepted"
+
+
+def lead_outcomes(
+    start: int,
+    size: int,
+    rejected: Iterable[RejectedCall],
+    failed: Iterable[FailedCall],
+    calls: list[Call] | None = None,
+) -> Iterator[LeadOutcome]:
+    """The outcome of each position from *start* to ``start + size - 1``, in order: those
+    *rejected* or *failed*, the rest accepted (their call taken from
+    *calls*, the inputs from *start* on, when given). The one walk every per-lead view uses."""
+    by_index = operator.attrgetter("index")
+    settled: Iterator[RejectedCall | FailedCall] = heapq.merge(
+        sorted(rejected, key=by_index), sorted(failed, key=by_index), key=by_index
+    )
+    following = next(settled, None)
+    for index in range(start, start + size):
+        if following is not None and following.index == index:
+            if isinstance(following, RejectedCall):
+                yield LeadOutcome(index, following.call, "rejected", result=following.result)
+            else:
+                yield LeadOutcome(index, following.call, "failed", error=following.error)
+            following = next(settled, None)
+        else:
+            call = None if calls is None else calls[index - start]
+            yield LeadOutcome(index, call, "accepted")

@@ -24,7 +24,7 @@ from ._bulk import ChunkRunner, check_chunk_size, check_flush_after
 from ._chunk import METHOD, Chunk, ChunkSender, unknown_outcome
 from ._concurrency import Concurrency, Limiter, check_concurrency
 from ._exceptions import DialerError, ValidationError
-from ._models import BulkReport, Call, FailedCall, LeadOutcome, RejectedCall
+from ._models import BulkReport, Call, FailedCall, LeadOutcome, RejectedCall, lead_outcomes
 from ._resume import JournalSpec, open_resume
 
 __all__ = ["BulkWriter", "open_writer"]
@@ -194,20 +194,13 @@ class BulkWriter:
     def _account(self, chunk: Chunk) -> None:
         """Hand each call of *chunk* its outcome, and count them."""
         entries = self._in_flight.pop(chunk.start)
-        outcomes: dict[int, LeadOutcome] = {}
-        for rejected in chunk.rejected:
-            outcomes[rejected.index] = LeadOutcome(
-                rejected.index, rejected.call, "rejected", result=rejected.result
-            )
-        for failed in chunk.failed:
-            outcomes[failed.index] = LeadOutcome(
-                failed.index, failed.call, "failed", error=failed.error
-            )
         self._accepted += chunk.accepted
         self._rejected.extend(chunk.rejected)
         self._failed.extend(chunk.failed)
-        for index, entry in enumerate(entries, chunk.start):
-            entry.settle(outcomes.get(index) or LeadOutcome(index, entry.call, "accepted"))
+        calls = [entry.call for entry in entries]
+        outcomes = lead_outcomes(chunk.start, len(entries), chunk.rejected, chunk.failed, calls)
+        for entry, outcome in zip(entries, outcomes, strict=True):
+            entry.settle(outcome)
 
     def _close(self) -> None:
         self._closing = True
