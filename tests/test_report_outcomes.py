@@ -24,19 +24,23 @@ async def test_one_outcome_per_input_call_in_input_order() -> None:
     ]  # fmt: skip
     rejected = outcomes[3]
     assert rejected.call == calls[3]
-    assert rejected.result is not None and rejected.result.error_code == -2
+    assert rejected.result is not None
+    assert rejected.result.error_code == -2
     failed = outcomes[5]
-    assert failed.call == calls[5] and isinstance(failed.error, ValidationError)
+    assert failed.call == calls[5]
+    assert isinstance(failed.error, ValidationError)
     # Accepted calls are not held by the report: the input may be a million leads.
     assert outcomes[0] == LeadOutcome(0, None, "accepted")
 
 
 async def test_chunk_outcomes_cover_their_positions() -> None:
     server = BulkServer(reject={lead(5).target})
-    async with server.dialer() as dialer:
-        async with dialer.stream_calls_bulk(
+    async with (
+        server.dialer() as dialer,
+        dialer.stream_calls_bulk(
             CAMPAIGN_CODE, [lead(i) for i in range(8)], chunk_size=4, concurrency=1
-        ) as chunks:
-            statuses = {o.index: o.status async for chunk in chunks for o in chunk.outcomes()}
+        ) as chunks,
+    ):
+        statuses = {o.index: o.status async for chunk in chunks for o in chunk.outcomes()}
 
     assert statuses == {i: "rejected" if i == 5 else "accepted" for i in range(8)}
