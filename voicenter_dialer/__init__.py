@@ -12,13 +12,7 @@ model or report into a JSON-ready dict.
 
 from ._bulk import DEFAULT_CHUNK_SIZE, DEFAULT_CONCURRENCY, MAX_CHUNK_SIZE, BulkProgress
 from ._chunk import ChunkOutcome
-from ._client import (
-    DEFAULT_BASE_URL,
-    DEFAULT_LIMITS,
-    DEFAULT_MAX_RETRIES,
-    DEFAULT_TIMEOUT,
-    AsyncDialer,
-)
+from ._client import AsyncDialer
 from ._dicts import to_dict
 from ._exceptions import (
     APIError,
@@ -46,6 +40,7 @@ from ._models import (
     PendingCalls,
     RejectedCall,
 )
+from ._options import DEFAULT_BASE_URL, DEFAULT_LIMITS, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
 from ._resume import summarise_journal
 from ._retry import RetryPolicy
 from ._sync import Dialer

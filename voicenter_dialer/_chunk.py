@@ -15,10 +15,11 @@ from typing import Any, Final, Protocol
 import attrs
 import orjson
 
+from ._answer import Answer
 from ._converter import structure, wire_int
-from ._core import Answer
-from ._exceptions import DialerError, ResponseError, unknown_outcome_hint
+from ._exceptions import DialerError, ResponseError
 from ._models import AddResult, FailedCall, LeadOutcome, RejectedCall, lead_outcomes
+from ._outcome import unknown_outcome_note
 
 __all__ = ["METHOD", "Chunk", "ChunkOutcome", "ChunkSender", "unknown_outcome"]
 
@@ -72,7 +73,7 @@ class ChunkOutcome:
 
 def unknown_outcome(what: str, status: int | None = None) -> DialerError:
     """The error of a call that may have been added although no answer says so."""
-    message = f"{METHOD}: {what}; {unknown_outcome_hint(METHOD)}"
+    message = f"{METHOD}: {what}; {unknown_outcome_note(METHOD)}"
     if status is None:
         return DialerError(message, method=METHOD, outcome_unknown=True)
     return ResponseError(message, method=METHOD, status_code=status, outcome_unknown=True)

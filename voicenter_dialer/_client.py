@@ -4,68 +4,44 @@ from __future__ import annotations
 
 import collections
 import copy
-import os
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from types import TracebackType
 from typing import Any, Final
 
-import attrs
 import httpx
 
 from . import _telemetry as telemetry
 from . import _validation as check
-from ._bulk import DEFAULT_CHUNK_SIZE, DEFAULT_CONCURRENCY, BulkProgress, stream, upload
+from ._answer import Answer
+from ._bulk import stream, upload
 from ._chunk import METHOD as BULK_METHOD
 from ._chunk import ChunkOutcome
 from ._concurrency import DEFAULT_MAX_CONCURRENCY, Concurrency
 from ._converter import call_to_wire, calls_to_wire
-from ._core import (
-    DEFAULT_MAX_RESPONSE_BYTES,
-    NOT_GIVEN,
-    Admission,
-    Answer,
-    NotGiven,
-    RequestCore,
-    check_base_url,
-    longest,
-)
+from ._core import Admission, RequestCore, longest
 from ._exceptions import DialerError, MemberError, ValidationError
 from ._models import BulkReport, Call, Campaign, Member, PendingCalls
+from ._options import (
+    DEFAULT_BASE_URL,
+    DEFAULT_LIMITS,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_TIMEOUT,
+    ClientOptions,
+    Timeout,
+)
 from ._pacing import Pacer
 from ._resume import JournalSpec
 from ._retry import RetryPolicy
 from ._secrets import mask
+from ._session import DEFAULT_CHUNK_SIZE, DEFAULT_CONCURRENCY, BulkOptions, BulkProgress
+from ._types import NOT_GIVEN, NotGiven
 from ._version import __version__
 from ._writer import BulkWriter, open_writer
 
-__all__ = [
-    "DEFAULT_BASE_URL",
-    "DEFAULT_LIMITS",
-    "DEFAULT_MAX_RETRIES",
-    "DEFAULT_TIMEOUT",
-    "AsyncDialer",
-]
-
-DEFAULT_BASE_URL: Final = "https://api.voicenter.com/ForwardDialer/Dialer/"
-"""The service's address; a method's URL is ``base_url + MethodName``."""
-DEFAULT_TIMEOUT: Final = httpx.Timeout(30.0, connect=5.0)
-"""The dialer's own client's timeouts: connect quickly or fail over to a retry; answers (a
-3,000-call bulk chunk) may take longer."""
-DEFAULT_LIMITS: Final = httpx.Limits(max_connections=100, max_keepalive_connections=100)
-"""The dialer's own client's pool: room for bulk concurrency and busy request handlers alike;
-connections are kept alive for bursts rather than closed and opened again."""
-DEFAULT_MAX_RETRIES: Final = 2
-"""Retries after the first attempt, when neither ``max_retries`` nor ``retry_policy`` is given."""
+__all__ = ["AsyncDialer"]
 
 _USER_AGENT: Final = f"voicenter-dialer/{__version__} httpx/{httpx.__version__}"
-
-
-class _UseClientTimeout:
-    """Sentinel: keep the caller's http_client timeout."""
-
-
-_USE_CLIENT_TIMEOUT: Final = _UseClientTimeout()
 
 
 class _CampaignSender:
@@ -133,7 +109,7 @@ class AsyncDialer:
         code: str | None = None,
         *,
         base_url: str = DEFAULT_BASE_URL,
-        timeout: httpx.Timeout | float | _UseClientTimeout | None = _USE_CLIENT_TIMEOUT,
+        timeout: Timeout | NotGiven = NOT_GIVEN,
         max_retries: int | None = None,
         http_client: httpx.AsyncClient | None = None,
         send_code_with_every_request: bool = False,
@@ -145,54 +121,24 @@ class AsyncDialer:
         max_concurrent_requests: int = DEFAULT_LIMITS.max_connections or 100,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
-        if code is None:
-            code = os.environ.get("VOICENTER_CODE") or None
-        if code is not None and (not isinstance(code, str) or not code.strip()):
-            raise ValidationError("code must be a non-empty str (the account's code)")
-        if not base_url.endswith("/"):
-            base_url += "/"
-        check_base_url(base_url, allow_insecure_http)
-        _check_deadline(deadline)
-        if not isinstance(max_concurrent_requests, int) or max_concurrent_requests < 1:
-            raise ValidationError(
-                f"max_concurrent_requests must be an int >= 1, got {max_concurrent_requests!r}"
-            )
-        if not isinstance(max_response_bytes, int) or max_response_bytes < 1:
-            raise ValidationError(
-                f"max_response_bytes must be an int >= 1, got {max_response_bytes!r}"
-            )
-        retry = _retry_policy(retry_policy, max_retries, resend_unknown_outcome)
-        self._code = code
-        self._send_code_always = send_code_with_every_request
-        owns_client = http_client is None
-        httpx_options: dict[str, Any] = {}
-        if http_client is None:
-            own_timeout = DEFAULT_TIMEOUT if isinstance(timeout, _UseClientTimeout) else timeout
-            http_client = httpx.AsyncClient(
-                timeout=own_timeout,
-                limits=DEFAULT_LIMITS,
-                headers={"User-Agent": _USER_AGENT},
-            )
-        elif not isinstance(timeout, _UseClientTimeout):
-            httpx_options["timeout"] = timeout
-        effective = http_client.timeout if isinstance(timeout, _UseClientTimeout) else timeout
-        headers = {"Content-Type": "application/json"}
-        if http_client.headers.get("User-Agent", "").startswith("python-httpx/"):
-            headers["User-Agent"] = _USER_AGENT
-        self._core = RequestCore(
-            http_client=http_client,
-            owns_client=owns_client,
+        options = ClientOptions.build(
+            code,
             base_url=base_url,
-            code=code,
-            httpx_options=httpx_options,
-            headers=headers,
-            retry=retry,
-            pacer=None if requests_per_second is None else Pacer(requests_per_second),
-            admission=Admission(max_concurrent_requests),
+            timeout=timeout,
+            max_retries=max_retries,
+            http_client=http_client,
+            send_code_with_every_request=send_code_with_every_request,
+            resend_unknown_outcome=resend_unknown_outcome,
+            retry_policy=retry_policy,
+            requests_per_second=requests_per_second,
             deadline=deadline,
-            attempt_timeout=longest(effective),
+            allow_insecure_http=allow_insecure_http,
+            max_concurrent_requests=max_concurrent_requests,
             max_response_bytes=max_response_bytes,
         )
+        self._options = options
+        self._code = options.code
+        self._core = _request_core(options)
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -217,7 +163,7 @@ class AsyncDialer:
     def with_options(
         self,
         *,
-        timeout: httpx.Timeout | float | NotGiven | None = NOT_GIVEN,
+        timeout: Timeout | NotGiven = NOT_GIVEN,
         max_retries: int | NotGiven = NOT_GIVEN,
         deadline: float | NotGiven | None = NOT_GIVEN,
         resend_unknown_outcome: bool | NotGiven = NOT_GIVEN,
@@ -232,26 +178,28 @@ class AsyncDialer:
         this dialer closes it for both. Options left out keep this dialer's values; ``None``
         means no bound (``timeout``, ``deadline``).
         """
-        retry = self._core.retry
-        if not isinstance(max_retries, NotGiven):
-            retry = attrs.evolve(retry, max_retries=_checked_retries(max_retries))
-        if not isinstance(resend_unknown_outcome, NotGiven):
-            retry = attrs.evolve(retry, resend_unknown_outcome=bool(resend_unknown_outcome))
-        if not isinstance(deadline, NotGiven):
-            _check_deadline(deadline)
+        options = self._options.changed(
+            timeout=timeout,
+            max_retries=max_retries,
+            deadline=deadline,
+            resend_unknown_outcome=resend_unknown_outcome,
+        )
         derived = copy.copy(self)
-        derived._core = self._core.derive(retry=retry, deadline=deadline, timeout=timeout)
+        derived._options = options
+        derived._core = self._core.derive(
+            retry=options.retry, deadline=options.deadline, timeout=timeout
+        )
         return derived
 
     def __repr__(self) -> str:
         return f"AsyncDialer(code={mask(self._code)!r}, base_url={self._core.base_url!r})"
 
     def _code_for_every_request(self) -> str | None:
-        return self._code if self._send_code_always else None
+        return self._code if self._options.send_code_with_every_request else None
 
     def _payload(self, campaign: str, **fields: Any) -> dict[str, Any]:
         payload: dict[str, Any] = {"Campaign": campaign, **fields}
-        if self._send_code_always and self._code is not None:
+        if self._options.send_code_with_every_request and self._code is not None:
             payload["Code"] = self._code
         return payload
 
@@ -260,7 +208,7 @@ class AsyncDialer:
     ) -> Answer:
         """*method* on *campaign* with *fields*."""
         payload = self._payload(campaign, **fields)
-        return await self._core.call(method, payload, idempotent=idempotent, campaign=campaign)
+        return await self._core.send_json(method, payload, idempotent=idempotent, campaign=campaign)
 
     # --- campaigns -----------------------------------------------------------------------
 
@@ -271,7 +219,7 @@ class AsyncDialer:
                 "get_campaign_list needs the account code: AsyncDialer(code=...) "
                 "or the VOICENTER_CODE environment variable"
             )
-        answer = await self._core.call(
+        answer = await self._core.send_json(
             "GetCampaignList", {"Code": self._code}, idempotent=True, campaign=None
         )
         return answer.structure_list(Campaign)
@@ -321,7 +269,7 @@ class AsyncDialer:
     async def _send_call(self, method: str, campaign: str | Campaign, call: Call) -> None:
         code = check.campaign_code(campaign)
         payload = call_to_wire(code, call, self._code_for_every_request())
-        await self._core.call(method, payload, idempotent=method != "AddCall", campaign=code)
+        await self._core.send_json(method, payload, idempotent=method != "AddCall", campaign=code)
 
     async def add_call(self, campaign: str | Campaign, call: Call) -> None:
         """Add one destination. Not retried when the outcome is unknown (see "Retries")."""
@@ -373,23 +321,20 @@ class AsyncDialer:
         the campaign's pending calls, re-sending only those it does not hold. See the guides
         "Bulk upload" and "Resuming an interrupted upload".
         """
+        options = BulkOptions.build(
+            chunk_size=chunk_size,
+            concurrency=concurrency,
+            max_concurrency=max_concurrency,
+            flush_after=flush_after,
+            journal=journal,
+            reconcile=reconcile,
+            on_progress=on_progress,
+        )
         sender = self._sender(campaign)
-        with telemetry.span(BULK_METHOD) as record:
-            report = await upload(
-                sender,
-                calls,
-                chunk_size=chunk_size,
-                concurrency=concurrency,
-                max_concurrency=max_concurrency,
-                flush_after=flush_after,
-                on_progress=on_progress,
-                journal=journal,
-                reconcile=reconcile,
-            )
-            if record is not None:
-                record.counts(
-                    report.total, report.accepted, len(report.rejected), len(report.failed)
-                )
+        with telemetry.span(BULK_METHOD) as span:
+            report = await upload(sender, calls, options)
+            if span is not None:
+                span.counts(report.total, report.accepted, len(report.rejected), len(report.failed))
         return report
 
     def stream_calls_bulk(
@@ -415,18 +360,15 @@ class AsyncDialer:
         Leaving the block early cancels the chunks in flight. The other options are
         :meth:`add_calls_bulk`'s.
         """
-        return _traced(
-            stream(
-                self._sender(campaign),
-                calls,
-                chunk_size=chunk_size,
-                concurrency=concurrency,
-                max_concurrency=max_concurrency,
-                flush_after=flush_after,
-                journal=journal,
-                reconcile=reconcile,
-            )
+        options = BulkOptions.build(
+            chunk_size=chunk_size,
+            concurrency=concurrency,
+            max_concurrency=max_concurrency,
+            flush_after=flush_after,
+            journal=journal,
+            reconcile=reconcile,
         )
+        return _traced(stream(self._sender(campaign), calls, options))
 
     def bulk_writer(
         self,
@@ -452,14 +394,14 @@ class AsyncDialer:
             async with dialer.bulk_writer(campaign) as writer:
                 outcome = await writer.add(Call("972501234567"))
         """
-        return open_writer(
-            self._sender(campaign),
+        options = BulkOptions.build(
             chunk_size=chunk_size,
             concurrency=concurrency,
             max_concurrency=max_concurrency,
             flush_after=flush_after,
             journal=journal,
         )
+        return open_writer(self._sender(campaign), options)
 
     # --- members -------------------------------------------------------------------------
 
@@ -499,27 +441,34 @@ async def _traced(
             yield iterator
 
 
-def _check_deadline(deadline: float | None) -> None:
-    if deadline is not None and not deadline > 0:
-        raise ValidationError(f"deadline must be > 0 seconds, got {deadline}")
-
-
-def _checked_retries(max_retries: object) -> int:
-    if not isinstance(max_retries, int) or isinstance(max_retries, bool) or max_retries < 0:
-        raise ValidationError(f"max_retries must be an int >= 0, got {max_retries!r}")
-    return max_retries
-
-
-def _retry_policy(
-    policy: RetryPolicy | None, max_retries: int | None, resend_unknown_outcome: bool | None
-) -> RetryPolicy:
-    """The one retry policy: *policy*, or one built from the two simple options."""
-    if policy is not None:
-        if max_retries is not None or resend_unknown_outcome is not None:
-            raise ValidationError(
-                "give max_retries and resend_unknown_outcome inside retry_policy "
-                "(RetryPolicy(max_retries=..., resend_unknown_outcome=...)), not beside it"
-            )
-        return policy
-    retries = DEFAULT_MAX_RETRIES if max_retries is None else _checked_retries(max_retries)
-    return RetryPolicy(max_retries=retries, resend_unknown_outcome=bool(resend_unknown_outcome))
+def _request_core(options: ClientOptions) -> RequestCore:
+    """The request core *options* describe, with an HTTP client of its own unless given one."""
+    http_client = options.http_client
+    timeout = options.timeout
+    httpx_options: dict[str, Any] = {}
+    if http_client is None:
+        http_client = httpx.AsyncClient(
+            timeout=DEFAULT_TIMEOUT if isinstance(timeout, NotGiven) else timeout,
+            limits=DEFAULT_LIMITS,
+            headers={"User-Agent": _USER_AGENT},
+        )
+    elif not isinstance(timeout, NotGiven):
+        httpx_options["timeout"] = timeout
+    effective = http_client.timeout if isinstance(timeout, NotGiven) else timeout
+    headers = {"Content-Type": "application/json"}
+    if http_client.headers.get("User-Agent", "").startswith("python-httpx/"):
+        headers["User-Agent"] = _USER_AGENT
+    return RequestCore(
+        http_client=http_client,
+        owns_client=options.http_client is None,
+        base_url=options.base_url,
+        code=options.code,
+        httpx_options=httpx_options,
+        headers=headers,
+        retry=options.retry,
+        pacer=None if options.requests_per_second is None else Pacer(options.requests_per_second),
+        admission=Admission(options.max_concurrent_requests),
+        deadline=options.deadline,
+        attempt_timeout=longest(effective),
+        max_response_bytes=options.max_response_bytes,
+    )

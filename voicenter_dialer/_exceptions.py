@@ -49,7 +49,6 @@ __all__ = [
     "TransportError",
     "ValidationError",
     "api_error",
-    "unknown_outcome_hint",
 ]
 
 
@@ -203,15 +202,4 @@ def api_error(
         description=description,
         message=message,
         response=response,
-    )
-
-
-def unknown_outcome_hint(method: str) -> str:
-    """What to do after *method* (one that adds something) may have been processed unseen.
-
-    Appended to every such message, by the request core and the bulk uploader alike.
-    """
-    return (
-        f"the outcome is unknown: the server may have processed the {method}, so it was not "
-        "re-sent. Check get_campaign_pending_calls before sending it again"
     )

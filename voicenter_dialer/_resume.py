@@ -21,11 +21,12 @@ from pathlib import Path
 import anyio
 
 from ._chunk import METHOD, Chunk, ChunkSender, unknown_outcome
-from ._exceptions import DialerError, JournalError, ResponseError, TransportError
+from ._exceptions import DialerError, JournalError
 from ._journal import JournalStore, JournalSummary, LeadRecord
 from ._journal_postgres import is_postgres_url, open_postgres, summarise_postgres
 from ._journal_sqlite import SqliteJournal, summarise_sqlite
 from ._models import AddResult, Call, FailedCall, LeadStatus, RejectedCall
+from ._outcome import outcome
 
 __all__ = ["JournalSpec", "Resume", "open_resume", "summarise_journal"]
 
@@ -62,10 +63,9 @@ def digest(chunk: Chunk) -> bytes:
 
 
 def _status(error: DialerError) -> LeadStatus:
-    if error.outcome_unknown:
-        return "unknown"
-    # Refused in transit (429/503, no connection): not processed, so safe to send again.
-    return "refused" if isinstance(error, TransportError | ResponseError) else "failed"
+    """A failed call's status in the journal, by the one outcome rule: refused (a rerun sends
+    it again), unknown (maybe added) or failed (for good)."""
+    return outcome(error)
 
 
 def _target(call: object) -> str:

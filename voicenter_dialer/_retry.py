@@ -1,13 +1,9 @@
 """The retry policy: what is retried, how often and how long to wait. Nothing else retries.
 
-Two kinds of failure are told apart:
-
-* **refused**: the server certainly did not process the request (connection refused or not
-  established, no free connection in the pool, HTTP 429, HTTP 503). Every method retries these.
-* **outcome unknown**: the request may have been processed (read or write timeout,
-  connection dropped mid-exchange, HTTP 5xx other than 503, a garbled 2xx body). Only idempotent
-  methods retry these; AddCall, AddCallsBulk and AddMember do not unless the caller opts in,
-  since a re-sent AddCall dials a person twice.
+What a failed attempt means (refused, unknown or failed) is :mod:`._outcome`'s rule. Refused
+attempts are retried by every method; unknown ones only by idempotent methods: AddCall,
+AddCallsBulk and AddMember are not re-sent unless the caller opts in, since a re-sent AddCall
+dials a person twice.
 
 Waits are exponential with jitter, or what ``Retry-After`` says (capped). The loop itself is
 stamina's: ``stamina.set_testing(True)`` turns waits off in a test suite.
@@ -30,50 +26,17 @@ from collections.abc import Awaitable, Callable
 from typing import Final, TypeVar
 
 import attrs
-import httpx
 import stamina
 from stamina.instrumentation import RetryDetails, get_on_retry_hooks, set_on_retry_hooks
 
 from ._exceptions import DialerError, ResponseError, TransportError
+from ._outcome import outcome
 
-__all__ = [
-    "RetryPolicy",
-    "overloaded",
-    "retry_after_seconds",
-    "status_outcome_unknown",
-    "transport_refused",
-]
+__all__ = ["RetryPolicy", "retry_after_seconds"]
 
 T = TypeVar("T")
 
 logger = logging.getLogger("voicenter_dialer")
-
-# Statuses that mean "not processed, come back later".
-_REFUSED_STATUSES = frozenset({429, 503})
-
-# httpx errors raised before the request reached the server.
-_REFUSED_TRANSPORT_ERRORS = (
-    httpx.ConnectError,
-    httpx.ConnectTimeout,
-    httpx.PoolTimeout,
-    httpx.ProxyError,
-    httpx.UnsupportedProtocol,
-)
-
-
-def transport_refused(exc: httpx.TransportError) -> bool:
-    """True when *exc* happened before the request could reach the server."""
-    return isinstance(exc, _REFUSED_TRANSPORT_ERRORS)
-
-
-def overloaded(exc: Exception) -> bool:
-    """True when *exc* is the service turning a request away for load (429/503)."""
-    return isinstance(exc, ResponseError) and exc.status_code in _REFUSED_STATUSES
-
-
-def status_outcome_unknown(status_code: int) -> bool:
-    """True for statuses after which the request may still have been processed."""
-    return status_code >= 500 and status_code not in _REFUSED_STATUSES
 
 
 def retry_after_seconds(value: str | None, *, now: dt.datetime | None = None) -> float | None:
@@ -115,15 +78,14 @@ class RetryPolicy:
     resend_unknown_outcome: bool = False
 
     def should_retry(self, exc: Exception, *, idempotent: bool) -> bool | float:
-        """stamina's backoff hook: False, True (default backoff) or seconds to wait."""
-        if isinstance(exc, TransportError):
-            refused = not exc.outcome_unknown
-        elif isinstance(exc, ResponseError):
-            refused = exc.status_code in _REFUSED_STATUSES
-        else:
-            return False
-        if not refused and not (
-            exc.outcome_unknown and (idempotent or self.resend_unknown_outcome)
+        """stamina's backoff hook: False, True (default backoff) or seconds to wait.
+
+        Refused attempts are retried; unknown ones only by idempotent methods, or when the
+        caller opted in to re-sending (see :mod:`._outcome`).
+        """
+        fate = outcome(exc)
+        if fate == "failed" or (
+            fate == "unknown" and not (idempotent or self.resend_unknown_outcome)
         ):
             return False
         if isinstance(exc, ResponseError) and exc.retry_after is not None:

@@ -19,12 +19,13 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from ._bulk import DEFAULT_CHUNK_SIZE, DEFAULT_CONCURRENCY, BulkProgress
 from ._chunk import ChunkOutcome
-from ._client import DEFAULT_BASE_URL, DEFAULT_LIMITS, AsyncDialer
-from ._core import DEFAULT_MAX_RESPONSE_BYTES, NOT_GIVEN, NotGiven
+from ._client import AsyncDialer
 from ._exceptions import DialerError
 from ._models import BulkReport, Call, Campaign, Member, PendingCalls
+from ._options import DEFAULT_BASE_URL, DEFAULT_LIMITS, DEFAULT_MAX_RESPONSE_BYTES
 from ._resume import JournalSpec
 from ._retry import RetryPolicy
+from ._types import NOT_GIVEN, NotGiven
 
 __all__ = ["Dialer"]
 

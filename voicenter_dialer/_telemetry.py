@@ -29,13 +29,13 @@ try:
 except ImportError:  # the otel extra is not installed
     trace = None  # type: ignore[assignment]
 
-__all__ = ["Record", "Settled", "chunk_span", "request", "span"]
+__all__ = ["ChunkCounts", "OperationSpan", "chunk_span", "request", "span"]
 
 _PREFIX: Final = "voicenter_dialer"
 _BULK: Final = "AddCallsBulk"
 
 
-class Record:
+class OperationSpan:
     """The span of one operation, with what this library records on it."""
 
     def __init__(self, span: Span) -> None:
@@ -58,7 +58,7 @@ class Record:
             self.set("outcome_unknown", error.outcome_unknown)
         if isinstance(error, ResponseError):
             self.answered(error.status_code)
-        assert trace is not None  # a Record exists only with opentelemetry
+        assert trace is not None  # a OperationSpan exists only with opentelemetry
         self._span.set_status(trace.StatusCode.ERROR, kind)
 
     def counts(self, total: int, accepted: int, rejected: int, failed: int) -> None:
@@ -68,7 +68,7 @@ class Record:
         self.set("failed", failed)
 
 
-class Settled(Protocol):
+class ChunkCounts(Protocol):
     """A bulk chunk as its span sees it (:class:`._chunk.Chunk`, which imports the core)."""
 
     @property
@@ -84,9 +84,9 @@ class Settled(Protocol):
     def failed(self) -> Sequence[object]: ...
 
 
-_NO_RECORD: Final[AbstractContextManager[Record | None]] = nullcontext(None)
+_NOT_TRACED: Final[AbstractContextManager[OperationSpan | None]] = nullcontext(None)
 # The chunk span a bulk chunk's request is recorded on, rather than a span of its own.
-_CHUNK: Final = contextvars.ContextVar[Record | None]("voicenter_dialer_chunk", default=None)
+_CHUNK: Final = contextvars.ContextVar[OperationSpan | None]("voicenter_dialer_chunk", default=None)
 # A proxy: it follows the tracer provider the application sets, whenever it does.
 _TRACER: Tracer | None = None if trace is None else trace.get_tracer(_PREFIX, __version__)
 # A provider named by the environment is made on first use (by get_tracer_provider).
@@ -116,21 +116,21 @@ def _start(method: str, name: str) -> Span | None:
 
 
 @contextmanager
-def _current(started: Span) -> Iterator[Record]:
+def _current(started: Span) -> Iterator[OperationSpan]:
     """*started* as the current span until the block ends, then ended."""
-    record = Record(started)
+    operation = OperationSpan(started)
     # Not the exception's message or traceback: either may quote a number or a code.
     with trace.use_span(
         started, end_on_exit=True, record_exception=False, set_status_on_exception=False
     ):
         try:
-            yield record
+            yield operation
         except BaseException as exc:
-            record.failed(exc)
+            operation.failed(exc)
             raise
 
 
-def request(method: str) -> tuple[Record, AbstractContextManager[object]] | None:
+def request(method: str) -> tuple[OperationSpan, AbstractContextManager[object]] | None:
     """Where one request of *method* is recorded, and the block it is current in: its bulk
     chunk's span, or one of its own. None when nothing is recorded (the common, cheap case).
     """
@@ -145,30 +145,30 @@ def request(method: str) -> tuple[Record, AbstractContextManager[object]] | None
     started = _start(method, method)
     if started is None:
         return None
-    return Record(started), trace.use_span(
+    return OperationSpan(started), trace.use_span(
         started, end_on_exit=True, record_exception=False, set_status_on_exception=False
     )
 
 
-def span(method: str) -> AbstractContextManager[Record | None]:
-    """A span for a call of *method*; its record is None when nothing is recorded."""
+def span(method: str) -> AbstractContextManager[OperationSpan | None]:
+    """A span for a call of *method*; None when nothing is recorded."""
     started = _start(method, method)
-    return _NO_RECORD if started is None else _current(started)
+    return _NOT_TRACED if started is None else _current(started)
 
 
 @contextmanager
-def _chunk(started: Span, chunk: Settled) -> Iterator[None]:
-    with _current(started) as record:
-        record.set("chunk_size", len(chunk.calls))
-        token = _CHUNK.set(record)
+def _chunk(started: Span, chunk: ChunkCounts) -> Iterator[None]:
+    with _current(started) as operation:
+        operation.set("chunk_size", len(chunk.calls))
+        token = _CHUNK.set(operation)
         try:
             yield
         finally:
             _CHUNK.reset(token)
-        record.counts(len(chunk.calls), chunk.accepted, len(chunk.rejected), len(chunk.failed))
+        operation.counts(len(chunk.calls), chunk.accepted, len(chunk.rejected), len(chunk.failed))
 
 
-def chunk_span(chunk: Settled) -> AbstractContextManager[None]:
+def chunk_span(chunk: ChunkCounts) -> AbstractContextManager[None]:
     """A child span of the upload's for one bulk chunk, with its counts once it is settled."""
     started = _start(_BULK, f"{_BULK} chunk")
     return nullcontext() if started is None else _chunk(started, chunk)

@@ -4,8 +4,9 @@ Each :meth:`BulkWriter.add` waits in the *open* chunk. One task, the flusher, se
 it holds ``chunk_size`` calls, when its oldest call has waited ``flush_after`` seconds, or
 when the writer closes; it first waits for a free place in flight, and while it waits the
 open chunk fills up and further adds wait for room: that is the back-pressure. Sealed chunks
-go through the same :class:`._bulk.ChunkRunner` as an upload's (concurrency, journal,
-invalid-campaign stop), and every call's :class:`LeadOutcome` is handed to its producer.
+go through the same bulk session as an upload's (:mod:`._session`: concurrency, journal,
+invalid-campaign stop, the tally), and every call's :class:`LeadOutcome` is handed to its
+producer.
 
 Positions (``index``) are given as calls enter a sealed chunk, so a call withdrawn before
 (its ``add`` cancelled) leaves no gap: the journal's chunks stay contiguous.
@@ -13,19 +14,19 @@ Positions (``index``) are given as calls enter a sealed chunk, so a call withdra
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup
 
-from ._bulk import ChunkRunner, check_chunk_size, check_flush_after
 from ._chunk import METHOD, Chunk, ChunkSender, unknown_outcome
-from ._concurrency import Concurrency, Limiter, check_concurrency
+from ._concurrency import Slot
 from ._exceptions import DialerError, ValidationError
-from ._models import BulkReport, Call, FailedCall, LeadOutcome, RejectedCall, lead_outcomes
-from ._resume import JournalSpec, open_resume
+from ._models import BulkReport, Call, FailedCall, LeadOutcome, lead_outcomes
+from ._session import BulkOptions, ChunkRunner, Tally, open_session, single_error
 
 __all__ = ["BulkWriter", "open_writer"]
 
@@ -51,11 +52,9 @@ class BulkWriter:
     """Collects calls from many producers into AddCallsBulk chunks (see
     :meth:`AsyncDialer.bulk_writer`)."""
 
-    def __init__(
-        self, runner: ChunkRunner, chunk_size: int, flush_after: float | None, start: int
-    ) -> None:
+    def __init__(self, runner: ChunkRunner, flush_after: float | None, start: int) -> None:
         self._runner = runner
-        self._size = chunk_size
+        self._size = runner.chunk_size
         self._flush_after = flush_after
         #: The open chunk's calls, in arrival order (a dict: a withdrawn call leaves in O(1)).
         self._open: dict[_Entry, None] = {}
@@ -66,26 +65,22 @@ class BulkWriter:
         self._changed = anyio.Event()
         self._room = anyio.Event()
         self._closing = False
+        #: Set when the writer was cancelled: adds still waiting for room are not sent.
+        self._abandoned = False
         #: Adds waiting for room in the open chunk: the flusher stays for them when closing.
         self._waiting = 0
         #: Sealed chunks not yet accounted for, by start.
         self._in_flight: dict[int, list[_Entry]] = {}
-        self._accepted = 0
-        self._rejected: list[RejectedCall] = []
-        self._failed: list[FailedCall] = []
+        self._tally = Tally()
+        self._tally.bind(runner.limiter, None)
+        # The event loop's thread: an add awaited in another thread's loop would wait on
+        # events this loop never sets.
+        self._thread = threading.get_ident()
 
     @property
     def report(self) -> BulkReport:
         """What the writer has settled so far (``total`` counts settled calls only)."""
-        rejected = sorted(self._rejected, key=lambda entry: entry.index)
-        failed = sorted(self._failed, key=lambda entry: entry.index)
-        return BulkReport(
-            total=self._accepted + len(rejected) + len(failed),
-            accepted=self._accepted,
-            rejected=rejected,
-            failed=failed,
-            concurrency=self._runner.limiter.settled,
-        )
+        return self._tally.report()
 
     @property
     def concurrency(self) -> int:
@@ -99,16 +94,24 @@ class BulkWriter:
         Cancelling ``add`` before the call's chunk leaves withdraws the call; once the chunk
         has left, the call's fate is still recorded in :attr:`report` (and the journal).
         """
+        if threading.get_ident() != self._thread:
+            raise DialerError(
+                f"{METHOD}: BulkWriter.add was awaited in another thread's event loop; await "
+                "it in the loop that opened the writer (from another thread, hand it over with "
+                "asyncio.run_coroutine_threadsafe or anyio.from_thread)"
+            )
         if self._closing:
             raise DialerError(f"{METHOD}: this bulk writer is closed; add calls inside its block")
         try:
             wire = self._runner.sender.encode(call)
         except ValidationError as exc:
-            return await self._invalid(call, exc)
+            return await self._settle_alone(call, exc)
         self._waiting += 1
         try:
             while len(self._open) >= self._size:  # full, waiting for a place in flight
                 await self._room.wait()
+                if self._abandoned:  # the writer was cancelled meanwhile: never sent
+                    return await self._settle_alone(call, _not_sent())
         finally:
             self._waiting -= 1
             if self._closing:
@@ -129,14 +132,16 @@ class BulkWriter:
             raise
         return entry.outcome
 
-    async def _invalid(self, call: Any, error: ValidationError) -> LeadOutcome:
-        # A chunk of its own, so its position is final now (nothing is sent).
+    async def _settle_alone(self, call: Any, error: DialerError) -> LeadOutcome:
+        """*call* failed before any chunk took it: a chunk of its own, so its position is
+        final now, journalled as sent and done at once (nothing is sent)."""
         chunk = Chunk(self._next, [call])
         self._next += 1
         chunk.failed.append(FailedCall(chunk.start, call, error))
         entry = _Entry(call, None)
         self._in_flight[chunk.start] = [entry]
-        await self._runner.record(chunk)  # journalled as sent and done at once
+        if self._runner.resume is not None and not self._abandoned:
+            chunk = await self._runner.resume.replay(chunk)
         self._account(chunk)
         return entry.outcome
 
@@ -168,35 +173,31 @@ class BulkWriter:
             if not self._open:  # every call of it was withdrawn meanwhile
                 self._runner.limiter.release(slot)
                 continue
-            entries = list(self._open)
-            self._open = {}
-            self._make_room()
-            chunk = Chunk(self._next, [entry.call for entry in entries])
-            self._next += len(entries)
-            chunk.load(list(range(len(entries))), [entry.wire or {} for entry in entries])
-            for entry in entries:
-                entry.wire = None  # encoded into the chunk's body
-            self._in_flight[chunk.start] = entries
-            tasks.start_soon(self._send, chunk, slot)
+            await self._seal(tasks, slot)
+
+    async def _seal(self, tasks: TaskGroup, slot: Slot) -> None:
+        """Send the open chunk, in *slot*."""
+        entries = list(self._open)
+        self._open = {}
+        self._make_room()
+        chunk = Chunk(self._next, [entry.call for entry in entries])
+        self._next += len(entries)
+        chunk.load(list(range(len(entries))), [entry.wire or {} for entry in entries])
+        for entry in entries:
+            entry.wire = None  # encoded into the chunk's body
+        self._in_flight[chunk.start] = entries
+        await self._runner.submit(chunk, tasks, self._delivered, slot)
 
     def _due(self) -> bool:
         return len(self._open) >= self._size or self._closing or self._runner.stopped
 
-    async def _send(self, chunk: Chunk, slot: Any) -> None:
-        try:
-            chunk = await self._runner.record(chunk)
-        except BaseException:
-            self._runner.limiter.release(slot)
-            raise
-        await self._runner.settle(chunk, slot)
+    async def _delivered(self, chunk: Chunk) -> None:
         self._account(chunk)
 
     def _account(self, chunk: Chunk) -> None:
         """Hand each call of *chunk* its outcome, and count them."""
         entries = self._in_flight.pop(chunk.start)
-        self._accepted += chunk.accepted
-        self._rejected.extend(chunk.rejected)
-        self._failed.extend(chunk.failed)
+        self._tally.add(chunk)
         calls = [entry.call for entry in entries]
         outcomes = lead_outcomes(chunk.start, len(entries), chunk.rejected, chunk.failed, calls)
         for entry, outcome in zip(entries, outcomes, strict=True):
@@ -208,7 +209,7 @@ class BulkWriter:
 
     def _abandon(self) -> None:
         """The writer was cancelled: settle every call left, so no producer waits forever."""
-        self._closing = True
+        self._closing = self._abandoned = True
         cut_short = unknown_outcome("the bulk writer was cancelled while this call was in flight")
         for start, entries in list(self._in_flight.items()):
             chunk = Chunk(start, [entry.call for entry in entries])
@@ -218,13 +219,10 @@ class BulkWriter:
             entries, self._open = list(self._open), {}
             chunk = Chunk(self._next, [entry.call for entry in entries])
             self._next += len(entries)
-            not_sent = DialerError(
-                f"{METHOD}: not sent: the bulk writer was cancelled before its chunk left",
-                method=METHOD,
-            )
-            chunk.fail(range(len(entries)), not_sent)
+            chunk.fail(range(len(entries)), _not_sent())
             self._in_flight[chunk.start] = entries
             self._account(chunk)
+        self._make_room()  # adds waiting for room settle themselves (see add)
 
     @property
     def end(self) -> int:
@@ -232,43 +230,33 @@ class BulkWriter:
         return self._next
 
 
+def _not_sent() -> DialerError:
+    return DialerError(
+        f"{METHOD}: not sent: the bulk writer was cancelled before its chunk left", method=METHOD
+    )
+
+
 @asynccontextmanager
-async def open_writer(
-    sender: ChunkSender,
-    *,
-    chunk_size: int,
-    concurrency: Concurrency,
-    max_concurrency: int,
-    flush_after: float | None,
-    journal: JournalSpec | None,
-) -> AsyncIterator[BulkWriter]:
+async def open_writer(sender: ChunkSender, options: BulkOptions) -> AsyncIterator[BulkWriter]:
     """A :class:`BulkWriter` for the block; leaving it sends what is left and waits."""
-    size = check_chunk_size(chunk_size)
-    limiter = Limiter(*check_concurrency(concurrency, max_concurrency))
-    flush = check_flush_after(flush_after)
-    async with AsyncExitStack() as stack:
-        resume = None
-        start = 0
-        if journal is not None:
-            resume = await stack.enter_async_context(
-                open_resume(journal, sender, chunk_size=size, total=None, reconcile=False)
-            )
+    body_error: Exception | None = None
+    with single_error():
+        async with open_session(sender, options, total=None) as runner:
             # A journal records a writer's calls in arrival order; a new writer continues it.
-            start = await resume.end()
-        writer = BulkWriter(ChunkRunner(sender, limiter, resume), size, flush, start)
-        body_error: Exception | None = None
-        try:
-            # Errors are raised outside the task group, as they are, not in an ExceptionGroup.
-            async with anyio.create_task_group() as tasks:
-                tasks.start_soon(writer._flush, tasks)
-                try:
-                    yield writer
-                except Exception as exc:  # the calls handed over are still sent
-                    body_error = exc
-                writer._close()
-        finally:
-            writer._abandon()
-        if resume is not None:
-            await resume.finished(total=writer.end)
-        if body_error is not None:
-            raise body_error
+            start = 0 if runner.resume is None else await runner.resume.end()
+            writer = BulkWriter(runner, options.flush_after, start)
+            try:
+                # The block's own errors are raised outside the task group, as they are.
+                async with anyio.create_task_group() as tasks:
+                    tasks.start_soon(writer._flush, tasks)
+                    try:
+                        yield writer
+                    except Exception as exc:  # the calls handed over are still sent
+                        body_error = exc
+                    writer._close()
+            finally:
+                writer._abandon()
+            if runner.resume is not None:
+                await runner.resume.finished(total=writer.end)
+    if body_error is not None:
+        raise body_error

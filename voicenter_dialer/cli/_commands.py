@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from voicenter_dialer._bulk import DEFAULT_CHUNK_SIZE, DEFAULT_CONCURRENCY, MAX_CHUNK_SIZE
-from voicenter_dialer._client import DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES, AsyncDialer
+from voicenter_dialer._client import AsyncDialer
 from voicenter_dialer._concurrency import AUTO, Concurrency
 from voicenter_dialer._exceptions import JournalError
 from voicenter_dialer._leads import LeadStream, open_leads, phone_normaliser, write_rejects
+from voicenter_dialer._options import DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES
 from voicenter_dialer._resume import JournalSpec, summarise_journal
 from voicenter_dialer._secrets import mask
 

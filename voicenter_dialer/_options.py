@@ -1,0 +1,225 @@
+"""A dialer's settings: one frozen value, every option checked once, here.
+
+:class:`AsyncDialer`, :class:`Dialer` (which builds an ``AsyncDialer``), ``with_options`` and
+the CLI all go through :meth:`ClientOptions.build` or :meth:`ClientOptions.changed`: an option
+of the wrong type is a :class:`ValidationError` naming it, wherever it was given.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import os
+from typing import Final
+
+import attrs
+import httpx
+
+from ._exceptions import ValidationError
+from ._retry import RetryPolicy
+from ._types import NOT_GIVEN, NotGiven
+from ._validation import shown
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_LIMITS",
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "DEFAULT_MAX_RETRIES",
+    "DEFAULT_TIMEOUT",
+    "ClientOptions",
+    "Timeout",
+]
+
+DEFAULT_BASE_URL: Final = "https://api.voicenter.com/ForwardDialer/Dialer/"
+"""The service's address; a method's URL is ``base_url + MethodName``."""
+DEFAULT_TIMEOUT: Final = httpx.Timeout(30.0, connect=5.0)
+"""The dialer's own client's timeouts: connect quickly or fail over to a retry; answers (a
+3,000-call bulk chunk) may take longer."""
+DEFAULT_LIMITS: Final = httpx.Limits(max_connections=100, max_keepalive_connections=100)
+"""The dialer's own client's pool: room for bulk concurrency and busy request handlers alike;
+connections are kept alive for bursts rather than closed and opened again."""
+DEFAULT_MAX_RETRIES: Final = 2
+"""Retries after the first attempt, when neither ``max_retries`` nor ``retry_policy`` is given."""
+DEFAULT_MAX_RESPONSE_BYTES: Final = 64 * 1024 * 1024
+"""The largest answer (decoded) read: far above any documented answer (a 3,000-call bulk
+answer is about 300 KB), far below what would exhaust a service's memory."""
+
+#: A timeout as given: an :class:`httpx.Timeout`, seconds, or None (no bound).
+Timeout = httpx.Timeout | float | None
+
+
+@attrs.frozen
+class ClientOptions:
+    """Every setting of a dialer, checked. Made by :meth:`build`, changed by :meth:`changed`."""
+
+    code: str | None
+    base_url: str
+    #: NOT_GIVEN: the caller's ``http_client``'s own timeout (or :data:`DEFAULT_TIMEOUT`).
+    timeout: Timeout | NotGiven
+    http_client: httpx.AsyncClient | None
+    send_code_with_every_request: bool
+    retry: RetryPolicy
+    requests_per_second: float | None
+    deadline: float | None
+    max_concurrent_requests: int
+    max_response_bytes: int
+
+    @classmethod
+    def build(
+        cls,
+        code: str | None,
+        *,
+        base_url: str,
+        timeout: Timeout | NotGiven,
+        max_retries: int | None,
+        http_client: httpx.AsyncClient | None,
+        send_code_with_every_request: bool,
+        resend_unknown_outcome: bool | None,
+        retry_policy: RetryPolicy | None,
+        requests_per_second: float | None,
+        deadline: float | None,
+        allow_insecure_http: bool,
+        max_concurrent_requests: int,
+        max_response_bytes: int,
+    ) -> ClientOptions:
+        """The options of :class:`AsyncDialer`'s constructor, each checked (see its docs)."""
+        if code is None:
+            code = os.environ.get("VOICENTER_CODE") or None
+        if code is not None and (not isinstance(code, str) or not code.strip()):
+            raise ValidationError("code must be a non-empty str (the account's code)")
+        if http_client is not None and not isinstance(http_client, httpx.AsyncClient):
+            # A sync httpx.Client would block the event loop, then fail after sending.
+            raise ValidationError(
+                f"http_client must be an httpx.AsyncClient, got {type(http_client).__name__}"
+            )
+        return cls(
+            code=code,
+            base_url=_base_url(base_url, _flag(allow_insecure_http, "allow_insecure_http")),
+            timeout=_timeout(timeout),
+            http_client=http_client,
+            send_code_with_every_request=_flag(
+                send_code_with_every_request, "send_code_with_every_request"
+            ),
+            retry=_retry_policy(retry_policy, max_retries, resend_unknown_outcome),
+            requests_per_second=_positive(requests_per_second, "requests_per_second"),
+            deadline=_positive(deadline, "deadline"),
+            max_concurrent_requests=_count(max_concurrent_requests, "max_concurrent_requests"),
+            max_response_bytes=_count(max_response_bytes, "max_response_bytes"),
+        )
+
+    def changed(
+        self,
+        *,
+        timeout: Timeout | NotGiven,
+        max_retries: int | NotGiven,
+        deadline: float | NotGiven | None,
+        resend_unknown_outcome: bool | NotGiven,
+    ) -> ClientOptions:
+        """These options with those given changed (``with_options``), each checked."""
+        retry = self.retry
+        if not isinstance(max_retries, NotGiven):
+            retry = attrs.evolve(retry, max_retries=_retries(max_retries))
+        if not isinstance(resend_unknown_outcome, NotGiven):
+            retry = attrs.evolve(
+                retry,
+                resend_unknown_outcome=_flag(resend_unknown_outcome, "resend_unknown_outcome"),
+            )
+        return attrs.evolve(
+            self,
+            retry=retry,
+            timeout=self.timeout if isinstance(timeout, NotGiven) else _timeout(timeout),
+            deadline=self.deadline
+            if isinstance(deadline, NotGiven)
+            else _positive(deadline, "deadline"),
+        )
+
+
+def _flag(value: object, name: str) -> bool:
+    # Only a bool: "false" is a true value, and would dial a person twice.
+    if not isinstance(value, bool):
+        raise ValidationError(f"{name} must be True or False, got {shown(value)}")
+    return value
+
+
+def _seconds(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValidationError(f"{name} must be a number of seconds or None, got {shown(value)}")
+    if not (value > 0 and math.isfinite(value)):
+        raise ValidationError(f"{name} must be > 0 seconds, got {shown(value)}")
+    return float(value)
+
+
+def _positive(value: object, name: str) -> float | None:
+    return None if value is None else _seconds(value, name)
+
+
+def _timeout(value: object) -> Timeout | NotGiven:
+    if value is None or value is NOT_GIVEN or isinstance(value, httpx.Timeout):
+        return value
+    return _seconds(value, "timeout")
+
+
+def _count(value: object, name: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValidationError(f"{name} must be an int >= 1, got {shown(value)}")
+    return value
+
+
+def _retries(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValidationError(f"max_retries must be an int >= 0, got {shown(value)}")
+    return value
+
+
+def _retry_policy(
+    policy: object, max_retries: object, resend_unknown_outcome: object
+) -> RetryPolicy:
+    """The one retry policy: *policy*, or one built from the two simple options."""
+    if policy is not None:
+        if not isinstance(policy, RetryPolicy):
+            raise ValidationError(f"retry_policy must be a RetryPolicy, got {shown(policy)}")
+        if max_retries is not None or resend_unknown_outcome is not None:
+            raise ValidationError(
+                "give max_retries and resend_unknown_outcome inside retry_policy "
+                "(RetryPolicy(max_retries=..., resend_unknown_outcome=...)), not beside it"
+            )
+        return policy
+    retries = DEFAULT_MAX_RETRIES if max_retries is None else _retries(max_retries)
+    resend = (
+        False
+        if resend_unknown_outcome is None
+        else _flag(resend_unknown_outcome, "resend_unknown_outcome")
+    )
+    return RetryPolicy(max_retries=retries, resend_unknown_outcome=resend)
+
+
+def _base_url(base_url: object, allow_insecure_http: bool) -> str:
+    """*base_url* ending in ``/``; codes travel in request bodies, so clear text is refused
+    unless it stays on this machine."""
+    if not isinstance(base_url, str):
+        raise ValidationError(f"base_url must be a str, got {type(base_url).__name__}")
+    if not base_url.endswith("/"):
+        base_url += "/"
+    try:
+        url = httpx.URL(base_url)
+    except httpx.InvalidURL as exc:
+        raise ValidationError(f"base_url is not a URL: {exc}") from None
+    if url.scheme == "https":
+        return base_url
+    if url.scheme != "http":
+        raise ValidationError(f"base_url must be an https:// URL, got {url.scheme or 'no'} scheme")
+    if allow_insecure_http or _is_loopback(url.host):
+        return base_url
+    raise ValidationError(
+        f"base_url {base_url!r} is plain http:// off this machine: account and campaign codes "
+        "would travel in clear text. Use https://, or pass allow_insecure_http=True"
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
