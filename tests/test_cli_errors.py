@@ -1,0 +1,123 @@
+"""How the CLI fails (issue 21): always a message and an exit status, under ``--json`` one
+JSON error document on stdout, never a traceback; refused before anything is sent when it can."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from voicenter_dialer.testing import FakeCampaign, FakeServer
+
+from .test_cli import Run, cli, run_main, write
+
+
+@pytest.fixture
+def campaign(server: FakeServer) -> FakeCampaign:
+    return server.fake.add_campaign("Errors campaign", kind="agent")
+
+
+def error_document(run: Run, status: int = 2) -> Any:
+    """The JSON error document, checked for its shape; returns its "error"."""
+    doc = json.loads(run.out)
+    assert set(doc) == {"error", "exit_status"}
+    assert doc["exit_status"] == run.code == status
+    assert set(doc["error"]) == {"type", "message"}
+    return doc["error"]
+
+
+# --- E (issue 21.17): a rejects file that cannot be written -------------------------------
+
+
+@pytest.mark.parametrize(
+    ("where", "why"),
+    [
+        pytest.param("missing/rejects.csv", "No such file or directory", id="missing-folder"),
+        pytest.param(".", "Is a directory", id="directory"),
+        pytest.param("leads.csv/rejects.csv", "Not a directory", id="under-a-file"),
+    ],
+)
+def test_an_unwritable_rejects_path_is_refused_before_sending(
+    server: FakeServer, campaign: FakeCampaign, tmp_path: Path, where: str, why: str
+) -> None:
+    leads = write(tmp_path / "leads.csv", "phone\n972501234567\n123456\n")
+    rejects = str(tmp_path / where)
+    upload = ["upload", str(leads), "--campaign", campaign.code, "--rejects", rejects]
+
+    text = cli(server, *upload)
+    as_json = cli(server, *upload, "--json")
+
+    assert text.code == 2
+    assert f"--rejects {rejects}: cannot write: {why}" in text.err
+    assert error_document(as_json)["type"] == "UsageError"
+    assert campaign.calls == []
+    assert leads.read_text() == "phone\n972501234567\n123456\n"
+
+
+def test_the_rejects_file_cannot_be_the_lead_file(
+    server: FakeServer, campaign: FakeCampaign, tmp_path: Path
+) -> None:
+    """Opened for writing before the upload, it would have emptied the leads being read."""
+    leads = write(tmp_path / "leads.csv", "phone\n972501234567\n")
+
+    run = cli(server, "upload", str(leads), "--campaign", campaign.code, "--rejects", str(leads))
+
+    assert run.code == 2
+    assert "--rejects: it is the lead file" in run.err
+    assert leads.read_text() == "phone\n972501234567\n"
+    assert campaign.calls == []
+
+
+# --- F (issue 21.22): argument errors under --json -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["upload", "-", "--chunk-size", "0", "--json"], "--chunk-size: must be at least 1"),
+        (["upload", "-", "--json", "--concurrency", "many"], "--concurrency: expected a whole"),
+        (["nonsense", "--json"], "invalid choice: 'nonsense'"),
+        (["campaigns", "--json", "--no-such-option"], "unrecognized arguments: --no-such-option"),
+        (["--json", "campaigns"], "unrecognized arguments: --json"),
+    ],
+)
+def test_argument_errors_under_json_are_one_json_document(args: list[str], message: str) -> None:
+    run = run_main(*args)
+
+    error = error_document(run)
+    assert error["type"] == "UsageError"
+    assert message in error["message"]
+    assert message in run.err
+
+
+def test_argument_errors_as_text_show_the_usage() -> None:
+    run = run_main("upload", "-", "--chunk-size", "0")
+
+    assert run.code == 2
+    assert run.out == ""
+    assert run.err.startswith("usage: voicenter-dialer upload")
+    assert "error: argument --chunk-size: must be at least 1, got 0" in run.err
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        yield taken.getsockname()[1]
+
+
+@pytest.mark.parametrize("json_mode", [True, False])
+def test_fake_server_on_a_busy_port(busy_port: int, json_mode: bool) -> None:
+    run = run_main("fake-server", "--port", str(busy_port), *(["--json"] if json_mode else []))
+
+    assert run.code == 2
+    assert f"cannot listen on 127.0.0.1:{busy_port}" in run.err
+    if json_mode:
+        assert "cannot listen" in error_document(run)["message"]
+    else:
+        assert "listening" not in run.out

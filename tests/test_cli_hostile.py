@@ -1,0 +1,134 @@
+"""The CLI against hostile input (issue 21): surrogates, deep nesting, huge lines, odd files.
+
+Under ``--json`` stdout always holds one complete document; text output never crashes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from voicenter_dialer.testing import FakeCampaign, FakeServer
+
+from .test_cli import Run, cli, write
+
+
+@pytest.fixture
+def campaign(server: FakeServer) -> FakeCampaign:
+    return server.fake.add_campaign("Hostile campaign", kind="agent")
+
+
+def document(run: Run) -> Any:
+    """The one JSON document on stdout (json.loads refuses anything more, or less)."""
+    return json.loads(run.out)
+
+
+def _surrogate_path(folder: Path, name: bytes) -> Path:
+    """A path whose name is not UTF-8: Python names it with a lone surrogate (``\\udcff``)."""
+    path = Path(os.fsdecode(os.path.join(os.fsencode(folder), name)))
+    assert "\udcff" in str(path)
+    return path
+
+
+# --- C (issue 21.15): a lone surrogate in what is printed ---------------------------------
+
+
+def test_a_surrogate_in_the_source_name_gives_one_complete_json_document(
+    server: FakeServer, campaign: FakeCampaign, tmp_path: Path
+) -> None:
+    leads = write(_surrogate_path(tmp_path, b"leads-\xff.csv"), "phone\n972501234567\n")
+
+    run = cli(server, "upload", str(leads), "--campaign", campaign.code, "--json")
+
+    assert run.code == 0, run.err
+    assert document(run)["source"] == str(leads)  # escaped as \udcff, read back as it was
+
+
+def test_a_surrogate_in_a_message_does_not_crash_text_or_json_output(
+    server: FakeServer, campaign: FakeCampaign, tmp_path: Path
+) -> None:
+    missing = _surrogate_path(tmp_path, b"nope-\xff.csv")
+
+    text = cli(server, "upload", str(missing), "--campaign", campaign.code)
+    as_json = cli(server, "upload", str(missing), "--campaign", campaign.code, "--json")
+
+    assert text.code == as_json.code == 2
+    assert "nope-\\udcff.csv: cannot open" in text.err
+    assert document(as_json)["error"]["type"] == "LeadFileError"
+    assert "cannot open" in document(as_json)["error"]["message"]
+
+
+def test_a_surrogate_in_the_rejects_path_does_not_crash_the_report(
+    server: FakeServer, campaign: FakeCampaign, tmp_path: Path
+) -> None:
+    leads = write(tmp_path / "leads.csv", "phone\n972501234567\n123456\n")
+    rejects = _surrogate_path(tmp_path, b"rejects-\xff.csv")
+
+    run = cli(server, "upload", str(leads), "--campaign", campaign.code, "--rejects", str(rejects))
+
+    assert run.code == 1
+    assert "1 rejected and failed leads written to" in run.out
+    assert rejects.exists()
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        r'{"phone": "\ud83d"}',
+        r'{"phone": "0501234567", "name": "Dana \ud83d"}',
+        r'{"phone": "0501234567", "custom_data": {"var_a": ["\udc00"]}}',
+        r'{"phone": "0501234567", "\ud83d": "x"}',
+    ],
+)
+def test_a_lone_surrogate_in_a_jsonl_lead_is_a_file_error(
+    server: FakeServer, campaign: FakeCampaign, tmp_path: Path, line: str
+) -> None:
+    """It is not text that can be sent (the service takes UTF-8): refused with its line
+    before anything is sent, like a CSV that is not UTF-8 (it crashed the upload midway)."""
+    leads = write(tmp_path / "leads.jsonl", '{"phone": "0501234560"}\n' + line + "\n")
+
+    text = cli(server, "upload", str(leads), "--campaign", campaign.code)
+    as_json = cli(server, "upload", str(leads), "--campaign", campaign.code, "--json")
+
+    assert text.code == as_json.code == 2
+    assert "leads.jsonl:2: a lone surrogate" in text.err
+    assert document(as_json)["error"]["type"] == "LeadFileError"
+    assert campaign.calls == []
+
+
+def test_a_surrogate_pair_is_one_character_and_uploads(
+    server: FakeServer, campaign: FakeCampaign, tmp_path: Path
+) -> None:
+    leads = write(
+        tmp_path / "leads.jsonl", r'{"phone": "0501234567", "name": "\ud83d\ude00"}' + "\n"
+    )
+
+    run = cli(server, "upload", str(leads), "--campaign", campaign.code, "--json")
+
+    assert run.code == 0, run.err
+    assert campaign.calls[0].customer_name == "\U0001f600"
+
+
+# --- D (issue 21.16): deep nesting --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["[" * 100_000, '{"phone": "0501234567", "var_a": ' + "[" * 100_000 + "]" * 100_000 + "}"],
+)
+def test_deeply_nested_json_is_a_file_error(
+    server: FakeServer, campaign: FakeCampaign, tmp_path: Path, line: str
+) -> None:
+    leads = write(tmp_path / "leads.jsonl", '{"phone": "0501234560"}\n' + line + "\n")
+
+    text = cli(server, "upload", str(leads), "--campaign", campaign.code)
+    as_json = cli(server, "upload", str(leads), "--campaign", campaign.code, "--json")
+
+    assert text.code == as_json.code == 2
+    assert "leads.jsonl:2: malformed JSON: nested too deeply" in text.err
+    assert document(as_json)["error"]["type"] == "LeadFileError"
+    assert campaign.calls == []
