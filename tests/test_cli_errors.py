@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from voicenter_dialer import JournalError
+from voicenter_dialer._chunk import Chunk
+from voicenter_dialer._resume import Resume
 from voicenter_dialer.testing import FakeCampaign, FakeServer
 
 from .test_cli import Run, cli, run_main, write
@@ -121,3 +125,109 @@ def test_fake_server_on_a_busy_port(busy_port: int, json_mode: bool) -> None:
         assert "cannot listen" in error_document(run)["message"]
     else:
         assert "listening" not in run.out
+
+
+# --- H (issue 21.26): without the 'fake' extra (uvicorn) ------------------------------------
+
+
+@pytest.fixture
+def no_uvicorn(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # import uvicorn fails
+
+
+@pytest.mark.usefixtures("no_uvicorn")
+def test_the_demo_runs_in_process_without_uvicorn() -> None:
+    run = run_main("demo", "--leads", "300")
+
+    assert run.code == 0, run.err
+    assert "uvicorn is not installed: the fake dialer answers in-process" in run.out
+    assert "serving at" not in run.out
+    assert "Uploaded 300 leads" in run.out
+    assert "Demo complete." in run.out
+
+
+@pytest.mark.usefixtures("no_uvicorn")
+@pytest.mark.parametrize("json_mode", [True, False])
+def test_fake_server_without_uvicorn_names_the_install_command(json_mode: bool) -> None:
+    run = run_main("fake-server", "--port", "0", *(["--json"] if json_mode else []))
+
+    assert run.code == 2
+    assert "fake-server needs uvicorn: pip install 'voicenter-dialer[fake]'" in run.err
+    if json_mode:  # the error document, not a "serving" one
+        assert "pip install" in error_document(run)["message"]
+    else:
+        assert "listening" not in run.out
+
+
+# --- I (issue 21.28): campaigns without an account code --------------------------------------
+
+
+@pytest.mark.parametrize("json_mode", [True, False])
+def test_campaigns_without_a_code_names_the_option_and_the_variable(
+    server: FakeServer, json_mode: bool
+) -> None:
+    requests_before = len(server.fake.requests)
+
+    run = run_main("--base-url", server.base_url, "campaigns", *(["--json"] if json_mode else []))
+
+    assert run.code == 2
+    assert "--code" in run.err
+    assert "VOICENTER_CODE" in run.err
+    assert "AsyncDialer" not in run.err + run.out
+    assert len(server.fake.requests) == requests_before
+    if json_mode:
+        assert error_document(run)["type"] == "UsageError"
+
+
+# --- J (issue 21.5): the journal failing mid-upload ------------------------------------------
+
+
+def _journal_failing_from(monkeypatch: pytest.MonkeyPatch, start: int) -> None:
+    """The journal's database lost from the chunk at *start* on (a JournalError, as the
+    library raises for a lost connection)."""
+    replay = Resume.replay
+
+    async def failing(self: Resume, chunk: Chunk) -> Chunk:
+        if chunk.start >= start:
+            raise JournalError("upload.journal: the journal's database connection was lost")
+        return await replay(self, chunk)
+
+    monkeypatch.setattr(Resume, "replay", failing)
+
+
+@pytest.mark.parametrize("json_mode", [True, False])
+def test_a_journal_failing_after_sending_began_exits_1(
+    server: FakeServer,
+    campaign: FakeCampaign,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    json_mode: bool,
+) -> None:
+    leads = write(tmp_path / "leads.csv", "phone\n" + "".join(f"9725{i:08d}\n" for i in range(50)))
+    _journal_failing_from(monkeypatch, 20)
+
+    run = cli(
+        server, "upload", str(leads), "--campaign", campaign.code, "--chunk-size", "10",
+        "--concurrency", "1", "--journal", str(tmp_path / "upload.journal"),
+        *(["--json"] if json_mode else []),
+    )  # fmt: skip
+
+    assert run.code == 1
+    assert "the journal's database connection was lost" in run.err
+    assert "may have been added" in run.err
+    assert len(campaign.calls) == 20
+    if json_mode:
+        assert error_document(run, status=1)["type"] == "JournalError"
+
+
+def test_a_journal_refused_before_any_lead_is_read_exits_2(
+    server: FakeServer, campaign: FakeCampaign, tmp_path: Path
+) -> None:
+    leads = write(tmp_path / "leads.csv", "phone\n972501234567\n")
+    not_a_journal = write(tmp_path / "notes.txt", "not a journal\n")
+
+    run = cli(server, "upload", str(leads), "--campaign", campaign.code, "--json",
+              "--journal", str(not_a_journal))  # fmt: skip
+
+    assert error_document(run)["type"] == "JournalError"
+    assert campaign.calls == []

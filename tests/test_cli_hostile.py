@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import json
 import os
+import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from voicenter_dialer.cli import _leads
 from voicenter_dialer.testing import FakeCampaign, FakeServer
 
 from .test_cli import Run, cli, write
@@ -132,3 +135,54 @@ def test_deeply_nested_json_is_a_file_error(
     assert "leads.jsonl:2: malformed JSON: nested too deeply" in text.err
     assert document(as_json)["error"]["type"] == "LeadFileError"
     assert campaign.calls == []
+
+
+# --- G (issue 21.23): a huge line -----------------------------------------------------------
+
+
+def _peak_bytes_of(run: Callable[[], Run]) -> tuple[Run, int]:
+    tracemalloc.start()
+    try:
+        result = run()
+        return result, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@pytest.mark.parametrize("source", ["file", "stdin"])
+def test_a_huge_line_is_refused_while_it_is_read(
+    server: FakeServer, campaign: FakeCampaign, tmp_path: Path, source: str
+) -> None:
+    """A 50 MiB line cost its size (and more) in memory before it was refused: now memory is
+    bounded by the line limit (1 MiB), not by the line."""
+    huge = b"phone\n" + b"9" * (50 << 20) + b"\n"
+    if source == "file":
+        (tmp_path / "leads.csv").write_bytes(huge)
+        args, stdin = [str(tmp_path / "leads.csv")], b""
+    else:
+        args, stdin = ["-"], huge
+
+    run, peak = _peak_bytes_of(
+        lambda: cli(server, "upload", *args, "--campaign", campaign.code, stdin=stdin)
+    )
+
+    assert run.code == 2
+    assert ":2: a line longer than 1,048,576 bytes" in run.err
+    assert peak < 8 << 20
+    assert campaign.calls == []
+
+
+def test_a_line_of_the_limit_is_read_one_byte_more_is_refused(
+    server: FakeServer, campaign: FakeCampaign, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_leads, "MAX_LINE_BYTES", 64)
+    at_limit = "phone,var_pad\n972501234567," + "x" * (64 - 14) + "\n"  # 64 bytes with "\n"
+    over = at_limit.replace("x\n", "xx\n")
+
+    accepted = cli(server, "upload", "-", "--campaign", campaign.code, stdin=at_limit)
+    refused = cli(server, "upload", "-", "--campaign", campaign.code, stdin=over)
+
+    assert accepted.code == 0, accepted.err
+    assert refused.code == 2
+    assert "<stdin>:2: a line longer than 64 bytes" in refused.err
+    assert len(campaign.calls) == 1

@@ -58,13 +58,13 @@ class UsageError(Exception):
 
 
 class Incomplete(Exception):
-    """*error* ended an upload after it had started sending: printed, exit status 1 (not 2,
-    which says nothing was sent)."""
+    """*error* ended an upload after it had read leads, so after it may have sent some:
+    printed, exit status 1 (not 2, which says nothing was sent)."""
 
     def __init__(self, error: DialerError) -> None:
         super().__init__(
-            f"{error} (the upload had started: leads before this may have been added; "
-            "its journal, once reachable, tells which)"
+            f"{error} (the upload had started: leads read before this may have been added; "
+            "'voicenter-dialer journal' tells which once the journal can be read)"
         )
         self.error = error
 
