@@ -14,7 +14,11 @@ from typing import Any
 
 import pytest
 
+from voicenter_dialer import AddResult, BulkReport, Call, DialerError, FailedCall, RejectedCall
 from voicenter_dialer.cli import _leads
+from voicenter_dialer.cli._leads import LineMap
+from voicenter_dialer.cli._rejects import write_rejects
+from voicenter_dialer.cli._report import refused_leads
 from voicenter_dialer.testing import FakeCampaign, FakeServer
 
 from .test_cli import Run, cli, write
@@ -186,3 +190,88 @@ def test_a_line_of_the_limit_is_read_one_byte_more_is_refused(
     assert refused.code == 2
     assert "<stdin>:2: a line longer than 64 bytes" in refused.err
     assert len(campaign.calls) == 1
+
+
+# --- K: ATTACKS.md's CLI row ----------------------------------------------------------------
+
+
+def test_a_bom_and_crlf_line_ends_are_read_as_text(
+    server: FakeServer, campaign: FakeCampaign, tmp_path: Path
+) -> None:
+    csv_file = tmp_path / "leads.csv"
+    csv_file.write_bytes(b"\xef\xbb\xbfphone,name\r\n972501234567,Dana\r\n")
+    jsonl_file = tmp_path / "leads.jsonl"
+    jsonl_file.write_bytes(b'\xef\xbb\xbf{"phone": "972501234568", "name": "Avi"}\r\n')
+
+    for leads in (csv_file, jsonl_file):
+        run = cli(server, "upload", str(leads), "--campaign", campaign.code)
+        assert run.code == 0, run.err
+
+    assert [(c.target, c.customer_name) for c in campaign.calls] == [
+        ("972501234567", "Dana"),
+        ("972501234568", "Avi"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        pytest.param(
+            b"phone,name\r972501234567,Dana\r",
+            "leads.csv:1: lines end with a bare carriage return",
+            id="cr-line-ends",
+        ),
+        pytest.param(
+            b"phone,name\n972501234567,Da\x00na\n",
+            "leads.csv:2: a NUL byte at column 16: not a text file",
+            id="nul",
+        ),
+        pytest.param(
+            "phone,name\n".encode("utf-16-le"), "leads.csv:1: a NUL byte", id="utf-16-no-bom"
+        ),
+        pytest.param(
+            b"phone;name\n972501234567;Dana\n", "separated by semicolons", id="semicolons"
+        ),
+    ],
+)
+def test_text_that_is_not_a_csv_says_what_it_looks_like(
+    server: FakeServer, campaign: FakeCampaign, tmp_path: Path, content: bytes, message: str
+) -> None:
+    leads = tmp_path / "leads.csv"
+    leads.write_bytes(content)
+
+    run = cli(server, "upload", str(leads), "--campaign", campaign.code, "--json")
+
+    assert run.code == 2
+    assert message in document(run)["error"]["message"]
+    assert "universal-newline" not in run.err  # Python's words, not the user's
+    assert campaign.calls == []
+
+
+def _report_echoing(code: str) -> BulkReport:
+    """A report whose service answers echo *code* (ATTACKS: "echoes codes in descriptions")."""
+    echoed = f"campaign {code} refuses this number"
+    return BulkReport(
+        total=3,
+        accepted=1,
+        rejected=[RejectedCall(0, Call("123456"), AddResult("123456", 2, echoed))],
+        failed=[FailedCall(2, Call("972501234567"), DialerError(f"AddCallsBulk: {echoed}"))],
+    )
+
+
+def test_the_rejects_file_and_json_leads_never_hold_a_code(tmp_path: Path) -> None:
+    campaign, account = "CAMPAIGN-SECRET-0123456789", "ACCOUNT-SECRET-9876543210"
+    report = _report_echoing(campaign)
+    account_report = _report_echoing(account)
+    lines = LineMap()
+
+    for each in (report, account_report):
+        with (tmp_path / "rejects.csv").open("w", newline="") as file:
+            assert write_rejects(file, each, lines, (campaign, account)) == 2
+        written = (tmp_path / "rejects.csv").read_text()
+        reasons = [lead.reason for lead in refused_leads(each, lines, (campaign, account))]
+
+        assert campaign not in written
+        assert account not in written
+        assert "refuses this number" in written
+        assert all(campaign not in r and account not in r and "refuses" in r for r in reasons)

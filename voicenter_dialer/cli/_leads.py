@@ -203,6 +203,12 @@ def _text(lines: Iterable[bytes], name: str) -> Iterator[str]:
     for number, line in enumerate(lines, start=1):
         if number == 1 and line.startswith(codecs.BOM_UTF8):
             line = line[len(codecs.BOM_UTF8) :]  # Excel's UTF-8 mark
+        nul = line.find(b"\0")
+        if nul >= 0:  # valid UTF-8, but not text: UTF-16 without its mark, or binary
+            raise LeadFileError(
+                f"{name}:{number}: a NUL byte at column {nul + 1}: not a text file "
+                "(UTF-16? save it as UTF-8)"
+            )
         try:
             yield line.decode()
         except UnicodeDecodeError as exc:
@@ -259,6 +265,11 @@ class _Records:
                     yield self.line, dict(zip(header, row, strict=True)), columns.phone
                 self.line = reader.line_num + 1
         except csv.Error as exc:
+            if "new-line character" in str(exc):  # the csv module's words for it
+                raise LeadFileError(
+                    f"{name}:{self.line}: lines end with a bare carriage return (an old Mac "
+                    "format): save the file with LF or CRLF line ends"
+                ) from None
             raise LeadFileError(f"{name}:{self.line}: malformed CSV: {exc}") from None
 
     def _jsonl(self, text: Iterator[str]) -> Iterator[Record]:
@@ -302,9 +313,15 @@ def _columns(name: str, where: str, keys: Iterable[str], what: str = "column") -
     phone = next((seen[column] for column in PHONE_COLUMNS if column in seen), None)
     if phone is None:
         found = ", ".join(repr(key) for key in seen.values())
+        semicolons = any(";" in key for key in seen.values())
         raise LeadFileError(
             f"{name}:{where}: no phone {what}: expected a 'phone' or 'target' {what} "
             f"(found: {found or 'nothing'})"
+            + (
+                "; the columns look separated by semicolons: save it with commas"
+                if semicolons
+                else ""
+            )
         )
     return _Columns(phone, tuple(unnamed))
 
