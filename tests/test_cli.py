@@ -249,18 +249,25 @@ def test_missing_file(server: FakeServer, campaign: FakeCampaign, tmp_path: Path
 
 
 @pytest.mark.parametrize(
-    "args",
+    ("args", "message"),
     [
-        ("upload", "leads.csv"),  # no --campaign
-        ("upload", "leads.csv", "--campaign", "x", "--chunk-size", "0"),
-        ("nonsense",),
-        ("upload", "leads.csv", "--campaign", "x", "--chunk-size", "5000"),
+        (("upload", "leads.csv"), "no campaign code"),
+        (("upload", "leads.csv", "--campaign", "x", "--chunk-size", "0"), "must be at least 1"),
+        (("nonsense",), "invalid choice: 'nonsense'"),
+        (("upload", "leads.csv", "--campaign", "x", "--chunk-size", "5000"), "--chunk-size"),
     ],
 )
-def test_usage_errors(server: FakeServer, tmp_path: Path, args: tuple[str, ...]) -> None:
+def test_usage_errors(
+    server: FakeServer, tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
     write(tmp_path / "leads.csv", "phone\n0501234567\n")
+    requests_before = len(server.fake.requests)
+
     completed = cli(server, *(str(tmp_path / a) if a == "leads.csv" else a for a in args))
+
     assert completed.code == 2
+    assert message in completed.err
+    assert len(server.fake.requests) == requests_before
 
 
 def test_campaign_commands(server: FakeServer, campaign: FakeCampaign) -> None:
