@@ -231,3 +231,24 @@ def test_a_journal_refused_before_any_lead_is_read_exits_2(
 
     assert error_document(run)["type"] == "JournalError"
     assert campaign.calls == []
+
+
+@pytest.mark.parametrize("json_mode", [True, False])
+def test_a_full_disk_under_the_rejects_file_still_gives_the_report(
+    server: FakeServer, campaign: FakeCampaign, tmp_path: Path, json_mode: bool
+) -> None:
+    """/dev/full opens, then refuses every write: the leads were added, so the report (and,
+    under --json, each refused lead) must still be printed, exit 1."""
+    leads = write(tmp_path / "leads.csv", "phone\n972501234567\n123456\n")
+
+    run = cli(server, "upload", str(leads), "--campaign", campaign.code, "--rejects",
+              "/dev/full", *(["--json"] if json_mode else []))  # fmt: skip
+
+    assert run.code == 1
+    assert "--rejects /dev/full: cannot write: No space left on device" in run.err
+    if json_mode:
+        doc = json.loads(run.out)
+        assert (doc["accepted"], doc["rejected"]) == (1, 1)
+        assert [lead["target"] for lead in doc["leads"]] == ["123456"]
+    else:
+        assert "accepted           1" in run.out

@@ -19,7 +19,7 @@ from ._calls import phone_normaliser
 from ._leads import LeadStream, open_leads
 from ._output import EPILOG, EXIT_INCOMPLETE, EXIT_OK, Incomplete, Output, UsageError, jsonable
 from ._progress import upload_with_progress
-from ._rejects import open_rejects, write_rejects
+from ._rejects import close_quietly, open_rejects, write_rejects
 from ._report import campaign_line, journal_report, upload_report
 
 __all__ = [
@@ -277,7 +277,7 @@ async def _upload(dialer: AsyncDialer, args: argparse.Namespace, out: Output) ->
         lead_file = stack.enter_context(open_leads(args.file, args.format))
         rejects_file = open_rejects(args.rejects, lead_file) if args.rejects else None
         if rejects_file is not None:
-            stack.enter_context(rejects_file)
+            stack.callback(close_quietly, rejects_file)
         calls = LeadStream(lead_file, normalise)
         try:
             upload = await upload_with_progress(
@@ -296,8 +296,14 @@ async def _upload(dialer: AsyncDialer, args: argparse.Namespace, out: Output) ->
             raise
         rejects = None
         if rejects_file is not None:
-            written = write_rejects(rejects_file, upload.report, calls.lines, secrets)
-            rejects = (args.rejects, written)
+            try:
+                written = write_rejects(rejects_file, upload.report, calls.lines, secrets)
+                rejects = (args.rejects, written)
+            except OSError as exc:  # a full disk, say: the report is printed all the same
+                out.warn(
+                    f"--rejects {args.rejects}: cannot write: {exc.strerror or exc}"
+                    + ("; the --json document lists the leads instead" if out.json else "")
+                )
     upload_report(
         out,
         upload,
@@ -308,7 +314,7 @@ async def _upload(dialer: AsyncDialer, args: argparse.Namespace, out: Output) ->
         settled=settled,
         rejects=rejects,
     )
-    return EXIT_OK if upload.report.ok else EXIT_INCOMPLETE
+    return EXIT_OK if upload.report.ok and (rejects or not args.rejects) else EXIT_INCOMPLETE
 
 
 async def _journal(args: argparse.Namespace, out: Output) -> int:

@@ -129,6 +129,10 @@ class Output:
     def note(self, text: str) -> None:
         write(text, sys.stderr if self.json else sys.stdout)
 
+    def warn(self, text: str) -> None:
+        """A problem that does not end the command, on stderr."""
+        write(f"voicenter-dialer: warning: {text}", sys.stderr)
+
     def document(self, data: Mapping[str, Any]) -> None:
         if self.json and not self.documented:
             self.documented = True

@@ -3,6 +3,7 @@ again (its ``_`` columns are ignored on upload)."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 from collections.abc import Mapping, Sequence
@@ -14,7 +15,7 @@ from ._leads import LeadFile, LineMap
 from ._output import UsageError
 from ._report import refused_leads
 
-__all__ = ["open_rejects", "write_rejects"]
+__all__ = ["close_quietly", "open_rejects", "write_rejects"]
 
 
 def open_rejects(path: str, lead_file: LeadFile) -> TextIO:
@@ -38,7 +39,8 @@ def open_rejects(path: str, lead_file: LeadFile) -> TextIO:
 def write_rejects(
     file: TextIO, report: BulkReport, lines: LineMap, secrets: Sequence[str | None]
 ) -> int:
-    """Write the leads of *report* that were not accepted to *file*; return their count.
+    """Write the leads of *report* that were not accepted to *file*, and close it; return
+    their count. :class:`OSError` when it cannot be written (a full disk).
 
     Columns: ``phone``, ``name``, ``priority``, ``caller_id``, the custom data fields, then
     ``_line`` (where the lead starts in the input), ``_status`` (rejected, failed, or unknown
@@ -78,4 +80,12 @@ def write_rejects(
             if isinstance(call.custom_data, Mapping):
                 row.update({str(k): v for k, v in call.custom_data.items()})
         writer.writerow(row)
+    file.close()  # a full disk shows here: the last buffer is written on closing
     return len(refused)
+
+
+def close_quietly(file: TextIO) -> None:
+    """Close a rejects file left behind (the upload failed): what it could not write is
+    said elsewhere, or moot."""
+    with contextlib.suppress(OSError):
+        file.close()
