@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
-from voicenter_dialer import JournalError
+from voicenter_dialer import AsyncDialer, JournalError
 from voicenter_dialer._chunk import Chunk
 from voicenter_dialer._resume import Resume
+from voicenter_dialer.cli import main
 from voicenter_dialer.testing import FakeCampaign, FakeServer
 
 from .test_cli import Run, cli, run_main, write
@@ -252,3 +253,31 @@ def test_a_full_disk_under_the_rejects_file_still_gives_the_report(
         assert [lead["target"] for lead in doc["leads"]] == ["123456"]
     else:
         assert "accepted           1" in run.out
+
+
+@pytest.mark.parametrize(("json_mode", "verbose"), [(True, False), (False, False), (False, True)])
+def test_a_bug_is_one_error_without_a_traceback_or_a_code(
+    server: FakeServer,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    json_mode: bool,
+    verbose: bool,
+) -> None:
+    secret = "ACCOUNT-SECRET-0123456789"
+
+    async def broken(self: AsyncDialer) -> None:
+        raise TypeError(f"something about {secret}")
+
+    monkeypatch.setattr(AsyncDialer, "get_campaign_list", broken)
+
+    status = main(["--base-url", server.base_url, "--code", secret, *(["-v"] if verbose else []),
+                   "campaigns", *(["--json"] if json_mode else [])])  # fmt: skip
+    out, err = capsys.readouterr()
+
+    assert status == 1
+    assert "internal error (TypeError)" in err
+    assert "Traceback" not in err
+    assert ("in broken" in err) is verbose  # -v shows where
+    assert secret not in out + err
+    if json_mode:
+        assert json.loads(out)["error"]["type"] == "TypeError"

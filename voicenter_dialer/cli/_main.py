@@ -23,6 +23,7 @@ from ._output import (
     UsageError,
     for_shell,
     log_to_stderr,
+    write,
 )
 
 __all__ = ["main"]
@@ -89,9 +90,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 130
         if not isinstance(exc, Exception):  # SystemExit and the like are not failures
             raise
-        # A bug: its message may hold anything (a code), so only its type is printed.
+        # A bug: its message may hold anything (a code), so only where and its type are shown.
         if args.verbose:
-            traceback.print_exc()
+            write("".join(traceback.format_tb(exc.__traceback__)).rstrip(), sys.stderr)
         message = f"internal error ({type(exc).__name__}); -v shows where: please report it"
         out.error(message, exc, EXIT_INCOMPLETE)
         return EXIT_INCOMPLETE
