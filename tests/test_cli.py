@@ -617,3 +617,23 @@ def test_retries_show_in_the_progress_line_not_as_log_lines(
     assert "stamina" not in verbose.err
     assert "AddCallsBulk: attempt 1 of 2 failed (HTTP 503); retrying in" in verbose.err
     assert campaign.code not in verbose.err
+
+
+def test_a_reader_that_leaves_is_no_error() -> None:
+    """``voicenter-dialer demo | head -1``: the pipe closes while the command prints (a real
+    pipe: a process of its own). It said "internal error (BrokenPipeError)"."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "voicenter_dialer", "demo", "--leads", "500"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    assert process.stdout is not None
+    assert process.stderr is not None
+    process.stdout.close()  # the reader leaves before the first line
+    err = process.stderr.read().decode()
+    process.stderr.close()
+
+    assert process.wait(timeout=60) == 1
+    assert "error" not in err
+    assert "Exception ignored" not in err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
 import traceback
@@ -90,6 +91,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 130
         if not isinstance(exc, Exception):  # SystemExit and the like are not failures
             raise
+        if isinstance(exc, BrokenPipeError):  # stdout's reader left (| head): nobody to tell
+            _discard_stdout()
+            return EXIT_INCOMPLETE
         # A bug: its message may hold anything (a code), so only where and its type are shown.
         if args.verbose:
             write("".join(traceback.format_tb(exc.__traceback__)).rstrip(), sys.stderr)
@@ -97,6 +101,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         out.error(message, exc, EXIT_INCOMPLETE)
         return EXIT_INCOMPLETE
     return status
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush does not fail too."""
+    try:
+        fileno = sys.stdout.fileno()
+    except (OSError, ValueError):  # not a file (captured), or closed already
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fileno)
+    os.close(devnull)
 
 
 async def _interruptible(command: Coroutine[Any, Any, int]) -> int:
