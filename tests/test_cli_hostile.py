@@ -275,3 +275,30 @@ def test_the_rejects_file_and_json_leads_never_hold_a_code(tmp_path: Path) -> No
         assert account not in written
         assert "refuses this number" in written
         assert all(campaign not in r and account not in r and "refuses" in r for r in reasons)
+
+
+@pytest.mark.parametrize(("json_mode", "in_query"), [(True, False), (False, False), (True, True)])
+def test_a_journal_url_password_is_never_printed(
+    server: FakeServer,
+    campaign: FakeCampaign,
+    tmp_path: Path,
+    postgres_database: str,
+    json_mode: bool,
+    in_query: bool,
+) -> None:
+    password = "PG-PASSWORD-0123456789"
+    if in_query:
+        journal = f"{postgres_database}?password={password}#leads"
+    else:
+        journal = postgres_database.replace("postgres@", f"postgres:{password}@") + "#leads"
+    leads = write(tmp_path / "leads.csv", "phone\n972501234567\n")
+    as_json = ["--json"] if json_mode else []
+
+    upload = cli(server, "upload", str(leads), "--campaign", campaign.code,
+                 "--journal", journal, *as_json)  # fmt: skip
+    summary = cli(server, "journal", journal, *as_json)
+
+    assert (upload.code, summary.code) == (0, 0), upload.err + summary.err
+    for run in (upload, summary):
+        assert password not in run.out + run.err
+    assert "#leads" in summary.out

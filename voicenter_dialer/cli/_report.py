@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 
 from voicenter_dialer._journal import JournalSummary
+from voicenter_dialer._journal_postgres import is_postgres_url
 from voicenter_dialer._models import BulkReport, Call, Campaign
 from voicenter_dialer._resume import JournalSpec
 from voicenter_dialer._secrets import mask, redact
@@ -16,7 +18,14 @@ from ._leads import LineMap
 from ._output import Output
 from ._progress import Upload
 
-__all__ = ["RefusedLead", "campaign_line", "journal_report", "refused_leads", "upload_report"]
+__all__ = [
+    "RefusedLead",
+    "campaign_line",
+    "journal_name",
+    "journal_report",
+    "refused_leads",
+    "upload_report",
+]
 
 
 @attrs.frozen
@@ -140,8 +149,21 @@ def upload_report(
         out.say(f"{rejects[1]:,} rejected and failed leads written to {rejects[0]}")
 
 
+def journal_name(spec: JournalSpec) -> str:
+    """*spec* as it may be shown: a PostgreSQL URL without its password or query (which may
+    hold one), as the journal describes itself in its errors."""
+    text = str(spec)
+    if not is_postgres_url(text):
+        return text
+    parts = urlsplit(text)
+    userinfo, at, host = parts.netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit((parts.scheme, f"{user}{at}{host}", parts.path, "", parts.fragment))
+
+
 def journal_report(out: Output, spec: JournalSpec, summary: JournalSummary) -> bool:
     """Print what a journal holds; True when nothing is left to do."""
+    name = journal_name(spec)
     remaining = summary.remaining
     # A rerun with a shorter input records a smaller total than the chunks already recorded.
     surplus = -remaining if remaining is not None and remaining < 0 else 0
@@ -149,7 +171,7 @@ def journal_report(out: Output, spec: JournalSpec, summary: JournalSummary) -> b
         remaining = 0
     out.document(
         {
-            "journal": str(spec),
+            "journal": name,
             "total": summary.total,
             "accepted": summary.accepted,
             "rejected": summary.rejected,
@@ -160,7 +182,7 @@ def journal_report(out: Output, spec: JournalSpec, summary: JournalSummary) -> b
         }
     )
     total = "unknown" if summary.total is None else f"{summary.total:,}"
-    out.say(f"Journal {spec}: {total} leads in the input")
+    out.say(f"Journal {name}: {total} leads in the input")
     out.say(f"  accepted   {summary.accepted:>10,}")
     out.say(f"  rejected   {summary.rejected:>10,}")
     out.say(f"  failed     {summary.failed:>10,}")
