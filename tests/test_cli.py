@@ -1,19 +1,22 @@
-"""The voicenter-dialer command, run as a subprocess against the fake dialer on loopback."""
+"""The voicenter-dialer command, run in-process against the fake dialer on loopback."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import json
 import re
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import attrs
 import pytest
 
+from voicenter_dialer.cli import main
 from voicenter_dialer.testing import FakeCampaign, FakeServer, Faults
 
 
@@ -29,23 +32,69 @@ class Run:
     err: str
 
 
+def _pipe(data: bytes = b"") -> io.TextIOWrapper:
+    """A stream over bytes that encodes as strictly as a real pipe's (a StringIO takes text
+    that a real stdout refuses, such as a lone surrogate)."""
+    return io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", write_through=True)
+
+
+@contextlib.contextmanager
+def environment(env: Mapping[str, str]) -> Iterator[None]:
+    """Only *env* of the VOICENTER_ variables, as a clean process would see them."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("VOICENTER_CODE", "VOICENTER_CAMPAIGN", "VOICENTER_BASE_URL"):
+            patch.delenv(name, raising=False)
+        for name, value in env.items():
+            patch.setenv(name, value)
+        yield
+
+
+def run_main(*argv: str, env: Mapping[str, str] = {}, stdin: bytes | str = b"") -> Run:
+    """``voicenter-dialer *argv*`` in this process, its streams captured."""
+    data = stdin.encode() if isinstance(stdin, str) else stdin
+    out, err = _pipe(), _pipe()
+    with environment(env), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sys, "stdin", _pipe(data))
+        patch.setattr(sys, "stdout", out)
+        patch.setattr(sys, "stderr", err)
+        try:
+            code = main(list(argv))
+        except SystemExit as exited:  # --help, --version
+            code = exited.code if isinstance(exited.code, int) else 2
+    run = Run(code, _text(out), _text(err))
+    assert "internal error" not in run.err, run.err
+    return run
+
+
+def _text(stream: io.TextIOWrapper) -> str:
+    buffer = stream.buffer
+    assert isinstance(buffer, io.BytesIO)
+    return buffer.getvalue().decode()
+
+
 def cli(
     server: FakeServer,
     *args: str,
     env: Mapping[str, str] = {},
-    stdin: str | None = None,
+    stdin: bytes | str = b"",
     base_url: bool = True,
 ) -> Run:
-    """Run the command against *server* (``--base-url`` unless not *base_url*)."""
+    """Run the command in-process against *server* (``--base-url`` unless not *base_url*)."""
     connection = ["--base-url", server.base_url] if base_url else []
+    return run_main(
+        *connection, *args, env={"VOICENTER_CODE": server.fake.account_code, **env}, stdin=stdin
+    )
+
+
+def cli_process(server: FakeServer, *args: str, stdin: str) -> Run:
+    """Run the command as a process of its own: for what needs one (a real pipe)."""
     completed = subprocess.run(
-        [sys.executable, "-m", "voicenter_dialer", *connection, *args],
+        [sys.executable, "-m", "voicenter_dialer", "--base-url", server.base_url, *args],
         capture_output=True,
         text=True,
         timeout=60,
-        env={"VOICENTER_CODE": server.fake.account_code, "PATH": "/usr/bin:/bin", **env},
+        env={"VOICENTER_CODE": server.fake.account_code, "PATH": "/usr/bin:/bin"},
         input=stdin,
-        stdin=None if stdin is not None else subprocess.DEVNULL,
         check=False,
     )
     assert "Traceback" not in completed.stderr
@@ -200,18 +249,25 @@ def test_missing_file(server: FakeServer, campaign: FakeCampaign, tmp_path: Path
 
 
 @pytest.mark.parametrize(
-    "args",
+    ("args", "message"),
     [
-        ("upload", "leads.csv"),  # no --campaign
-        ("upload", "leads.csv", "--campaign", "x", "--chunk-size", "0"),
-        ("nonsense",),
-        ("upload", "leads.csv", "--campaign", "x", "--chunk-size", "5000"),
+        (("upload", "leads.csv"), "no campaign code"),
+        (("upload", "leads.csv", "--campaign", "x", "--chunk-size", "0"), "must be at least 1"),
+        (("nonsense",), "invalid choice: 'nonsense'"),
+        (("upload", "leads.csv", "--campaign", "x", "--chunk-size", "5000"), "--chunk-size"),
     ],
 )
-def test_usage_errors(server: FakeServer, tmp_path: Path, args: tuple[str, ...]) -> None:
+def test_usage_errors(
+    server: FakeServer, tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
     write(tmp_path / "leads.csv", "phone\n0501234567\n")
+    requests_before = len(server.fake.requests)
+
     completed = cli(server, *(str(tmp_path / a) if a == "leads.csv" else a for a in args))
+
     assert completed.code == 2
+    assert message in completed.err
+    assert len(server.fake.requests) == requests_before
 
 
 def test_campaign_commands(server: FakeServer, campaign: FakeCampaign) -> None:
@@ -312,16 +368,14 @@ def test_an_unknown_region_exits_2_before_anything_is_sent(
 
 
 def test_a_region_without_phonenumbers_is_refused(
-    server: FakeServer, campaign: FakeCampaign, tmp_path: Path
+    server: FakeServer, campaign: FakeCampaign, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Issue 11 item 8: without the 'phone' extra a --region was silently ignored."""
     leads = write(tmp_path / "leads.csv", "phone\n050-123-4567\n")
-    blocker = write(tmp_path / "phonenumbers.py", "raise ImportError('not installed')\n")
-    env = {"PYTHONPATH": str(blocker.parent)}
+    monkeypatch.setitem(sys.modules, "phonenumbers", None)  # import phonenumbers fails
 
-    refused = cli(server, "upload", str(leads), "--campaign", campaign.code, "--region", "GB",
-                  env=env)  # fmt: skip
-    default = cli(server, "upload", str(leads), "--campaign", campaign.code, env=env)
+    refused = cli(server, "upload", str(leads), "--campaign", campaign.code, "--region", "GB")
+    default = cli(server, "upload", str(leads), "--campaign", campaign.code)
 
     assert refused.code == 2
     assert "--region GB needs the phonenumbers package" in refused.err
@@ -331,7 +385,7 @@ def test_a_region_without_phonenumbers_is_refused(
 
 def test_upload_from_a_pipe_named_dev_stdin(server: FakeServer, campaign: FakeCampaign) -> None:
     """Issue 11 item 10: ``cat leads.csv | voicenter-dialer upload /dev/stdin`` crashed."""
-    run = cli(server, "upload", "/dev/stdin", "--campaign", campaign.code, stdin=GOOD_CSV)
+    run = cli_process(server, "upload", "/dev/stdin", "--campaign", campaign.code, stdin=GOOD_CSV)
 
     assert run.code == 0, run.err
     assert campaign.targets() == ["972501234567", "972501234568", "972501234569"]
@@ -563,3 +617,23 @@ def test_retries_show_in_the_progress_line_not_as_log_lines(
     assert "stamina" not in verbose.err
     assert "AddCallsBulk: attempt 1 of 2 failed (HTTP 503); retrying in" in verbose.err
     assert campaign.code not in verbose.err
+
+
+def test_a_reader_that_leaves_is_no_error() -> None:
+    """``voicenter-dialer demo | head -1``: the pipe closes while the command prints (a real
+    pipe: a process of its own). It said "internal error (BrokenPipeError)"."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "voicenter_dialer", "demo", "--leads", "500"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    assert process.stdout is not None
+    assert process.stderr is not None
+    process.stdout.close()  # the reader leaves before the first line
+    err = process.stderr.read().decode()
+    process.stderr.close()
+
+    assert process.wait(timeout=60) == 1
+    assert "error" not in err
+    assert "Exception ignored" not in err

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from voicenter_dialer import BulkProgress, LeadFileError
-from voicenter_dialer._leads import LeadStream, LineMap, open_leads, phone_normaliser
+from voicenter_dialer.cli._calls import phone_normaliser
+from voicenter_dialer.cli._leads import LeadStream, LineMap, open_leads
 from voicenter_dialer.testing import FakeDialer
 
 

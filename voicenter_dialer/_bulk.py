@@ -92,12 +92,12 @@ class _Uploader:
         self._runner = runner
         self._flush_after = flush_after
         self._send = send
-        #: What the caller's input raised, once the chunks read before it are done.
+        #: What stopped the reading (the caller's input, or the journal), raised once the
+        #: chunks read before it are done.
         self.input_error: Exception | None = None
 
     async def run(self, calls: Iterable[Any] | AsyncIterable[Any]) -> None:
-        """Send every chunk; never raises but for cancellation and the journal's errors
-        (see :attr:`input_error`)."""
+        """Send every chunk; never raises but for cancellation (see :attr:`input_error`)."""
         runner = self._runner
         async with self._send, anyio.create_task_group() as tasks:
             start = 0
@@ -110,9 +110,7 @@ class _Uploader:
                         chunk = runner.prepare(start, calls_read)
                         start += len(calls_read)
                         await runner.submit(chunk, tasks, self._deliver)
-            except DialerError:
-                raise  # the journal's, or the dialer's: not the input's
-            except Exception as exc:  # the caller's input failed: finish what is in flight
+            except Exception as exc:  # the input or the journal failed: finish what is in flight
                 self.input_error = exc
                 return
         if runner.resume is not None and self.input_error is None:

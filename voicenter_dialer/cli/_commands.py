@@ -3,32 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
-from voicenter_dialer._bulk import DEFAULT_CHUNK_SIZE, DEFAULT_CONCURRENCY, MAX_CHUNK_SIZE
 from voicenter_dialer._client import AsyncDialer
 from voicenter_dialer._concurrency import AUTO, Concurrency
 from voicenter_dialer._exceptions import JournalError
-from voicenter_dialer._leads import LeadStream, open_leads, phone_normaliser, write_rejects
 from voicenter_dialer._options import DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES
 from voicenter_dialer._resume import JournalSpec, summarise_journal
 from voicenter_dialer._secrets import mask
+from voicenter_dialer._session import DEFAULT_CHUNK_SIZE, DEFAULT_CONCURRENCY, MAX_CHUNK_SIZE
 
-from ._output import (
-    EPILOG,
-    EXIT_INCOMPLETE,
-    EXIT_OK,
-    Output,
-    UsageError,
-    campaign_line,
-    journal_report,
-    jsonable,
-    upload_report,
-    upload_with_progress,
-)
+from ._calls import phone_normaliser
+from ._leads import LeadStream, open_leads
+from ._output import EPILOG, EXIT_INCOMPLETE, EXIT_OK, Incomplete, Output, UsageError, jsonable
+from ._progress import upload_with_progress
+from ._rejects import close_quietly, open_rejects, write_rejects
+from ._report import campaign_line, journal_report, upload_report
 
 __all__ = [
     "DEFAULT_REGION",
@@ -146,12 +139,17 @@ def _campaign(args: argparse.Namespace) -> str:
     return campaign
 
 
+def _account_code(args: argparse.Namespace) -> str | None:
+    code: str | None = args.code or os.environ.get("VOICENTER_CODE") or None
+    return code
+
+
 def _with_dialer(handler: Handler) -> Run:
     """*handler* given a dialer made from the connection options, closed afterwards."""
 
     async def run(args: argparse.Namespace, out: Output) -> int:
         async with AsyncDialer(
-            args.code,
+            _account_code(args),
             base_url=args.base_url,
             max_retries=args.max_retries,
             allow_insecure_http=args.allow_insecure_http,
@@ -172,6 +170,11 @@ def _api_command(
 
 
 async def _campaigns(dialer: AsyncDialer, args: argparse.Namespace, out: Output) -> int:
+    if _account_code(args) is None:
+        raise UsageError(
+            "no account code: set VOICENTER_CODE (it keeps the code out of 'ps'), or give "
+            "--code CODE before the command"
+        )
     campaigns = await dialer.get_campaign_list()
     out.document({"campaigns": jsonable(campaigns, show_codes=args.show_codes)})
     for campaign in campaigns:
@@ -270,32 +273,49 @@ async def _upload(dialer: AsyncDialer, args: argparse.Namespace, out: Output) ->
     if args.reconcile and args.journal is None:
         raise UsageError("--reconcile needs --journal: it settles what a journal left unknown")
     settled = _settled(args.journal)
-    with open_leads(args.file, args.format) as lead_file:
+    secrets = (campaign, _account_code(args))
+    with contextlib.ExitStack() as stack:
+        lead_file = stack.enter_context(open_leads(args.file, args.format))
+        rejects_file = open_rejects(args.rejects, lead_file) if args.rejects else None
+        if rejects_file is not None:
+            stack.callback(close_quietly, rejects_file)
         calls = LeadStream(lead_file, normalise)
-        upload = await upload_with_progress(
-            dialer,
-            campaign,
-            calls,
-            total=lead_file.rows,
-            chunk_size=args.chunk_size,
-            concurrency=args.concurrency,
-            journal=args.journal,
-            reconcile=args.reconcile,
-        )
-    report = upload.report
-    rejects = None
-    if args.rejects:
-        rejects = (args.rejects, write_rejects(Path(args.rejects), report, calls.lines))
+        try:
+            upload = await upload_with_progress(
+                dialer,
+                campaign,
+                calls,
+                total=lead_file.rows,
+                chunk_size=args.chunk_size,
+                concurrency=args.concurrency,
+                journal=args.journal,
+                reconcile=args.reconcile,
+            )
+        except JournalError as exc:
+            if len(calls.lines):  # leads were read, so some may have been sent
+                raise Incomplete(exc) from None
+            raise
+        rejects = None
+        if rejects_file is not None:
+            try:
+                written = write_rejects(rejects_file, upload.report, calls.lines, secrets)
+                rejects = (args.rejects, written)
+            except OSError as exc:  # a full disk, say: the report is printed all the same
+                out.warn(
+                    f"--rejects {args.rejects}: cannot write: {exc.strerror or exc}"
+                    + ("; the --json document lists the leads instead" if out.json else "")
+                )
     upload_report(
         out,
         upload,
         campaign,
+        account=secrets[1],
         source=lead_file.name,
         lines=calls.lines,
         settled=settled,
         rejects=rejects,
     )
-    return EXIT_OK if report.ok else EXIT_INCOMPLETE
+    return EXIT_OK if upload.report.ok and (rejects or not args.rejects) else EXIT_INCOMPLETE
 
 
 async def _journal(args: argparse.Namespace, out: Output) -> int:

@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterable
+import contextlib
+import importlib
+from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from voicenter_dialer._client import AsyncDialer
-from voicenter_dialer._leads import LineMap
 from voicenter_dialer._models import Call
 from voicenter_dialer.testing import FakeDialer, Faults, bind, make_server, serve
 
 from ._commands import bulk_options, command, positive
-from ._output import (
-    EXIT_INCOMPLETE,
-    EXIT_OK,
-    Output,
-    UsageError,
-    campaign_line,
-    upload_report,
-)
-from ._output import upload_with_progress as upload
+from ._leads import LineMap
+from ._output import EXIT_INCOMPLETE, EXIT_OK, Output, UsageError
+from ._progress import upload_with_progress as upload
+from ._report import campaign_line, upload_report
 
 __all__ = ["register"]
 
@@ -39,43 +35,76 @@ def _demo_leads(count: int) -> Iterable[Call]:
         yield Call(target, customer_name=f"Lead {i}", custom_data={"var_LeadID": i})
 
 
-async def _demo(args: argparse.Namespace, out: Output) -> int:
-    fake = FakeDialer()
-    fake.add_campaign("Demo campaign", kind="agent")
+#: How to install what serving the fake over HTTP needs.
+_INSTALL_FAKE = "pip install 'voicenter-dialer[fake]'"
+
+
+def _can_serve() -> bool:
+    """Whether uvicorn, which serves the fake over HTTP (the ``fake`` extra), is installed."""
+    try:
+        importlib.import_module("uvicorn")
+    except ImportError:
+        return False
+    return True
+
+
+@contextlib.asynccontextmanager
+async def _demo_dialer(fake: FakeDialer, out: Output) -> AsyncIterator[AsyncDialer]:
+    """A dialer of *fake*: over loopback HTTP, or in-process without uvicorn."""
+    if not _can_serve():
+        out.note(
+            "uvicorn is not installed: the fake dialer answers in-process, without HTTP "
+            f"({_INSTALL_FAKE} to serve it on loopback)"
+        )
+        async with fake.client() as dialer:
+            yield dialer
+        return
     out.note("Starting the fake dialer on loopback…")
     with serve(fake) as server:
         out.note(f"  serving at {server.base_url}")
         async with AsyncDialer(fake.account_code, base_url=server.base_url) as dialer:
-            campaign = (await dialer.get_campaign_list())[0]
-            out.note(f"Campaign: {campaign_line(campaign, show_codes=False)}")
-            out.note(f"Uploading {args.leads:,} generated leads (a few invalid on purpose)…")
-            uploaded = await upload(
-                dialer,
-                campaign.code,
-                _demo_leads(args.leads),
-                total=args.leads,
-                chunk_size=args.chunk_size,
-                concurrency=args.concurrency,
-            )
-            upload_report(out, uploaded, campaign.code, source="generated", lines=LineMap())
-            pending = await dialer.get_campaign_pending_calls(campaign)
-            out.note(
-                f"The campaign now holds {pending.campaign.total_pending_calls:,} pending calls."
-            )
-            await dialer.stop_campaign(campaign)
-            stopped = await dialer.get_campaign_details(campaign)
-            await dialer.start_campaign(campaign)
-            started = await dialer.get_campaign_details(campaign)
-            out.note(f"Stop, then start: {stopped.status_name} -> {started.status_name}")
-            for member in ("SIP100", "SIP101"):
-                await dialer.add_member(campaign, member)
-            await dialer.remove_member(campaign, "SIP101")
-            members = await dialer.get_members_list(campaign)
-            out.note(f"Members after adding two and removing one: {[m.member for m in members]}")
-            await dialer.update_campaign_strategy(
-                campaign, queue_for_monitoring=1001, queue_maximum_callers=5, coefficient=2
-            )
-            out.note("Strategy updated. Demo complete.")
+            yield dialer
+
+
+async def _demo(args: argparse.Namespace, out: Output) -> int:
+    fake = FakeDialer()
+    fake.add_campaign("Demo campaign", kind="agent")
+    async with _demo_dialer(fake, out) as dialer:
+        campaign = (await dialer.get_campaign_list())[0]
+        out.note(f"Campaign: {campaign_line(campaign, show_codes=False)}")
+        out.note(f"Uploading {args.leads:,} generated leads (a few invalid on purpose)…")
+        uploaded = await upload(
+            dialer,
+            campaign.code,
+            _demo_leads(args.leads),
+            total=args.leads,
+            chunk_size=args.chunk_size,
+            concurrency=args.concurrency,
+        )
+        upload_report(
+            out,
+            uploaded,
+            campaign.code,
+            account=fake.account_code,
+            source="generated",
+            lines=LineMap(),
+        )
+        pending = await dialer.get_campaign_pending_calls(campaign)
+        out.note(f"The campaign now holds {pending.campaign.total_pending_calls:,} pending calls.")
+        await dialer.stop_campaign(campaign)
+        stopped = await dialer.get_campaign_details(campaign)
+        await dialer.start_campaign(campaign)
+        started = await dialer.get_campaign_details(campaign)
+        out.note(f"Stop, then start: {stopped.status_name} -> {started.status_name}")
+        for member in ("SIP100", "SIP101"):
+            await dialer.add_member(campaign, member)
+        await dialer.remove_member(campaign, "SIP101")
+        members = await dialer.get_members_list(campaign)
+        out.note(f"Members after adding two and removing one: {[m.member for m in members]}")
+        await dialer.update_campaign_strategy(
+            campaign, queue_for_monitoring=1001, queue_maximum_callers=5, coefficient=2
+        )
+        out.note("Strategy updated. Demo complete.")
     expected = uploaded.report.total == args.leads and uploaded.report.accepted > 0
     return EXIT_OK if expected else EXIT_INCOMPLETE
 
@@ -99,19 +128,31 @@ async def _fake_server(args: argparse.Namespace, out: Output) -> int:
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    if not _can_serve():
+        raise UsageError(f"fake-server needs uvicorn: {_INSTALL_FAKE}")
     fake = FakeDialer(args.account_code, faults=faults)
     campaign = fake.add_campaign("Fake campaign", code=args.campaign_code)
-    sock = bind(args.host, args.port)
-    port = sock.getsockname()[1]
-    base_url = f"http://{args.host}:{port}/ForwardDialer/Dialer/"
-    # Machine-readable first line (or document), for scripts that start it on port 0.
-    out.document(
-        {"base_url": base_url, "account_code": fake.account_code, "campaign_code": campaign.code}
-    )
-    out.say(f"listening {base_url}")
-    out.say(f"account code {fake.account_code}")
-    out.say(f"campaign code {campaign.code}")
-    await make_server(fake, log_level=args.log_level).serve(sockets=[sock])
+    try:
+        sock = bind(args.host, args.port)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}"
+        ) from None
+    with sock:
+        server = make_server(fake, log_level=args.log_level)
+        base_url = f"http://{args.host}:{sock.getsockname()[1]}/ForwardDialer/Dialer/"
+        # Machine-readable first line (or document), for scripts that start it on port 0.
+        out.document(
+            {
+                "base_url": base_url,
+                "account_code": fake.account_code,
+                "campaign_code": campaign.code,
+            }
+        )
+        out.say(f"listening {base_url}")
+        out.say(f"account code {fake.account_code}")
+        out.say(f"campaign code {campaign.code}")
+        await server.serve(sockets=[sock])
     return EXIT_OK
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
+import traceback
 from collections.abc import Coroutine, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from voicenter_dialer._exceptions import DialerError, JournalError, ValidationError
 from voicenter_dialer._version import __version__
@@ -17,17 +19,35 @@ from ._output import (
     EPILOG,
     EXIT_INCOMPLETE,
     EXIT_USAGE,
+    Incomplete,
     Output,
     UsageError,
     for_shell,
     log_to_stderr,
+    write,
 )
 
 __all__ = ["main"]
 
 
+class _ArgumentError(UsageError):
+    """A command line argparse refused; *parser* (the command's) gives the usage."""
+
+    def __init__(self, parser: argparse.ArgumentParser, message: str) -> None:
+        super().__init__(message)
+        self.parser = parser
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, whose errors are raised rather than printed and exited on: under
+    ``--json`` they too must be a JSON document. Its subcommands' parsers are of this class."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _ArgumentError(self, message)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="voicenter-dialer",
         description="Voicenter auto-dialer (ForwardDialer) from the command line.",
         epilog=EPILOG,
@@ -46,23 +66,52 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
-    args = _parser().parse_args(argv)
-    out = Output(args.json)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # Before parsing, which may fail: then the error is a JSON document too.
+    out = Output("--json" in argv)
+    try:
+        args = _parser().parse_args(argv)
+    except _ArgumentError as exc:
+        if not out.json:
+            exc.parser.print_usage(sys.stderr)
+        out.error(str(exc), exc, EXIT_USAGE, prog=exc.parser.prog)
+        return EXIT_USAGE
     try:
         with log_to_stderr(args.verbose):
             status: int = asyncio.run(_interruptible(args.handler(args, out)))
     except (UsageError, ValidationError, JournalError) as exc:
         out.error(for_shell(str(exc)), exc, EXIT_USAGE)
         return EXIT_USAGE
-    except DialerError as exc:
+    except (DialerError, Incomplete) as exc:
         out.error(for_shell(str(exc)), exc, EXIT_INCOMPLETE)
         return EXIT_INCOMPLETE
     except BaseException as exc:
-        if not _interrupted(exc):
+        if _interrupted(exc):
+            out.error("interrupted", KeyboardInterrupt(), 130)
+            return 130
+        if not isinstance(exc, Exception):  # SystemExit and the like are not failures
             raise
-        out.error("interrupted", KeyboardInterrupt(), 130)
-        return 130
+        if isinstance(exc, BrokenPipeError):  # stdout's reader left (| head): nobody to tell
+            _discard_stdout()
+            return EXIT_INCOMPLETE
+        # A bug: its message may hold anything (a code), so only where and its type are shown.
+        if args.verbose:
+            write("".join(traceback.format_tb(exc.__traceback__)).rstrip(), sys.stderr)
+        message = f"internal error ({type(exc).__name__}); -v shows where: please report it"
+        out.error(message, exc, EXIT_INCOMPLETE)
+        return EXIT_INCOMPLETE
     return status
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush does not fail too."""
+    try:
+        fileno = sys.stdout.fileno()
+    except (OSError, ValueError):  # not a file (captured), or closed already
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fileno)
+    os.close(devnull)
 
 
 async def _interruptible(command: Coroutine[Any, Any, int]) -> int:

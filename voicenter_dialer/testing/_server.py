@@ -50,9 +50,13 @@ def bind(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
     # IPPROTO_TCP given explicitly: asyncio sets TCP_NODELAY on accepted connections only
     # then, and without it every answer waits ~40 ms for a delayed ACK (Nagle).
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(_BACKLOG)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(_BACKLOG)
+    except BaseException:  # a busy port: not a leaked socket besides
+        sock.close()
+        raise
     return sock
 
 

@@ -1,0 +1,116 @@
+"""What a lead's fields mean: which name the phone and the name, numbers in the vendor's
+form, and a lead record turned into a :class:`Call`."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from voicenter_dialer._models import Call
+
+__all__ = ["NAME_COLUMNS", "PHONE_COLUMNS", "lead_call", "phone_normaliser"]
+
+# Columns (or JSON keys) that name the same field: a file may hold one of each group.
+PHONE_COLUMNS = ("phone", "target")
+NAME_COLUMNS = ("name", "customer_name")
+# Separators people type in numbers; the vendor wants digits.
+_SEPARATORS = re.compile(r"[\s\-().]")
+# A number a spreadsheet stored as a float: "972501234567.0".
+_FLOAT_ARTEFACT = re.compile(r"\s*(\+?\d+)\.0+\s*")
+
+
+def phone_normaliser(region: str | None) -> Callable[[str], str]:
+    """Turn typed numbers into the vendor's form.
+
+    Separators (spaces, dashes, dots, parentheses) are dropped, and a trailing ``.0`` on a
+    number (a spreadsheet's float: ``972501234567.0``) too. With the ``phone`` extra
+    (phonenumbers) and a *region* (ISO 3166 alpha-2, any case), national numbers become
+    international digits (``050-123-4567`` in IL -> ``972501234567``); what it cannot parse
+    is left for the client's validation to report. Raises :class:`ValueError` for a region
+    phonenumbers does not know, and :class:`ImportError` for a region without phonenumbers.
+    """
+
+    def plain(raw: str) -> str:
+        artefact = _FLOAT_ARTEFACT.fullmatch(raw)
+        return artefact[1] if artefact else _SEPARATORS.sub("", raw)
+
+    if not region:
+        return plain
+    import phonenumbers
+
+    region = region.strip().upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValueError(
+            f"unknown region {region!r}: expected a two-letter ISO 3166 country code, "
+            "such as IL, US or GB"
+        )
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    trunk_prefix = metadata.national_prefix if metadata is not None else None
+    country_code = str(phonenumbers.country_code_for_region(region))
+
+    def international(raw: str) -> str:
+        digits = plain(raw)
+        # Fast paths, since parsing costs ~10 µs a lead: an explicit "+", or the region's
+        # country code where national numbers start with a trunk prefix (IL: "0") instead.
+        if digits.startswith("+"):
+            return digits[1:]
+        if trunk_prefix and digits.startswith(country_code) and not digits.startswith(trunk_prefix):
+            return digits
+        try:
+            number = phonenumbers.parse(digits, region)
+        except phonenumbers.NumberParseException:
+            return digits
+        if not phonenumbers.is_possible_number(number):
+            return digits
+        return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)[1:]
+
+    return international
+
+
+def _integer_or_raw(value: str) -> int | str:
+    try:
+        return int(value)
+    except ValueError:
+        return value  # the client reports it as an invalid priority
+
+
+def _number(value: object, normalise: Callable[[str], str]) -> object:
+    """A number as text, normalised; JSON numbers (``972501234567``, ``…567.0``) too."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    return normalise(value) if isinstance(value, str) else value  # validation reports others
+
+
+def lead_call(fields: Mapping[str, Any], phone_key: str, normalise: Callable[[str], str]) -> Call:
+    """The call of a lead whose fields are *fields*, its number under *phone_key*.
+
+    Columns starting with ``_`` and empty values are ignored; columns that are not a call's
+    field go into its custom data.
+    """
+    custom: dict[str, Any] = {}
+    name = priority = caller_id = None
+    for key, value in fields.items():
+        lowered = key.strip().lower()
+        if key == phone_key or not lowered or lowered.startswith("_") or value in (None, ""):
+            continue
+        if lowered in NAME_COLUMNS:
+            name = value
+        elif lowered == "priority":
+            priority = _integer_or_raw(value) if isinstance(value, str) else value
+        elif lowered == "caller_id":
+            caller_id = _number(value, normalise)
+        elif lowered == "custom_data" and isinstance(value, Mapping):
+            custom.update(value)
+        else:
+            custom[key] = value
+    # Values of the wrong type are passed on as they are: validation reports them per lead.
+    return Call(
+        _number(fields.get(phone_key), normalise),  # type: ignore[arg-type]
+        customer_name=name,
+        priority=priority,  # type: ignore[arg-type]
+        caller_id=caller_id,  # type: ignore[arg-type]
+        custom_data=custom,
+    )

@@ -1,0 +1,156 @@
+"""Progress of an upload on stderr: occasional lines, or a bar on a terminal (rich)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Iterable
+from typing import TextIO
+
+import attrs
+
+from voicenter_dialer._client import AsyncDialer
+from voicenter_dialer._concurrency import Concurrency
+from voicenter_dialer._models import BulkReport, Call
+from voicenter_dialer._resume import JournalSpec
+from voicenter_dialer._session import BulkProgress
+
+from ._output import LIBRARY_LOGGER, write
+
+__all__ = ["Upload", "upload_with_progress"]
+
+
+class _RetryCounter(logging.Handler):
+    """Counts the library's retries (its retry log records) for the progress line."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.retries = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if hasattr(record, "voicenter_dialer_retry"):
+            self.retries += 1
+
+    def __enter__(self) -> _RetryCounter:
+        self._level = LIBRARY_LOGGER.level
+        LIBRARY_LOGGER.addHandler(self)
+        if not LIBRARY_LOGGER.isEnabledFor(logging.INFO):
+            LIBRARY_LOGGER.setLevel(logging.INFO)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        LIBRARY_LOGGER.removeHandler(self)
+        LIBRARY_LOGGER.setLevel(self._level)
+
+    def note(self) -> str:
+        return f", {self.retries:,} retried" if self.retries else ""
+
+
+class _PlainProgress:
+    """Progress as occasional lines, for logs and pipes."""
+
+    def __init__(self, total: int | None, out: TextIO) -> None:
+        self._total = total
+        self._out = out
+        self._next = 0.0
+        self.retries = _RetryCounter()
+
+    def __enter__(self) -> _PlainProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def update(self, progress: BulkProgress) -> None:
+        share = progress.done / self._total if self._total else 0.0
+        if share >= self._next or progress.done == self._total:
+            total = f"/{self._total:,}" if self._total else ""
+            write(
+                f"  {progress.done:,}{total} leads: {progress.accepted:,} accepted, "
+                f"{progress.rejected:,} rejected, {progress.failed:,} failed"
+                f"{self.retries.note()}",
+                self._out,
+            )
+            self._next = share + 0.1
+
+
+class _RichProgress:
+    """A progress bar, on a terminal with rich installed (the ``cli`` extra)."""
+
+    def __init__(self, total: int | None, out: TextIO) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self._bar = Progress(
+            TextColumn("[bold]Uploading"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[detail]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=Console(file=out),
+        )
+        self._task = self._bar.add_task("upload", total=total, detail="")
+        self.retries = _RetryCounter()
+
+    def __enter__(self) -> _RichProgress:
+        self._bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._bar.__exit__(None, None, None)
+
+    def update(self, progress: BulkProgress) -> None:
+        detail = f"{progress.rejected:,} rejected, {progress.failed:,} failed"
+        detail += self.retries.note()
+        self._bar.update(self._task, completed=progress.done, detail=detail)
+
+
+def _progress(total: int | None, out: TextIO) -> _PlainProgress | _RichProgress:
+    if out.isatty():
+        try:
+            return _RichProgress(total, out)
+        except ImportError:
+            pass
+    return _PlainProgress(total, out)
+
+
+@attrs.frozen
+class Upload:
+    report: BulkReport
+    seconds: float
+
+
+async def upload_with_progress(
+    dialer: AsyncDialer,
+    campaign: str,
+    calls: Iterable[Call],
+    *,
+    total: int | None,
+    chunk_size: int,
+    concurrency: Concurrency,
+    journal: JournalSpec | None = None,
+    reconcile: bool = False,
+) -> Upload:
+    """Upload *calls* with progress on stderr."""
+    sys.stdout.flush()  # what was printed so far comes before the progress lines
+    started = time.perf_counter()
+    with _progress(total, sys.stderr) as progress, progress.retries:
+        report = await dialer.add_calls_bulk(
+            campaign,
+            calls,
+            chunk_size=chunk_size,
+            concurrency=concurrency,
+            on_progress=progress.update,
+            journal=journal,
+            reconcile=reconcile,
+        )
+    return Upload(report, time.perf_counter() - started)

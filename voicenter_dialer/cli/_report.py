@@ -1,0 +1,214 @@
+"""What a command reports when it is done: an upload's outcome, a journal's summary."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+import attrs
+
+from voicenter_dialer._journal import JournalSummary
+from voicenter_dialer._journal_postgres import is_postgres_url
+from voicenter_dialer._models import BulkReport, Call, Campaign
+from voicenter_dialer._resume import JournalSpec
+from voicenter_dialer._secrets import mask, redact
+
+from ._leads import LineMap
+from ._output import Output
+from ._progress import Upload
+
+__all__ = [
+    "RefusedLead",
+    "campaign_line",
+    "journal_name",
+    "journal_report",
+    "refused_leads",
+    "upload_report",
+]
+
+
+@attrs.frozen
+class RefusedLead:
+    """A lead an upload did not get accepted."""
+
+    index: int
+    #: The line it starts on in the input (None for generated leads).
+    line: int | None
+    #: ``unknown``: it failed but may have been added.
+    status: Literal["rejected", "failed", "unknown"]
+    call: Call | None
+    #: The service's code for a rejected lead.
+    error_code: int | None
+    #: Why, without the codes in *secrets*.
+    reason: str
+
+
+def refused_leads(
+    report: BulkReport, lines: LineMap, secrets: Sequence[str | None]
+) -> Iterator[RefusedLead]:
+    """Each lead of *report* that was not accepted, in input order (from
+    :meth:`BulkReport.outcomes`, the one per-lead view), its reason redacted of *secrets*
+    (the service may echo a code)."""
+    for outcome in report.outcomes():
+        if outcome.result is not None:
+            result = outcome.result
+            yield RefusedLead(
+                outcome.index,
+                lines.get(outcome.index),
+                "rejected",
+                outcome.call,
+                result.error_code,
+                redact(result.description or str(result.error_code), secrets),
+            )
+        elif outcome.error is not None:
+            error = outcome.error
+            yield RefusedLead(
+                outcome.index,
+                lines.get(outcome.index),
+                "unknown" if error.outcome_unknown else "failed",
+                outcome.call,
+                None,
+                redact(error.message, secrets),
+            )
+
+
+def _settled_note(settled: int) -> str:
+    return f"; {settled:,} settled by earlier runs (the journal)" if settled else ""
+
+
+def _lead_entry(lead: RefusedLead) -> dict[str, Any]:
+    return {
+        "index": lead.index,
+        "line": lead.line,
+        "status": lead.status,
+        "target": lead.call.target if isinstance(lead.call, Call) else None,
+        "error_code": lead.error_code,
+        "reason": lead.reason,
+    }
+
+
+def upload_report(
+    out: Output,
+    upload: Upload,
+    campaign: str,
+    *,
+    account: str | None,
+    source: str,
+    lines: LineMap,
+    settled: int = 0,
+    rejects: tuple[str, int] | None = None,
+) -> None:
+    """The upload's outcome; *account*: the account code (kept out of what is printed);
+    *settled*: leads a journal had settled before this run; *rejects*: the rejects file
+    written and how many leads it holds."""
+    report = upload.report
+    secrets = (campaign, account)
+    unknown = sum(1 for entry in report.failed if entry.error.outcome_unknown)
+    sent = max(report.total - settled, 0)
+    document: dict[str, Any] = {
+        "source": source,
+        "campaign": mask(campaign),
+        "ok": report.ok,
+        "total": report.total,
+        "settled_earlier": settled,
+        "accepted": report.accepted,
+        "rejected": len(report.rejected),
+        "failed": len(report.failed) - unknown,
+        "unknown": unknown,
+        "seconds": round(upload.seconds, 3),
+    }
+    if rejects is None:
+        document["leads"] = [_lead_entry(lead) for lead in refused_leads(report, lines, secrets)]
+    else:
+        document["rejects_file"], document["rejects_written"] = rejects
+    out.document(document)
+
+    if sent == 0 and report.total:
+        out.say(
+            f"Nothing sent: all {report.total:,} leads were settled by earlier runs (the journal)"
+        )
+    else:
+        rate = sent / upload.seconds if upload.seconds else 0.0
+        out.say(
+            f"Uploaded {sent:,} leads to campaign {mask(campaign)} in {upload.seconds:.1f} s "
+            f"({rate:,.0f} leads/s){_settled_note(settled)}"
+        )
+    out.say(f"  accepted  {report.accepted:>10,}")
+    out.say(f"  rejected  {len(report.rejected):>10,}")
+    out.say(
+        f"  failed    {len(report.failed):>10,}"
+        + (f"  ({unknown:,} may have been added)" if unknown else "")
+    )
+    for entry in report.rejected[:3]:
+        description = redact(entry.result.description, secrets)
+        out.say(f"    rejected #{entry.index}: {entry.call.target!r}: {description}")
+    for failed in report.failed[:3]:
+        out.say(f"    failed #{failed.index}: {redact(failed.error.message, secrets)}")
+    if rejects is not None:
+        out.say(f"{rejects[1]:,} rejected and failed leads written to {rejects[0]}")
+
+
+def journal_name(spec: JournalSpec) -> str:
+    """*spec* as it may be shown: a PostgreSQL URL without its password or query (which may
+    hold one), as the journal describes itself in its errors."""
+    text = str(spec)
+    if not is_postgres_url(text):
+        return text
+    parts = urlsplit(text)
+    userinfo, at, host = parts.netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit((parts.scheme, f"{user}{at}{host}", parts.path, "", parts.fragment))
+
+
+def journal_report(out: Output, spec: JournalSpec, summary: JournalSummary) -> bool:
+    """Print what a journal holds; True when nothing is left to do."""
+    name = journal_name(spec)
+    remaining = summary.remaining
+    # A rerun with a shorter input records a smaller total than the chunks already recorded.
+    surplus = -remaining if remaining is not None and remaining < 0 else 0
+    if surplus:
+        remaining = 0
+    out.document(
+        {
+            "journal": name,
+            "total": summary.total,
+            "accepted": summary.accepted,
+            "rejected": summary.rejected,
+            "failed": summary.failed,
+            "unknown": summary.unknown,
+            "remaining": remaining,
+            "recorded_beyond_input": surplus,
+        }
+    )
+    total = "unknown" if summary.total is None else f"{summary.total:,}"
+    out.say(f"Journal {name}: {total} leads in the input")
+    out.say(f"  accepted   {summary.accepted:>10,}")
+    out.say(f"  rejected   {summary.rejected:>10,}")
+    out.say(f"  failed     {summary.failed:>10,}")
+    out.say(
+        f"  unknown    {summary.unknown:>10,}"
+        + ("  (maybe added: rerun with --reconcile)" if summary.unknown else "")
+    )
+    if remaining is None:
+        out.say("  remaining     unknown  (the input was never read to its end)")
+    else:
+        out.say(
+            f"  remaining  {remaining:>10,}"
+            + ("  (not sent, or refused unprocessed: a rerun sends them)" if remaining else "")
+        )
+    if surplus:
+        out.say(
+            f"  (the journal records {surplus:,} more leads than the last input held: "
+            "it was shorter)"
+        )
+    return not summary.unknown and not remaining
+
+
+def campaign_line(campaign: Campaign, show_codes: bool) -> str:
+    code = campaign.code if show_codes else mask(campaign.code)
+    awaiting = "-" if campaign.total_awaiting_calls in (None, -1) else campaign.total_awaiting_calls
+    return (
+        f"{campaign.name:<30} {campaign.status_name:<9} pending {campaign.total_pending_calls} "
+        f"awaiting {awaiting}  code {code}"
+    )
