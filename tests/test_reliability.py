@@ -99,12 +99,12 @@ async def test_bulk_under_ten_percent_faults_loses_nothing_and_adds_nothing_twic
         assert report.total == report.accepted + len(report.rejected) + len(report.failed)
         assert not report.rejected
         assert len(held) == len(set(held)), "a lead was added twice"
-        failed = {entry.call.target for entry in report.failed}
+        failed = {entry.target for entry in report.failed}
         accepted = {call.target for call in calls} - failed
         assert accepted <= set(held), "a lead reported accepted is not on the server"
         for entry in report.failed:
             if not entry.error.outcome_unknown:
-                assert entry.call.target not in held
+                assert entry.target not in held
         assert sum(server.fake.faults.injected.values()) == 0
         assert len(report.failed) > 0  # the faults did bite
 
@@ -114,7 +114,7 @@ async def test_bulk_under_ten_percent_faults_loses_nothing_and_adds_nothing_twic
     async with dialer_for(server) as dialer:
         pending = await dialer.get_campaign_pending_calls(campaign.code)
         on_server = {call.phone for call in pending.calls}
-        again = [entry.call for entry in report.failed if entry.call.target not in on_server]
+        again = [entry.call for entry in report.failed if entry.target not in on_server]
         second = await dialer.add_calls_bulk(campaign.code, again)
 
     assert second.ok

@@ -60,7 +60,7 @@ async def bulk_under_faults(fake: FakeDialer, dialer: AsyncDialer) -> None:
     held = campaign.targets()
     assert report.total == 3000 == report.accepted + len(report.failed)
     assert len(held) == len(set(held))
-    assert {c.target for c in calls} - {f.call.target for f in report.failed} <= set(held)
+    assert {c.target for c in calls} - {f.target for f in report.failed} <= set(held)
 
 
 async def cancelled_bulk(fake: FakeDialer, dialer: AsyncDialer) -> None:

@@ -20,7 +20,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from ._chunk import METHOD, Chunk, ChunkOutcome, ChunkSender
 from ._exceptions import DialerError
-from ._models import BulkReport, Call
+from ._models import BulkReport, CallInput
 from ._session import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_CONCURRENCY,
@@ -167,7 +167,7 @@ class _Outcomes:
 @asynccontextmanager
 async def stream(
     sender: ChunkSender,
-    calls: Iterable[Call] | AsyncIterable[Call],
+    calls: Iterable[CallInput] | AsyncIterable[CallInput],
     options: BulkOptions,
     tally: Tally | None = None,
 ) -> AsyncIterator[AsyncIterator[ChunkOutcome]]:
@@ -202,7 +202,7 @@ async def stream(
 
 
 async def upload(
-    sender: ChunkSender, calls: Iterable[Call] | AsyncIterable[Call], options: BulkOptions
+    sender: ChunkSender, calls: Iterable[CallInput] | AsyncIterable[CallInput], options: BulkOptions
 ) -> BulkReport:
     """Run an upload to the end and gather every chunk's outcome into a :class:`BulkReport`."""
     tally = Tally()

@@ -17,7 +17,7 @@ import orjson
 
 from ._answer import Answer
 from ._converter import structure, wire_int
-from ._exceptions import DialerError, ResponseError
+from ._exceptions import DialerError, ResponseError, ValidationError
 from ._models import AddResult, FailedCall, LeadOutcome, RejectedCall, lead_outcomes
 from ._outcome import unknown_outcome_note
 
@@ -103,10 +103,18 @@ class Chunk:
         return ChunkOutcome(self.start, len(self.calls), self.accepted, self.rejected, self.failed)
 
     def load(self, offsets: list[int], wires: list[dict[str, Any]]) -> None:
-        """Make the calls at *offsets* (as *wires*) the ones to send."""
+        """Make the calls at *offsets* (as *wires*) the ones to send.
+
+        :class:`ValidationError` when a wire holds text JSON cannot carry (a lone surrogate,
+        which the common case of :func:`._converter.calls_to_wire` leaves to the encoder).
+        """
+        try:
+            body = orjson.dumps(wires)
+        except orjson.JSONEncodeError:
+            raise ValidationError("a call holds text that is not valid Unicode") from None
         self.offsets = offsets
         self.targets = list(map(_TARGET, wires))
-        self.body = orjson.dumps(wires)
+        self.body = body
 
     def merge(self, answer: Answer) -> None:
         """Match the answer's AddResult items to the calls sent.

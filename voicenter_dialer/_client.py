@@ -21,7 +21,7 @@ from ._concurrency import DEFAULT_MAX_CONCURRENCY, Concurrency
 from ._converter import call_to_wire, calls_to_wire
 from ._core import Admission, RequestCore, longest
 from ._exceptions import DialerError, MemberError, ValidationError
-from ._models import BulkReport, Call, Campaign, Member, PendingCalls
+from ._models import BulkReport, Call, CallInput, Campaign, Member, PendingCalls
 from ._options import (
     DEFAULT_BASE_URL,
     DEFAULT_LIMITS,
@@ -268,6 +268,8 @@ class AsyncDialer:
 
     async def _send_call(self, method: str, campaign: str | Campaign, call: Call) -> None:
         code = check.campaign_code(campaign)
+        if not isinstance(call, Call):  # mappings are for bulk input
+            raise ValidationError(f"expected a Call, got {type(call).__name__}")
         payload = call_to_wire(code, call, self._code_for_every_request())
         await self._core.send_json(method, payload, idempotent=method != "AddCall", campaign=code)
 
@@ -297,7 +299,7 @@ class AsyncDialer:
     async def add_calls_bulk(
         self,
         campaign: str | Campaign,
-        calls: Iterable[Call] | AsyncIterable[Call],
+        calls: Iterable[CallInput] | AsyncIterable[CallInput],
         *,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         concurrency: Concurrency = DEFAULT_CONCURRENCY,
@@ -340,7 +342,7 @@ class AsyncDialer:
     def stream_calls_bulk(
         self,
         campaign: str | Campaign,
-        calls: Iterable[Call] | AsyncIterable[Call],
+        calls: Iterable[CallInput] | AsyncIterable[CallInput],
         *,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         concurrency: Concurrency = DEFAULT_CONCURRENCY,

@@ -1,8 +1,10 @@
 """Conversion between the models and the wire: the one place that knows wire names.
 
-Requests: :func:`call_to_wire` builds an AddCall object from a :class:`Call`, validating as it
-goes (written out by hand rather than through cattrs, for speed); :func:`calls_to_wire` does
-the same for a bulk chunk, checking the common fields column by column.
+Requests: :func:`call_to_wire` builds an AddCall object from a :class:`Call` (or a mapping of
+its fields), validating as it goes (written out by hand rather than through cattrs, for speed);
+:func:`calls_to_wire` does the same for a bulk chunk, checking the common fields column by
+column. Text is checked for lone surrogates, which no JSON encoder can carry; in a chunk's
+common case that check is the encoder's own (see :meth:`._chunk.Chunk.load`).
 Absent optional fields are not sent; booleans go as the strings ``"true"``/``"false"`` like
 the vendor's examples.
 
@@ -17,7 +19,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import attrs
 import cattrs
@@ -27,7 +29,15 @@ from . import _validation as check
 from ._exceptions import ResponseError, ValidationError
 from ._models import AddResult, Call, CallStatus, Campaign, Member, PendingCall, PendingCalls
 
-__all__ = ["call_to_wire", "calls_to_wire", "structure", "structure_list", "wire_int", "wire_name"]
+__all__ = [
+    "CALL_KEYS",
+    "call_to_wire",
+    "calls_to_wire",
+    "structure",
+    "structure_list",
+    "wire_int",
+    "wire_name",
+]
 
 T = TypeVar("T")
 
@@ -43,9 +53,8 @@ def _wire_bool(value: object, field: str) -> str:
     return "true" if value else "false"
 
 
-def _schedule(call: Call) -> tuple[int, str]:
-    """OriginateTime and IsDateLocal for *call*, which must come together."""
-    when, local = call.originate_time, call.is_date_local
+def _schedule(when: object, local: object) -> tuple[int, str]:
+    """OriginateTime and IsDateLocal from a call's *when* and *local*, which come together."""
     if when is None:
         raise ValidationError("is_date_local was given without originate_time")
     if isinstance(when, dt.datetime):
@@ -74,35 +83,92 @@ def _schedule(call: Call) -> tuple[int, str]:
     return seconds, _wire_bool(local, "is_date_local")
 
 
+#: The keys a call given as a mapping may have: Call's field names, and "phone" for target.
+CALL_KEYS: Final = frozenset(field.name for field in attrs.fields(Call)) | {"phone"}
+# The keys of the common case, as with a Call: a number, a name, custom data.
+_COMMON_KEYS: Final = frozenset({"phone", "target", "customer_name", "custom_data"})
+
+
 def call_to_wire(campaign: str, call: object, account_code: str | None = None) -> dict[str, Any]:
     """The AddCall/UpdateCall JSON object for *call* in *campaign* (a validated code).
 
-    Raises :class:`ValidationError` when *call* is not a valid :class:`Call`.
+    *call* is a :class:`Call`, or a mapping with Call's field names as keys (``phone`` may
+    stand for ``target``). Raises :class:`ValidationError` when it is not a valid call.
     """
-    if not isinstance(call, Call):
-        raise ValidationError(f"expected a Call, got {type(call).__name__}")
-    # Attributes are read once each: this runs once per lead of a bulk upload.
-    wire: dict[str, Any] = {"Campaign": campaign, "Target": check.phone(call.target)}
+    if isinstance(call, Call):
+        # Attributes are read once each: this runs once per lead of a bulk upload.
+        return _wire(
+            campaign,
+            account_code,
+            check.phone(call.target),
+            call.customer_name,
+            call.caller_id,
+            call.priority,
+            call.custom_data,
+            call.originate_time,
+            call.is_date_local,
+            call.ignore_dnc_status,
+        )
+    if isinstance(call, Mapping):
+        return _wire(campaign, account_code, *_mapping_fields(call))
+    raise ValidationError(
+        f"expected a Call or a mapping of Call's fields, got {type(call).__name__}"
+    )
+
+
+def _mapping_fields(call: Mapping[Any, Any]) -> tuple[Any, ...]:
+    """The fields of a call given as a mapping, in :func:`_wire`'s order, its number checked."""
+    unknown = [key for key in call if key not in CALL_KEYS]
+    if unknown:
+        raise ValidationError(
+            f"unknown key {check.shown(unknown[0])} in a call: its keys are "
+            f"{', '.join(sorted(CALL_KEYS))}"
+        )
+    if "phone" in call and "target" in call:
+        raise ValidationError("a call has both 'phone' and 'target': give one")
+    key = "phone" if "phone" in call else "target"
+    if key not in call:
+        raise ValidationError("a call has no 'phone' (or 'target') key")
+    get = call.get
+    return (
+        check.phone(call[key], key),
+        get("customer_name"),
+        get("caller_id"),
+        get("priority"),
+        get("custom_data"),
+        get("originate_time"),
+        get("is_date_local"),
+        get("ignore_dnc_status"),
+    )
+
+
+def _wire(
+    campaign: str,
+    account_code: str | None,
+    target: str,
+    name: object,
+    caller_id: object,
+    priority: object,
+    custom: object,
+    when: object,
+    local: object,
+    ignore_dnc: object,
+) -> dict[str, Any]:
+    wire: dict[str, Any] = {"Campaign": campaign, "Target": target}
     if account_code is not None:
         wire["Code"] = account_code
-    name = call.customer_name
     if name is not None:
-        if not isinstance(name, str):
-            raise ValidationError(f"customer_name must be a str, not {type(name).__name__}")
-        wire["CustomerName"] = name
-    caller_id = call.caller_id
+        wire["CustomerName"] = check.text(name, "customer_name")
     if caller_id is not None:
         wire["CallerID"] = check.phone(caller_id, "caller_id")
-    priority = call.priority
     if priority is not None:
         wire["Priority"] = check.integer(priority, "priority")
-    custom = call.custom_data
     if custom:
         wire["CustomData"] = check.custom_data(custom)
-    if call.originate_time is not None or call.is_date_local is not None:
-        wire["OriginateTime"], wire["IsDateLocal"] = _schedule(call)
-    if call.ignore_dnc_status is not None:
-        wire["IgnoreDncStatus"] = _wire_bool(call.ignore_dnc_status, "ignore_dnc_status")
+    if when is not None or local is not None:
+        wire["OriginateTime"], wire["IsDateLocal"] = _schedule(when, local)
+    if ignore_dnc is not None:
+        wire["IgnoreDncStatus"] = _wire_bool(ignore_dnc, "ignore_dnc_status")
     return wire
 
 
@@ -129,7 +195,7 @@ def calls_to_wire(
 
 
 def _common_case(
-    campaign: str, calls: list[object], account_code: str | None
+    campaign: str, calls: list[Any], account_code: str | None
 ) -> list[dict[str, Any]] | None:
     """The wire objects of *calls* if each is valid in the common case's way, else None."""
     wires: list[dict[str, Any]] = []
@@ -138,25 +204,37 @@ def _common_case(
     customs: list[Any] = []
     append = wires.append
     for call in calls:
-        if type(call) is not Call or (
-            call.caller_id is not None
-            or call.priority is not None
-            or call.originate_time is not None
-            or call.is_date_local is not None
-            or call.ignore_dnc_status is not None
-        ):
+        kind = type(call)
+        if kind is Call:
+            if (
+                call.caller_id is not None
+                or call.priority is not None
+                or call.originate_time is not None
+                or call.is_date_local is not None
+                or call.ignore_dnc_status is not None
+            ):
+                append(call_to_wire(campaign, call, account_code))
+                continue
+            target = call.target
+            name = call.customer_name
+            custom = call.custom_data
+        elif kind is dict and call.keys() <= _COMMON_KEYS:
+            if ("phone" in call) is ("target" in call):
+                append(call_to_wire(campaign, call, account_code))  # says which is wrong
+                continue
+            target = call["phone"] if "phone" in call else call["target"]
+            name = call.get("customer_name")
+            custom = call.get("custom_data")
+        else:
             append(call_to_wire(campaign, call, account_code))
             continue
-        target = call.target
         targets.append(target)
         wire: dict[str, Any] = {"Campaign": campaign, "Target": target}
         if account_code is not None:
             wire["Code"] = account_code
-        name = call.customer_name
         if name is not None:
             wire["CustomerName"] = name
             names.append(name)
-        custom = call.custom_data
         if custom:
             wire["CustomData"] = custom
             customs.append(custom)

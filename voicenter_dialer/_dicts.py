@@ -13,6 +13,7 @@ messages and the service's descriptions are already masked. Phone numbers (``tar
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping
 from typing import Any, cast
 
@@ -21,6 +22,7 @@ import attrs
 from ._exceptions import APIError, DialerError, ResponseError
 from ._models import Campaign
 from ._secrets import mask
+from ._validation import shown
 
 __all__ = ["jsonable", "to_dict"]
 
@@ -37,7 +39,9 @@ def to_dict(obj: object) -> dict[str, Any]:
     A :class:`Campaign`'s ``code`` is a credential and is included in full: see the README's
     "Returning models from a web service". Errors (a failed bulk entry's ``error``) become
     their type, message (redacted), method, ``outcome_unknown`` and, where they have them,
-    ``status_code``, ``error_code`` and ``description``. Datetimes become ISO 8601 strings.
+    ``status_code``, ``error_code`` and ``description``. Datetimes become ISO 8601 strings;
+    a value of any other type (a ``Decimal`` or ``bytes`` a failed call was given) its repr,
+    so the result always goes through ``json.dumps``.
     """
     if not attrs.has(type(obj)):
         raise TypeError(
@@ -62,11 +66,16 @@ def jsonable(value: object, *, mask_codes: bool = False) -> Any:
         return _error(value)
     if isinstance(value, Mapping):
         return {str(key): jsonable(item, mask_codes=mask_codes) for key, item in value.items()}
-    if isinstance(value, list | tuple):
+    if isinstance(value, list | tuple | set | frozenset):
         return [jsonable(item, mask_codes=mask_codes) for item in value]
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
-    return value
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # strict JSON (FastAPI's, for one) has no NaN or Infinity
+    if value is None or isinstance(value, str | int | float):
+        return value
+    # What a caller gave that failed validation (a Decimal, bytes...): shown, never dropped.
+    return shown(value)
 
 
 def _error(error: DialerError) -> dict[str, Any]:

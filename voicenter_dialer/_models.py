@@ -10,7 +10,7 @@ import datetime as dt
 import heapq
 import operator
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Literal, TypeAlias
+from typing import Literal, TypeAlias, TypedDict
 
 import attrs
 
@@ -21,6 +21,8 @@ __all__ = [
     "AddResult",
     "BulkReport",
     "Call",
+    "CallFields",
+    "CallInput",
     "CallStatus",
     "Campaign",
     "CustomValue",
@@ -31,6 +33,7 @@ __all__ = [
     "PendingCall",
     "PendingCalls",
     "RejectedCall",
+    "given_target",
     "lead_outcomes",
 ]
 
@@ -90,6 +93,30 @@ class Call:
     originate_time: int | dt.datetime | None = attrs.field(default=None, kw_only=True)
     is_date_local: bool | None = attrs.field(default=None, kw_only=True)
     ignore_dnc_status: bool | None = attrs.field(default=None, kw_only=True)
+
+
+class CallFields(TypedDict, total=False):
+    """A call as a plain mapping, for bulk input: :class:`Call`'s field names as keys, and
+    ``phone`` for ``target`` (give one of the two). Rows from a database cursor or a CSV reader
+    need no :class:`Call` each::
+
+        {"phone": "972501234567", "customer_name": "Dana", "custom_data": {"var_LeadID": 7}}
+    """
+
+    phone: str
+    target: str
+    customer_name: str
+    caller_id: str
+    priority: int
+    custom_data: Mapping[str, CustomValue]
+    originate_time: int | dt.datetime
+    is_date_local: bool
+    ignore_dnc_status: bool
+
+
+#: What bulk methods take for a call: a :class:`Call`, or a mapping of its fields (see
+#: :class:`CallFields`); reports hand back what was given.
+CallInput: TypeAlias = "Call | Mapping[str, object]"
 
 
 @attrs.frozen
@@ -164,8 +191,14 @@ class RejectedCall:
 
     #: Position of the call in the input (0-based).
     index: int
-    call: Call
+    #: The call as given.
+    call: CallInput
     result: AddResult
+
+    @property
+    def target(self) -> str:
+        """The number the call was given with, as given ("" when it has none)."""
+        return given_target(self.call)
 
 
 @attrs.frozen
@@ -176,8 +209,14 @@ class FailedCall:
     """
 
     index: int
-    call: Call
+    #: The call as given.
+    call: CallInput
     error: DialerError
+
+    @property
+    def target(self) -> str:
+        """The number the call was given with, as given ("" when it has none)."""
+        return given_target(self.call)
 
 
 @attrs.frozen
@@ -225,7 +264,7 @@ class LeadOutcome:
 
     index: int
     #: The call as given; None for an accepted call of :meth:`BulkReport.outcomes`.
-    call: Call | None
+    call: CallInput | None
     status: Literal["accepted", "rejected", "failed"]
     result: AddResult | None = None
     error: DialerError | None = None
@@ -235,13 +274,18 @@ class LeadOutcome:
         """True when the service accepted the call."""
         return self.status == "accepted"
 
+    @property
+    def target(self) -> str:
+        """The number the call was given with, as given ("" when it has none)."""
+        return given_target(self.call)
+
 
 def lead_outcomes(
     start: int,
     size: int,
     rejected: Iterable[RejectedCall],
     failed: Iterable[FailedCall],
-    calls: list[Call] | None = None,
+    calls: list[CallInput] | None = None,
 ) -> Iterator[LeadOutcome]:
     """The outcome of each position from *start* to ``start + size - 1``, in order: those
     *rejected* or *failed*, the rest accepted (their call taken from
@@ -261,3 +305,15 @@ def lead_outcomes(
         else:
             call = None if calls is None else calls[index - start]
             yield LeadOutcome(index, call, "accepted")
+
+
+def given_target(call: object) -> str:
+    """The number *call* was given with, unchecked ("" when it has none): what journals and
+    reports keep of a call."""
+    if isinstance(call, Call):
+        target: object = call.target
+    elif isinstance(call, Mapping):
+        target = call.get("phone", call.get("target"))
+    else:
+        return ""
+    return target if isinstance(target, str) else ""

@@ -25,7 +25,7 @@ from ._exceptions import DialerError, JournalError
 from ._journal import JournalStore, JournalSummary, LeadRecord
 from ._journal_postgres import is_postgres_url, open_postgres, summarise_postgres
 from ._journal_sqlite import SqliteJournal, summarise_sqlite
-from ._models import AddResult, Call, FailedCall, LeadStatus, RejectedCall
+from ._models import AddResult, FailedCall, LeadStatus, RejectedCall
 from ._outcome import outcome
 
 __all__ = ["JournalSpec", "Resume", "open_resume", "summarise_journal"]
@@ -68,12 +68,6 @@ def _status(error: DialerError) -> LeadStatus:
     return outcome(error)
 
 
-def _target(call: object) -> str:
-    """The number of *call*, as a journal may keep it: nothing else of a call is stored."""
-    target = call.target if isinstance(call, Call) else None
-    return target if isinstance(target, str) else ""
-
-
 def records(chunk: Chunk) -> list[LeadRecord]:
     """The calls of *chunk* that were not accepted, as the journal keeps them."""
     rejected = [
@@ -82,7 +76,7 @@ def records(chunk: Chunk) -> list[LeadRecord]:
         for r in chunk.rejected
     ]  # fmt: skip
     failed = [
-        LeadRecord(f.index, _status(f.error), _target(f.call), None, type(f.error).__name__,
+        LeadRecord(f.index, _status(f.error), f.target, None, type(f.error).__name__,
                    f.error.message)
         for f in chunk.failed
     ]  # fmt: skip

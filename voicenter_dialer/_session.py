@@ -235,9 +235,8 @@ class ChunkRunner:
     def prepare(self, start: int, calls: list[Any]) -> Chunk:
         """A chunk of *calls*: validated and encoded, those that fail validation failed."""
         chunk = Chunk(start, calls)
-        try:
-            wires = self.sender.encode_all(calls)  # the common case: every call valid
-            offsets = list(range(len(calls)))
+        try:  # the common case: every call valid
+            chunk.load(list(range(len(calls))), self.sender.encode_all(calls))
         except ValidationError:  # then call by call, to know which calls fail and why
             encode = self.sender.encode
             offsets, wires = [], []
@@ -248,7 +247,7 @@ class ChunkRunner:
                     chunk.failed.append(FailedCall(start + offset, call, exc))
                 else:
                     offsets.append(offset)
-        chunk.load(offsets, wires)
+            chunk.load(offsets, wires)
         return chunk
 
     async def submit(

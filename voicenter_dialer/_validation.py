@@ -26,6 +26,7 @@ __all__ = [
     "plain_custom_data",
     "shown",
     "strategy",
+    "text",
 ]
 
 # Digits only, after an optional "+"; 6 to 15 digits covers national forms and E.164.
@@ -86,6 +87,27 @@ def phone(value: object, field: str = "target") -> str:
     )
 
 
+def text(value: object, field: str) -> str:
+    """A str that JSON can carry: a lone surrogate (half of a UTF-16 pair, ``"\\ud83d"``) is
+    not text, and cannot be encoded."""
+    if not isinstance(value, str):
+        raise ValidationError(f"{field} must be a str, not {type(value).__name__}")
+    if not (value.isascii() or _encodable(value)):
+        raise ValidationError(
+            f"{field} holds a lone surrogate ({shown(value)}), which is not text: fix its "
+            "source's decoding"
+        )
+    return value
+
+
+def _encodable(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def bare_phones(values: list[Any]) -> bool:
     """True when :func:`phone` returns each of *values* as it is: a str of 6 to 15 ASCII digits.
 
@@ -106,10 +128,14 @@ def custom_data(value: object) -> Mapping[str, CustomValue]:
     # anything wrong, is left to _checked_custom_data, which says what is wrong.
     if type(value) is dict:
         for key, item in value.items():
-            if type(key) is not str or not key:
+            if type(key) is not str or not key or not (key.isascii() or _encodable(key)):
                 break
             kind = type(item)
-            if kind is str or kind is bool:
+            if kind is str:
+                if item.isascii() or _encodable(item):
+                    continue
+                break
+            if kind is bool:
                 continue
             if kind is int:
                 if not _INT_MIN <= item <= _INT_MAX:
@@ -154,6 +180,9 @@ def _checked_custom_data(value: object) -> Mapping[str, CustomValue]:
     for key, item in value.items():
         if not isinstance(key, str) or not key:
             raise ValidationError(f"custom_data keys must be non-empty str, got {shown(key)}")
+        text(key, "a custom_data key")
+        if isinstance(item, str):
+            text(item, f"custom_data[{key!r}]")
         if isinstance(item, float) and not math.isfinite(item):
             raise ValidationError(f"custom_data[{key!r}] is {item!r}, which JSON cannot carry")
         if not isinstance(item, str | int | float):  # bool is an int

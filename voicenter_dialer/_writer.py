@@ -25,7 +25,7 @@ from anyio.abc import TaskGroup
 from ._chunk import METHOD, Chunk, ChunkSender, unknown_outcome
 from ._concurrency import Slot
 from ._exceptions import DialerError, ValidationError
-from ._models import BulkReport, Call, FailedCall, LeadOutcome, lead_outcomes
+from ._models import BulkReport, CallInput, FailedCall, LeadOutcome, lead_outcomes
 from ._session import BulkOptions, ChunkRunner, Tally, open_session, single_error
 
 __all__ = ["BulkWriter", "open_writer"]
@@ -87,7 +87,7 @@ class BulkWriter:
         """Chunks allowed in flight now (with ``concurrency="auto"``, where the limit stands)."""
         return self._runner.limiter.limit
 
-    async def add(self, call: Call) -> LeadOutcome:
+    async def add(self, call: CallInput) -> LeadOutcome:
         """Hand *call* over and wait for its fate.
 
         A call that fails validation is settled at once (``"failed"``, a ValidationError).

@@ -10,7 +10,7 @@ import attrs
 
 from voicenter_dialer._journal import JournalSummary
 from voicenter_dialer._journal_postgres import is_postgres_url
-from voicenter_dialer._models import BulkReport, Call, Campaign
+from voicenter_dialer._models import BulkReport, CallInput, Campaign, given_target
 from voicenter_dialer._resume import JournalSpec
 from voicenter_dialer._secrets import mask, redact
 
@@ -37,7 +37,7 @@ class RefusedLead:
     line: int | None
     #: ``unknown``: it failed but may have been added.
     status: Literal["rejected", "failed", "unknown"]
-    call: Call | None
+    call: CallInput | None
     #: The service's code for a rejected lead.
     error_code: int | None
     #: Why, without the codes in *secrets*.
@@ -82,7 +82,7 @@ def _lead_entry(lead: RefusedLead) -> dict[str, Any]:
         "index": lead.index,
         "line": lead.line,
         "status": lead.status,
-        "target": lead.call.target if isinstance(lead.call, Call) else None,
+        "target": given_target(lead.call) or None,
         "error_code": lead.error_code,
         "reason": lead.reason,
     }
@@ -142,7 +142,7 @@ def upload_report(
     )
     for entry in report.rejected[:3]:
         description = redact(entry.result.description, secrets)
-        out.say(f"    rejected #{entry.index}: {entry.call.target!r}: {description}")
+        out.say(f"    rejected #{entry.index}: {entry.result.target!r}: {description}")
     for failed in report.failed[:3]:
         out.say(f"    failed #{failed.index}: {redact(failed.error.message, secrets)}")
     if rejects is not None:
