@@ -16,6 +16,7 @@ from ._client import AsyncDialer
 from ._dicts import to_dict
 from ._exceptions import (
     APIError,
+    BulkError,
     DialerError,
     InvalidCampaignError,
     InvalidTargetError,
@@ -59,6 +60,7 @@ __all__ = [
     "APIError",
     "AddResult",
     "AsyncDialer",
+    "BulkError",
     "BulkProgress",
     "BulkReport",
     "BulkWriter",

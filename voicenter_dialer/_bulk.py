@@ -107,9 +107,10 @@ class _Uploader:
                         # Validated and encoded while earlier chunks are in flight, so it
                         # leaves the moment a slot frees up; no further chunk is read until
                         # then.
-                        chunk = runner.prepare(start, calls_read)
+                        prepared = runner.prepare(start, calls_read)
                         start += len(calls_read)
-                        await runner.submit(chunk, tasks, self._deliver)
+                        for chunk in prepared:
+                            await runner.submit(chunk, tasks, self._deliver)
             except Exception as exc:  # the input or the journal failed: finish what is in flight
                 self.input_error = exc
                 return

@@ -21,7 +21,16 @@ from ._exceptions import DialerError, ResponseError, ValidationError
 from ._models import AddResult, FailedCall, LeadOutcome, RejectedCall, lead_outcomes
 from ._outcome import unknown_outcome_note
 
-__all__ = ["METHOD", "Chunk", "ChunkOutcome", "ChunkSender", "unknown_outcome"]
+__all__ = [
+    "METHOD",
+    "Chunk",
+    "ChunkOutcome",
+    "ChunkSender",
+    "fits",
+    "too_large",
+    "unknown_outcome",
+    "wire_size",
+]
 
 #: The API method a chunk is sent with.
 METHOD: Final = "AddCallsBulk"
@@ -69,6 +78,25 @@ class ChunkOutcome:
         """One :class:`LeadOutcome` per call of the chunk, in input order (an accepted
         call's ``call`` is None: see :meth:`BulkReport.outcomes`)."""
         return lead_outcomes(self.start, self.size, self.rejected, self.failed)
+
+
+def wire_size(wire: dict[str, Any]) -> int:
+    """The bytes *wire* adds to a chunk's request body (its JSON and a comma)."""
+    return len(orjson.dumps(wire)) + 1
+
+
+def fits(size: int, max_bytes: int) -> bool:
+    """Whether calls whose :func:`wire_size` add up to *size* fit a body of *max_bytes*
+    (the brackets of the list, less the comma the last one does not need)."""
+    return size + 1 <= max_bytes
+
+
+def too_large(size: int, max_bytes: int) -> ValidationError:
+    """The error of a call that alone makes a request larger than *max_bytes*."""
+    return ValidationError(
+        f"this call alone makes a request of {size + 1:,} bytes, more than max_chunk_bytes "
+        f"({max_bytes:,})"
+    )
 
 
 def unknown_outcome(what: str, status: int | None = None) -> DialerError:

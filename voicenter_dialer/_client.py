@@ -308,6 +308,7 @@ class AsyncDialer:
         reconcile: bool = False,
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         flush_after: float | None = None,
+        max_chunk_bytes: int | None = None,
     ) -> BulkReport:
         """Upload *calls* in chunks, streaming, and account for every one of them.
 
@@ -315,7 +316,11 @@ class AsyncDialer:
         service's answers, between 1 and *max_concurrency* (``report.concurrency`` tells
         where it settled). *on_progress* may be a plain or a coroutine function. With
         *flush_after* seconds, a slow async source's partial chunk leaves once its oldest
-        call has waited that long.
+        call has waited that long. With *max_chunk_bytes*, no request body is larger than
+        that: a chunk is split, and a call larger than it alone fails.
+
+        *calls* are :class:`Call` objects or plain mappings of their fields
+        (:class:`CallFields`, e.g. rows from a database cursor); reports carry each as given.
 
         With a *journal* (an SQLite file, or a ``postgresql://...#NAME`` URL), the fate of
         every chunk is recorded as it comes back, and a rerun with the same input sends only
@@ -331,6 +336,7 @@ class AsyncDialer:
             journal=journal,
             reconcile=reconcile,
             on_progress=on_progress,
+            max_chunk_bytes=max_chunk_bytes,
         )
         sender = self._sender(campaign)
         with telemetry.span(BULK_METHOD) as span:
@@ -350,6 +356,7 @@ class AsyncDialer:
         reconcile: bool = False,
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         flush_after: float | None = None,
+        max_chunk_bytes: int | None = None,
     ) -> AbstractAsyncContextManager[AsyncIterator[ChunkOutcome]]:
         """The streaming form of :meth:`add_calls_bulk`: per-chunk outcomes as they complete.
 
@@ -369,6 +376,7 @@ class AsyncDialer:
             flush_after=flush_after,
             journal=journal,
             reconcile=reconcile,
+            max_chunk_bytes=max_chunk_bytes,
         )
         return _traced(stream(self._sender(campaign), calls, options))
 
@@ -381,6 +389,7 @@ class AsyncDialer:
         flush_after: float | None = 1.0,
         journal: JournalSpec | None = None,
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        max_chunk_bytes: int | None = None,
     ) -> AbstractAsyncContextManager[BulkWriter]:
         """A :class:`BulkWriter` for push-style producers (web handlers, queue consumers).
 
@@ -391,7 +400,8 @@ class AsyncDialer:
         full, ``add`` waits. ``writer.report`` is the running :class:`BulkReport`. Leaving
         the block sends what is left and waits for it. With a *journal*, every chunk is
         recorded as for :meth:`add_calls_bulk`, positions being the order calls were
-        sealed into chunks; see the README's "Bulk from a web service"::
+        sealed into chunks; with *max_chunk_bytes*, a chunk also leaves when its request
+        has no room for the next call. See the guide "Bulk from a web service"::
 
             async with dialer.bulk_writer(campaign) as writer:
                 outcome = await writer.add(Call("972501234567"))
@@ -402,6 +412,7 @@ class AsyncDialer:
             max_concurrency=max_concurrency,
             flush_after=flush_after,
             journal=journal,
+            max_chunk_bytes=max_chunk_bytes,
         )
         return open_writer(self._sender(campaign), options)
 

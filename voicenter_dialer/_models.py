@@ -14,7 +14,7 @@ from typing import Literal, TypeAlias, TypedDict
 
 import attrs
 
-from ._exceptions import DialerError
+from ._exceptions import BulkError, DialerError
 from ._secrets import mask
 
 __all__ = [
@@ -240,6 +240,16 @@ class BulkReport:
     def ok(self) -> bool:
         """True when every call was accepted."""
         return not self.rejected and not self.failed
+
+    def raise_for_failures(self) -> BulkReport:
+        """This report when every lead was accepted; else :class:`BulkError`, whose
+        ``.report`` is this report. Strict in one line::
+
+            report = (await dialer.add_calls_bulk(campaign, leads)).raise_for_failures()
+        """
+        if not self.ok:
+            raise BulkError(self)
+        return self
 
     def outcomes(self) -> Iterator[LeadOutcome]:
         """One :class:`LeadOutcome` per input call, in input order, accepted ones included.

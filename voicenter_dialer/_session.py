@@ -22,7 +22,7 @@ from anyio.abc import TaskGroup
 
 from . import _telemetry as telemetry
 from ._answer import Answer
-from ._chunk import METHOD, Chunk, ChunkOutcome, ChunkSender
+from ._chunk import METHOD, Chunk, ChunkOutcome, ChunkSender, fits, too_large, wire_size
 from ._concurrency import Limiter, Slot, check_concurrency
 from ._exceptions import DialerError, InvalidCampaignError, ValidationError
 from ._models import BulkReport, FailedCall, RejectedCall
@@ -88,6 +88,8 @@ class BulkOptions:
     journal: JournalSpec | None
     reconcile: bool
     on_progress: ProgressCallback | None
+    #: No request body larger than this many bytes (a chunk is split); None: no bound.
+    max_chunk_bytes: int | None = None
 
     @classmethod
     def build(
@@ -100,6 +102,7 @@ class BulkOptions:
         journal: object = None,
         reconcile: object = False,
         on_progress: object = None,
+        max_chunk_bytes: object = None,
     ) -> BulkOptions:
         """Check every option before anything is read or sent: a :class:`ValidationError`
         names the first one that is wrong."""
@@ -132,6 +135,7 @@ class BulkOptions:
             journal=journal,
             reconcile=reconcile,
             on_progress=on_progress,
+            max_chunk_bytes=_max_chunk_bytes(max_chunk_bytes),
         )
 
     @property
@@ -148,6 +152,21 @@ def _flush_after(flush_after: object) -> float | None:
     if not flush_after > 0:
         raise ValidationError(f"flush_after must be > 0 seconds, got {flush_after}")
     return float(flush_after)
+
+
+def _max_chunk_bytes(max_chunk_bytes: object) -> int | None:
+    if max_chunk_bytes is None:
+        return None
+    size = integer(max_chunk_bytes, "max_chunk_bytes")
+    if size < _SMALLEST_BODY:
+        raise ValidationError(
+            f"max_chunk_bytes must be at least {_SMALLEST_BODY} (one call's request), got {size}"
+        )
+    return size
+
+
+#: No AddCallsBulk body of one call is smaller than this.
+_SMALLEST_BODY: Final = 64
 
 
 class Tally:
@@ -211,13 +230,20 @@ class ChunkRunner:
     once the campaign is refused."""
 
     def __init__(
-        self, sender: ChunkSender, limiter: Limiter, resume: Resume | None, chunk_size: int
+        self,
+        sender: ChunkSender,
+        limiter: Limiter,
+        resume: Resume | None,
+        chunk_size: int,
+        max_chunk_bytes: int | None = None,
     ) -> None:
         self.sender = sender
         self.limiter = limiter
         self.resume = resume
         #: The size to cut the input by: the journal's own, on a rerun.
         self.chunk_size = chunk_size
+        #: No request body larger than this (None: no bound).
+        self.max_chunk_bytes = max_chunk_bytes
         # Set when the campaign is refused: later chunks are not sent.
         self._stopped_by: InvalidCampaignError | None = None
         # Chunks of this session the service answered, and those being sent (with an event
@@ -232,23 +258,53 @@ class ChunkRunner:
         """True once the campaign was refused: chunks are no longer sent."""
         return self._stopped_by is not None
 
-    def prepare(self, start: int, calls: list[Any]) -> Chunk:
-        """A chunk of *calls*: validated and encoded, those that fail validation failed."""
+    def prepare(self, start: int, calls: list[Any]) -> list[Chunk]:
+        """The chunk of *calls*, validated and encoded (those that fail validation failed);
+        split into several when its request would be larger than :attr:`max_chunk_bytes`."""
         chunk = Chunk(start, calls)
         try:  # the common case: every call valid
             chunk.load(list(range(len(calls))), self.sender.encode_all(calls))
         except ValidationError:  # then call by call, to know which calls fail and why
-            encode = self.sender.encode
-            offsets, wires = [], []
-            for offset, call in enumerate(calls):
-                try:
-                    wires.append(encode(call))
-                except ValidationError as exc:
-                    chunk.failed.append(FailedCall(start + offset, call, exc))
-                else:
-                    offsets.append(offset)
-            chunk.load(offsets, wires)
-        return chunk
+            self._load_each(chunk)
+        limit = self.max_chunk_bytes
+        if limit is None or len(chunk.body) <= limit:
+            return [chunk]
+        return self._split(chunk, limit)
+
+    def _load_each(self, chunk: Chunk, max_bytes: int | None = None) -> None:
+        """Load *chunk*'s calls one by one: those that fail validation (or that alone are
+        larger than *max_bytes*) fail."""
+        encode = self.sender.encode
+        offsets, wires = [], []
+        for offset, call in enumerate(chunk.calls):
+            try:
+                wire = encode(call)
+                if max_bytes is not None and not fits(size := wire_size(wire), max_bytes):
+                    raise too_large(size, max_bytes)
+            except ValidationError as exc:
+                chunk.failed.append(FailedCall(chunk.start + offset, call, exc))
+            else:
+                offsets.append(offset)
+                wires.append(wire)
+        chunk.load(offsets, wires)
+
+    def _split(self, chunk: Chunk, max_bytes: int) -> list[Chunk]:
+        """*chunk* cut into runs of calls whose requests fit *max_bytes* (positions stay
+        contiguous: a call that failed validation stays where it is)."""
+        encode = self.sender.encode
+        pieces: list[Chunk] = []
+        first = size = 0
+        sent = set(chunk.offsets)
+        for offset, call in enumerate(chunk.calls):
+            added = wire_size(encode(call)) if offset in sent else 0
+            if offset > first and not fits(size + added, max_bytes):
+                pieces.append(Chunk(chunk.start + first, chunk.calls[first:offset]))
+                first, size = offset, 0
+            size += added
+        pieces.append(Chunk(chunk.start + first, chunk.calls[first:]))
+        for piece in pieces:
+            self._load_each(piece, max_bytes)
+        return pieces
 
     async def submit(
         self,
@@ -371,7 +427,7 @@ async def open_session(
                 )
             )
             size = resume.chunk_size
-        yield ChunkRunner(sender, limiter, resume, size)
+        yield ChunkRunner(sender, limiter, resume, size, options.max_chunk_bytes)
 
 
 @contextmanager

@@ -22,7 +22,7 @@ from typing import Any
 import anyio
 from anyio.abc import TaskGroup
 
-from ._chunk import METHOD, Chunk, ChunkSender, unknown_outcome
+from ._chunk import METHOD, Chunk, ChunkSender, fits, too_large, unknown_outcome, wire_size
 from ._concurrency import Slot
 from ._exceptions import DialerError, ValidationError
 from ._models import BulkReport, CallInput, FailedCall, LeadOutcome, lead_outcomes
@@ -34,13 +34,15 @@ __all__ = ["BulkWriter", "open_writer"]
 class _Entry:
     """One call waiting in a writer, and then its outcome."""
 
-    __slots__ = ("call", "done", "outcome", "wire")
+    __slots__ = ("call", "done", "outcome", "size", "wire")
     #: Set before :attr:`done` is.
     outcome: LeadOutcome
 
-    def __init__(self, call: Any, wire: dict[str, Any] | None) -> None:
+    def __init__(self, call: Any, wire: dict[str, Any] | None, size: int = 0) -> None:
         self.call = call
         self.wire = wire
+        #: The bytes it adds to a request (counted with ``max_chunk_bytes`` only).
+        self.size = size
         self.done = anyio.Event()
 
     def settle(self, outcome: LeadOutcome) -> None:
@@ -56,8 +58,13 @@ class BulkWriter:
         self._runner = runner
         self._size = runner.chunk_size
         self._flush_after = flush_after
-        #: The open chunk's calls, in arrival order (a dict: a withdrawn call leaves in O(1)).
+        #: The open chunk's calls, in arrival order (a dict: a withdrawn call leaves in O(1)),
+        #: and the bytes of their request with ``max_chunk_bytes``.
         self._open: dict[_Entry, None] = {}
+        self._open_bytes = 0
+        self._max_bytes = runner.max_chunk_bytes
+        #: An add is waiting because the open chunk's request has no room for its bytes.
+        self._overflow = False
         self._opened_at = 0.0
         #: The position the next sealed call takes.
         self._next = start
@@ -102,13 +109,16 @@ class BulkWriter:
             )
         if self._closing:
             raise DialerError(f"{METHOD}: this bulk writer is closed; add calls inside its block")
+        size = 0
         try:
             wire = self._runner.sender.encode(call)
+            if self._max_bytes is not None and not fits(size := wire_size(wire), self._max_bytes):
+                raise too_large(size, self._max_bytes)
         except ValidationError as exc:
             return await self._settle_alone(call, exc)
         self._waiting += 1
         try:
-            while len(self._open) >= self._size:  # full, waiting for a place in flight
+            while not self._room_for(size):  # full, waiting for a place in flight
                 await self._room.wait()
                 if self._abandoned:  # the writer was cancelled meanwhile: never sent
                     return await self._settle_alone(call, _not_sent())
@@ -116,11 +126,12 @@ class BulkWriter:
             self._waiting -= 1
             if self._closing:
                 self._wake()
-        entry = _Entry(call, wire)
+        entry = _Entry(call, wire, size)
         if not self._open:
             self._opened_at = anyio.current_time()
             self._wake()
         self._open[entry] = None
+        self._open_bytes += size
         if len(self._open) >= self._size:
             self._wake()
         try:
@@ -128,9 +139,23 @@ class BulkWriter:
         except BaseException:
             # Cancelled: still unsent, it is withdrawn; sent, its fate is recorded anyway.
             if self._open.pop(entry, False) is None:
+                self._open_bytes -= size
                 self._make_room()
             raise
         return entry.outcome
+
+    def _room_for(self, size: int) -> bool:
+        """Whether the open chunk has room for a call of *size* bytes; if its request has
+        not, the chunk is due (see :meth:`_due`)."""
+        if len(self._open) >= self._size:
+            return False
+        if self._max_bytes is None or not self._open:
+            return True
+        if fits(self._open_bytes + size, self._max_bytes):
+            return True
+        self._overflow = True
+        self._wake()
+        return False
 
     async def _settle_alone(self, call: Any, error: DialerError) -> LeadOutcome:
         """*call* failed before any chunk took it: a chunk of its own, so its position is
@@ -179,6 +204,8 @@ class BulkWriter:
         """Send the open chunk, in *slot*."""
         entries = list(self._open)
         self._open = {}
+        self._open_bytes = 0
+        self._overflow = False
         self._make_room()
         chunk = Chunk(self._next, [entry.call for entry in entries])
         self._next += len(entries)
@@ -189,7 +216,9 @@ class BulkWriter:
         await self._runner.submit(chunk, tasks, self._delivered, slot)
 
     def _due(self) -> bool:
-        return len(self._open) >= self._size or self._closing or self._runner.stopped
+        return (
+            len(self._open) >= self._size or self._overflow or self._closing or self._runner.stopped
+        )
 
     async def _delivered(self, chunk: Chunk) -> None:
         self._account(chunk)
@@ -216,7 +245,7 @@ class BulkWriter:
             chunk.fail(range(len(entries)), cut_short)
             self._account(chunk)
         if self._open:  # certainly not added: counted, with positions of their own
-            entries, self._open = list(self._open), {}
+            entries, self._open, self._open_bytes = list(self._open), {}, 0
             chunk = Chunk(self._next, [entry.call for entry in entries])
             self._next += len(entries)
             chunk.fail(range(len(entries)), _not_sent())
