@@ -10,7 +10,20 @@ from typing import Any
 
 from voicenter_dialer._models import Call
 
-__all__ = ["NAME_COLUMNS", "PHONE_COLUMNS", "lead_call", "option_call", "phone_normaliser"]
+from ._output import UsageError
+
+__all__ = [
+    "DEFAULT_REGION",
+    "NAME_COLUMNS",
+    "PHONE_COLUMNS",
+    "lead_call",
+    "option_call",
+    "phone_normaliser",
+    "region_normaliser",
+]
+
+#: National numbers are read as this region's when phonenumbers is installed.
+DEFAULT_REGION = "IL"
 
 # Columns (or JSON keys) that name the same field: a file may hold one of each group.
 PHONE_COLUMNS = ("phone", "target")
@@ -67,6 +80,24 @@ def phone_normaliser(region: str | None) -> Callable[[str], str]:
         return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)[1:]
 
     return international
+
+
+def region_normaliser(region: str | None) -> Callable[[str], str]:
+    """The number normaliser of ``--region``: refused when it cannot be honoured."""
+    if region is None:
+        try:
+            return phone_normaliser(DEFAULT_REGION)
+        except ImportError:  # without the 'phone' extra, numbers are only cleaned up
+            return phone_normaliser(None)
+    try:
+        return phone_normaliser(region)
+    except ImportError:
+        raise UsageError(
+            f"--region {region} needs the phonenumbers package: "
+            "pip install 'voicenter-dialer[phone]'"
+        ) from None
+    except ValueError as exc:
+        raise UsageError(f"--region: {exc}") from None
 
 
 def _integer_or_raw(value: str) -> int | str:

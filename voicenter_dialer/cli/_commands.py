@@ -1,9 +1,9 @@
-"""The API's commands (campaigns, calls, members), ``upload`` and ``journal``."""
+"""The API's commands (campaigns, calls, members, strategy), and what every command's
+parser is made of (:func:`command`, the campaign, the region, the bulk options)."""
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import os
 from collections.abc import Awaitable, Callable
@@ -11,22 +11,18 @@ from typing import Any
 
 from voicenter_dialer._client import AsyncDialer
 from voicenter_dialer._concurrency import AUTO, Concurrency
-from voicenter_dialer._exceptions import JournalError
 from voicenter_dialer._models import Call
-from voicenter_dialer._resume import JournalSpec, summarise_journal
 from voicenter_dialer._secrets import mask
 from voicenter_dialer._session import DEFAULT_CHUNK_SIZE, DEFAULT_CONCURRENCY, MAX_CHUNK_SIZE
 
-from ._calls import option_call, phone_normaliser
-from ._leads import LeadStream, open_leads
-from ._output import EPILOG, EXIT_INCOMPLETE, EXIT_OK, Incomplete, Output, UsageError, jsonable
-from ._progress import upload_with_progress
-from ._rejects import close_quietly, open_rejects, write_rejects
-from ._report import campaign_line, journal_report, upload_report
+from ._calls import DEFAULT_REGION, option_call, region_normaliser
+from ._output import EPILOG, EXIT_INCOMPLETE, EXIT_OK, Output, UsageError, jsonable
+from ._report import campaign_line
 from ._shared import connection_options, output_options
 
 __all__ = [
-    "DEFAULT_REGION",
+    "account_code",
+    "api_command",
     "bulk_options",
     "campaign_argument",
     "campaign_code",
@@ -39,9 +35,6 @@ __all__ = [
 Subparsers = Any  # argparse's _SubParsersAction is private
 Handler = Callable[[AsyncDialer, argparse.Namespace, Output], Awaitable[int]]
 Run = Callable[[argparse.Namespace, Output], Awaitable[int]]
-
-#: National numbers in lead files are read as this region's when phonenumbers is installed.
-DEFAULT_REGION = "IL"
 
 
 def positive(text: str) -> int:
@@ -124,7 +117,7 @@ def campaign_code(args: argparse.Namespace) -> str:
     return campaign
 
 
-def _account_code(args: argparse.Namespace) -> str | None:
+def account_code(args: argparse.Namespace) -> str | None:
     code: str | None = args.code or os.environ.get("VOICENTER_CODE") or None
     return code
 
@@ -134,7 +127,7 @@ def _with_dialer(handler: Handler) -> Run:
 
     async def run(args: argparse.Namespace, out: Output) -> int:
         async with AsyncDialer(
-            _account_code(args),
+            account_code(args),
             base_url=args.base_url,
             max_retries=args.max_retries,
             allow_insecure_http=args.allow_insecure_http,
@@ -145,7 +138,7 @@ def _with_dialer(handler: Handler) -> Run:
     return run
 
 
-def _api_command(
+def api_command(
     commands: Subparsers, name: str, help_text: str, handler: Handler
 ) -> argparse.ArgumentParser:
     return command(commands, name, help_text, _with_dialer(handler))
@@ -155,7 +148,7 @@ def _api_command(
 
 
 async def _campaigns(dialer: AsyncDialer, args: argparse.Namespace, out: Output) -> int:
-    if _account_code(args) is None:
+    if account_code(args) is None:
         raise UsageError(
             "no account code: set VOICENTER_CODE (it keeps the code out of 'ps'), or give "
             "--code CODE"
@@ -231,7 +224,7 @@ def _call_action(
         campaign = campaign_code(args)
         call = option_call(
             args.phone,
-            _normaliser(args.region),
+            region_normaliser(args.region),
             customer_name=args.name,
             caller_id=args.caller_id,
             priority=args.priority,
@@ -249,7 +242,7 @@ def _call_action(
 
 async def _remove_call(dialer: AsyncDialer, args: argparse.Namespace, out: Output) -> int:
     campaign = campaign_code(args)
-    target = _normaliser(args.region)(args.phone)
+    target = region_normaliser(args.region)(args.phone)
     await dialer.remove_call(campaign, target)
     out.document({"campaign": mask(campaign), "done": "removed", "target": target})
     out.say(f"Removed {target} from campaign {mask(campaign)} (if it held it).")
@@ -272,96 +265,11 @@ async def _update_strategy(dialer: AsyncDialer, args: argparse.Namespace, out: O
     return EXIT_OK
 
 
-def _normaliser(region: str | None) -> Callable[[str], str]:
-    """The number normaliser of ``--region``: refused when it cannot be honoured."""
-    if region is None:
-        try:
-            return phone_normaliser(DEFAULT_REGION)
-        except ImportError:  # without the 'phone' extra, numbers are only cleaned up
-            return phone_normaliser(None)
-    try:
-        return phone_normaliser(region)
-    except ImportError:
-        raise UsageError(
-            f"--region {region} needs the phonenumbers package: "
-            "pip install 'voicenter-dialer[phone]'"
-        ) from None
-    except ValueError as exc:
-        raise UsageError(f"--region: {exc}") from None
-
-
-def _settled(journal: JournalSpec | None) -> int:
-    """How many leads the journal settled in earlier runs (a rerun does not send them)."""
-    if journal is None:
-        return 0
-    try:
-        return summarise_journal(journal).done
-    except JournalError:  # no journal yet; or one the upload itself will refuse, saying why
-        return 0
-
-
-async def _upload(dialer: AsyncDialer, args: argparse.Namespace, out: Output) -> int:
-    campaign = campaign_code(args)
-    normalise = _normaliser(args.region)
-    if args.reconcile and args.journal is None:
-        raise UsageError("--reconcile needs --journal: it settles what a journal left unknown")
-    settled = _settled(args.journal)
-    secrets = (campaign, _account_code(args))
-    with contextlib.ExitStack() as stack:
-        lead_file = stack.enter_context(open_leads(args.file, args.format))
-        rejects_file = open_rejects(args.rejects, lead_file) if args.rejects else None
-        if rejects_file is not None:
-            stack.callback(close_quietly, rejects_file)
-        calls = LeadStream(lead_file, normalise)
-        try:
-            upload = await upload_with_progress(
-                dialer,
-                campaign,
-                calls,
-                total=lead_file.rows,
-                chunk_size=args.chunk_size,
-                concurrency=args.concurrency,
-                show=not out.quiet,
-                journal=args.journal,
-                reconcile=args.reconcile,
-            )
-        except JournalError as exc:
-            if len(calls.lines):  # leads were read, so some may have been sent
-                raise Incomplete(exc) from None
-            raise
-        rejects = None
-        if rejects_file is not None:
-            try:
-                written = write_rejects(rejects_file, upload.report, calls.lines, secrets)
-                rejects = (args.rejects, written)
-            except OSError as exc:  # a full disk, say: the report is printed all the same
-                out.warn(
-                    f"--rejects {args.rejects}: cannot write: {exc.strerror or exc}"
-                    + ("; the --json document lists the leads instead" if out.json else "")
-                )
-    upload_report(
-        out,
-        upload,
-        campaign,
-        account=secrets[1],
-        source=lead_file.name,
-        lines=calls.lines,
-        settled=settled,
-        rejects=rejects,
-    )
-    return EXIT_OK if upload.report.ok and (rejects or not args.rejects) else EXIT_INCOMPLETE
-
-
-async def _journal(args: argparse.Namespace, out: Output) -> int:
-    summary = summarise_journal(args.path)
-    return EXIT_OK if journal_report(out, args.path, summary) else EXIT_INCOMPLETE
-
-
 # --- registration ------------------------------------------------------------------------
 
 
 def register(commands: Subparsers) -> None:
-    listing = _api_command(commands, "campaigns", "list the account's campaigns", _campaigns)
+    listing = api_command(commands, "campaigns", "list the account's campaigns", _campaigns)
     listing.add_argument("--show-codes", action="store_true", help="print codes in full")
     start = _campaign_action(AsyncDialer.start_campaign, "Started")
     stop = _campaign_action(AsyncDialer.stop_campaign, "Stopped")
@@ -374,8 +282,8 @@ def register(commands: Subparsers) -> None:
         ("members", "list a campaign's agents", _members),
     ]
     for name, help_text, handler in simple:
-        campaign_argument(_api_command(commands, name, help_text, handler))
-    pending = _api_command(commands, "pending", "list a campaign's pending calls", _pending)
+        campaign_argument(api_command(commands, name, help_text, handler))
+    pending = api_command(commands, "pending", "list a campaign's pending calls", _pending)
     campaign_argument(pending)
     pending.add_argument(
         "--limit", type=int, default=50, help="calls to print as text (default 50; --json: all)"
@@ -384,51 +292,11 @@ def register(commands: Subparsers) -> None:
         ("add-member", "add an agent to a campaign", _add_member),
         ("remove-member", "remove an agent from a campaign", _remove_member),
     ]:
-        member = _api_command(commands, name, help_text, member_handler)
+        member = api_command(commands, name, help_text, member_handler)
         campaign_argument(member)
         member.add_argument("member", help="the extension's SIP code")
 
     _register_call_commands(commands)
-
-    upload = _api_command(commands, "upload", "upload a CSV or JSONL lead file", _upload)
-    upload.add_argument(
-        "file",
-        help="CSV with a header (a 'phone' or 'target' column) or JSONL; '-' reads standard "
-        "input (copied to a temporary file first, so that it is checked before anything is sent)",
-    )
-    campaign_argument(upload, positional=False)
-    upload.add_argument(
-        "--format",
-        choices=["csv", "jsonl"],
-        help="the file's format (default: from its extension; standard input: csv)",
-    )
-    upload.add_argument(
-        "--rejects",
-        metavar="PATH",
-        help="write rejected and failed leads to this CSV (--json then gives their count)",
-    )
-    upload.add_argument(
-        "--journal",
-        metavar="PATH|URL",
-        help="record each chunk's outcome in this SQLite file, or in PostgreSQL "
-        "(postgresql://USER@HOST:PORT/DB#UPLOAD_NAME: resumable from another machine); "
-        "rerun with it to resume",
-    )
-    upload.add_argument(
-        "--reconcile",
-        action="store_true",
-        help="with --journal: settle leads of unknown outcome against the campaign's pending "
-        "calls, re-sending only those it does not hold",
-    )
-    region_option(upload)
-    bulk_options(upload)
-
-    journal = command(
-        commands, "journal", "summarise an upload journal", _journal, connection=False
-    )
-    journal.add_argument(
-        "path", help="the journal: an SQLite file or a postgresql://...#UPLOAD_NAME URL"
-    )
 
 
 def region_option(parser: argparse.ArgumentParser) -> None:
@@ -468,7 +336,7 @@ def _register_call_commands(commands: Subparsers) -> None:
         ("add-call", "add one call (destination) to a campaign", add),
         ("update-call", "update a campaign's call to a number (added when it holds none)", update),
     ]:
-        parser = _api_command(commands, name, help_text, handler)
+        parser = api_command(commands, name, help_text, handler)
         campaign_argument(parser)
         fields = parser.add_argument_group("the call")
         fields.add_argument("--phone", "--target", required=True, help="the number to call")
@@ -495,14 +363,14 @@ def _register_call_commands(commands: Subparsers) -> None:
         )
         region_option(parser)
 
-    remove = _api_command(
+    remove = api_command(
         commands, "remove-call", "remove every call to a number from a campaign", _remove_call
     )
     campaign_argument(remove)
     remove.add_argument("--phone", "--target", required=True, help="the number")
     region_option(remove)
 
-    strategy = _api_command(
+    strategy = api_command(
         commands, "update-strategy", "set an agent campaign's dialling strategy", _update_strategy
     )
     campaign_argument(strategy)

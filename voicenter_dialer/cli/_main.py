@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 from voicenter_dialer._exceptions import DialerError, JournalError, ValidationError
 from voicenter_dialer._version import __version__
 
-from . import _commands, _fake
+from . import _commands, _fake, _upload
 from ._output import (
     EPILOG,
     EXIT_INCOMPLETE,
@@ -58,7 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     output_options(parser, after_command=False)
     connection_options(parser, after_command=False)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (_commands, _fake):
+    for module in (_commands, _upload, _fake):
         module.register(commands)
     return parser
 

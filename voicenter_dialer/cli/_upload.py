@@ -1,0 +1,140 @@
+"""``upload`` (a lead file to a campaign) and ``journal`` (what an upload's journal holds)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+from typing import Any
+
+from voicenter_dialer._client import AsyncDialer
+from voicenter_dialer._exceptions import JournalError
+from voicenter_dialer._resume import JournalSpec, summarise_journal
+
+from ._calls import region_normaliser
+from ._commands import (
+    account_code,
+    api_command,
+    bulk_options,
+    campaign_argument,
+    campaign_code,
+    command,
+    region_option,
+)
+from ._leads import LeadStream, open_leads
+from ._output import EXIT_INCOMPLETE, EXIT_OK, Incomplete, Output, UsageError
+from ._progress import upload_with_progress
+from ._rejects import close_quietly, open_rejects, write_rejects
+from ._report import journal_report, upload_report
+
+__all__ = ["register"]
+
+Subparsers = Any  # argparse's _SubParsersAction is private
+
+
+def _settled(journal: JournalSpec | None) -> int:
+    """How many leads the journal settled in earlier runs (a rerun does not send them)."""
+    if journal is None:
+        return 0
+    try:
+        return summarise_journal(journal).done
+    except JournalError:  # no journal yet; or one the upload itself will refuse, saying why
+        return 0
+
+
+async def _upload(dialer: AsyncDialer, args: argparse.Namespace, out: Output) -> int:
+    campaign = campaign_code(args)
+    normalise = region_normaliser(args.region)
+    if args.reconcile and args.journal is None:
+        raise UsageError("--reconcile needs --journal: it settles what a journal left unknown")
+    settled = _settled(args.journal)
+    secrets = (campaign, account_code(args))
+    with contextlib.ExitStack() as stack:
+        lead_file = stack.enter_context(open_leads(args.file, args.format))
+        rejects_file = open_rejects(args.rejects, lead_file) if args.rejects else None
+        if rejects_file is not None:
+            stack.callback(close_quietly, rejects_file)
+        calls = LeadStream(lead_file, normalise)
+        try:
+            upload = await upload_with_progress(
+                dialer,
+                campaign,
+                calls,
+                total=lead_file.rows,
+                chunk_size=args.chunk_size,
+                concurrency=args.concurrency,
+                show=not out.quiet,
+                journal=args.journal,
+                reconcile=args.reconcile,
+            )
+        except JournalError as exc:
+            if len(calls.lines):  # leads were read, so some may have been sent
+                raise Incomplete(exc) from None
+            raise
+        rejects = None
+        if rejects_file is not None:
+            try:
+                written = write_rejects(rejects_file, upload.report, calls.lines, secrets)
+                rejects = (args.rejects, written)
+            except OSError as exc:  # a full disk, say: the report is printed all the same
+                out.warn(
+                    f"--rejects {args.rejects}: cannot write: {exc.strerror or exc}"
+                    + ("; the --json document lists the leads instead" if out.json else "")
+                )
+    upload_report(
+        out,
+        upload,
+        campaign,
+        account=secrets[1],
+        source=lead_file.name,
+        lines=calls.lines,
+        settled=settled,
+        rejects=rejects,
+    )
+    return EXIT_OK if upload.report.ok and (rejects or not args.rejects) else EXIT_INCOMPLETE
+
+
+async def _journal(args: argparse.Namespace, out: Output) -> int:
+    summary = summarise_journal(args.path)
+    return EXIT_OK if journal_report(out, args.path, summary) else EXIT_INCOMPLETE
+
+
+def register(commands: Subparsers) -> None:
+    upload = api_command(commands, "upload", "upload a CSV or JSONL lead file", _upload)
+    upload.add_argument(
+        "file",
+        help="CSV with a header (a 'phone' or 'target' column) or JSONL; '-' reads standard "
+        "input (copied to a temporary file first, so that it is checked before anything is sent)",
+    )
+    campaign_argument(upload, positional=False)
+    upload.add_argument(
+        "--format",
+        choices=["csv", "jsonl"],
+        help="the file's format (default: from its extension; standard input: csv)",
+    )
+    upload.add_argument(
+        "--rejects",
+        metavar="PATH",
+        help="write rejected and failed leads to this CSV (--json then gives their count)",
+    )
+    upload.add_argument(
+        "--journal",
+        metavar="PATH|URL",
+        help="record each chunk's outcome in this SQLite file, or in PostgreSQL "
+        "(postgresql://USER@HOST:PORT/DB#UPLOAD_NAME: resumable from another machine); "
+        "rerun with it to resume",
+    )
+    upload.add_argument(
+        "--reconcile",
+        action="store_true",
+        help="with --journal: settle leads of unknown outcome against the campaign's pending "
+        "calls, re-sending only those it does not hold",
+    )
+    region_option(upload)
+    bulk_options(upload)
+
+    journal = command(
+        commands, "journal", "summarise an upload journal", _journal, connection=False
+    )
+    journal.add_argument(
+        "path", help="the journal: an SQLite file or a postgresql://...#UPLOAD_NAME URL"
+    )
