@@ -14,7 +14,7 @@ from voicenter_dialer._models import BulkReport, Call, Campaign
 from voicenter_dialer._resume import JournalSpec
 from voicenter_dialer._secrets import mask, redact
 
-from ._leads import LineMap
+from ._leads import LineMap, delimiter_name
 from ._output import Output
 from ._progress import Upload
 
@@ -96,18 +96,20 @@ def upload_report(
     account: str | None,
     source: str,
     lines: LineMap,
+    delimiter: str | None = None,
     settled: int = 0,
     rejects: tuple[str, int] | None = None,
 ) -> None:
     """The upload's outcome; *account*: the account code (kept out of what is printed);
-    *settled*: leads a journal had settled before this run; *rejects*: the rejects file
-    written and how many leads it holds."""
+    *delimiter*: a CSV source's; *settled*: leads a journal had settled before this run;
+    *rejects*: the rejects file written and how many leads it holds."""
     report = upload.report
     secrets = (campaign, account)
     unknown = sum(1 for entry in report.failed if entry.error.outcome_unknown)
     sent = max(report.total - settled, 0)
     document: dict[str, Any] = {
         "source": source,
+        "delimiter": delimiter,
         "campaign": mask(campaign),
         "ok": report.ok,
         "total": report.total,
@@ -134,6 +136,8 @@ def upload_report(
             f"Uploaded {sent:,} leads to campaign {mask(campaign)} in {upload.seconds:.1f} s "
             f"({rate:,.0f} leads/s){_settled_note(settled)}"
         )
+    if delimiter is not None:
+        out.say(f"  (read {source} as CSV with columns separated by {delimiter_name(delimiter)})")
     out.say(f"  accepted  {report.accepted:>10,}")
     out.say(f"  rejected  {len(report.rejected):>10,}")
     out.say(

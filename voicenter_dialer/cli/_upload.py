@@ -49,7 +49,7 @@ async def _upload(dialer: AsyncDialer, args: argparse.Namespace, out: Output) ->
     settled = _settled(args.journal)
     secrets = (campaign, account_code(args))
     with contextlib.ExitStack() as stack:
-        lead_file = stack.enter_context(open_leads(args.file, args.format))
+        lead_file = stack.enter_context(open_leads(args.file, args.format, args.delimiter))
         rejects_file = open_rejects(args.rejects, lead_file) if args.rejects else None
         if rejects_file is not None:
             stack.callback(close_quietly, rejects_file)
@@ -86,6 +86,7 @@ async def _upload(dialer: AsyncDialer, args: argparse.Namespace, out: Output) ->
         campaign,
         account=secrets[1],
         source=lead_file.name,
+        delimiter=lead_file.delimiter,
         lines=calls.lines,
         settled=settled,
         rejects=rejects,
@@ -96,6 +97,19 @@ async def _upload(dialer: AsyncDialer, args: argparse.Namespace, out: Output) ->
 async def _journal(args: argparse.Namespace, out: Output) -> int:
     summary = summarise_journal(args.path)
     return EXIT_OK if journal_report(out, args.path, summary) else EXIT_INCOMPLETE
+
+
+_DELIMITER_NAMES = {"comma": ",", "semicolon": ";", "tab": "\t", "\\t": "\t"}
+
+
+def _delimiter(text: str) -> str:
+    delimiter = _DELIMITER_NAMES.get(text.lower(), text)
+    if len(delimiter) != 1 or delimiter in '"\r\n':
+        raise argparse.ArgumentTypeError(
+            f"expected one character (not a quote or a line end), or comma, semicolon or "
+            f"tab; got {text!r}"
+        )
+    return delimiter
 
 
 def register(commands: Subparsers) -> None:
@@ -110,6 +124,13 @@ def register(commands: Subparsers) -> None:
         "--format",
         choices=["csv", "jsonl"],
         help="the file's format (default: from its extension; standard input: csv)",
+    )
+    upload.add_argument(
+        "--delimiter",
+        type=_delimiter,
+        metavar="CHAR",
+        help="what separates a CSV's columns: a character, or comma, semicolon or tab "
+        "(default: whichever of those the header holds most of)",
     )
     upload.add_argument(
         "--rejects",
