@@ -27,6 +27,7 @@ __all__ = [
     "campaign_argument",
     "campaign_code",
     "command",
+    "optional_campaign_code",
     "positive",
     "region_option",
     "register",
@@ -105,16 +106,21 @@ def campaign_argument(parser: argparse.ArgumentParser, *, positional: bool = Tru
 
 def campaign_code(args: argparse.Namespace) -> str:
     """The campaign a command names (:func:`campaign_argument`), else $VOICENTER_CAMPAIGN."""
-    given = {code for code in (args.campaign, getattr(args, "campaign_positional", None)) if code}
-    if len(given) > 1:  # neither code is shown: they are credentials
-        raise UsageError("two campaigns given (as CAMPAIGN and as --campaign): give one")
-    campaign = next(iter(given), None) or os.environ.get("VOICENTER_CAMPAIGN")
+    campaign = optional_campaign_code(args)
     if not campaign:
         raise UsageError(
             "no campaign code: set VOICENTER_CAMPAIGN (it keeps the code out of 'ps'), or "
             "give --campaign CODE"
         )
     return campaign
+
+
+def optional_campaign_code(args: argparse.Namespace) -> str | None:
+    """:func:`campaign_code`, None when no campaign is named."""
+    given = {code for code in (args.campaign, getattr(args, "campaign_positional", None)) if code}
+    if len(given) > 1:  # neither code is shown: they are credentials
+        raise UsageError("two campaigns given (as CAMPAIGN and as --campaign): give one")
+    return next(iter(given), None) or os.environ.get("VOICENTER_CAMPAIGN") or None
 
 
 def account_code(args: argparse.Namespace) -> str | None:

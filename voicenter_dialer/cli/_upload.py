@@ -7,8 +7,11 @@ import contextlib
 from typing import Any
 
 from voicenter_dialer._client import AsyncDialer
-from voicenter_dialer._exceptions import JournalError
+from voicenter_dialer._converter import call_to_wire
+from voicenter_dialer._exceptions import JournalError, ValidationError
+from voicenter_dialer._journal import JournalSummary
 from voicenter_dialer._resume import JournalSpec, summarise_journal
+from voicenter_dialer._secrets import redact
 
 from ._calls import region_normaliser
 from ._commands import (
@@ -18,13 +21,14 @@ from ._commands import (
     campaign_argument,
     campaign_code,
     command,
+    optional_campaign_code,
     region_option,
 )
 from ._leads import LeadStream, open_leads
-from ._output import EXIT_INCOMPLETE, EXIT_OK, Incomplete, Output, UsageError
+from ._output import EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE, Incomplete, Output, UsageError
 from ._progress import upload_with_progress
 from ._rejects import close_quietly, open_rejects, write_rejects
-from ._report import journal_report, upload_report
+from ._report import RefusedLead, dry_run_report, journal_report, upload_report
 
 __all__ = ["register"]
 
@@ -41,7 +45,58 @@ def _settled(journal: JournalSpec | None) -> int:
         return 0
 
 
+def _would_send(valid: int, rows: int, journal: JournalSummary | None) -> int:
+    """How many of *valid* leads (of *rows*) an upload would send: all, less those *journal*
+    settled or left unknown. An estimate from its counts (matching its chunks would need
+    opening it for writing); the journal may have been started by a shorter input."""
+    if journal is None:
+        return valid
+    if journal.remaining is not None and journal.total is not None:
+        left = journal.remaining + rows - journal.total
+    else:  # the input was never read to its end
+        left = rows - journal.done - journal.unknown
+    return min(valid, max(left, 0))
+
+
+def _dry_run(args: argparse.Namespace, out: Output) -> int:
+    """Check the lead file and validate each lead; compare with the journal by its counts."""
+    for option, given in (("--reconcile", args.reconcile), ("--rejects", args.rejects)):
+        if given:
+            raise UsageError(f"{option} and --dry-run: a dry run sends nothing, writes nothing")
+    campaign = optional_campaign_code(args)
+    secrets = (campaign, account_code(args))
+    normalise = region_normaliser(args.region)
+    journal = None
+    if args.journal is not None:
+        try:
+            journal = summarise_journal(args.journal)
+        except JournalError as exc:  # a first upload starts it; or it will refuse, saying why
+            out.warn(f"--journal: {exc}")
+    invalid: list[RefusedLead] = []
+    with open_leads(args.file, args.format, args.delimiter) as lead_file:
+        calls = LeadStream(lead_file, normalise)
+        for index, call in enumerate(calls):
+            try:
+                call_to_wire(campaign or "", call)  # the library's validation, as sent
+            except ValidationError as exc:
+                line = calls.lines.get(index)
+                invalid.append(
+                    RefusedLead(index, line, "invalid", call, None, redact(exc.message, secrets))
+                )
+    valid = lead_file.rows - len(invalid)
+    dry_run_report(
+        out,
+        lead_file,
+        invalid,
+        would_send=_would_send(valid, lead_file.rows, journal),
+        journal=None if journal is None else (args.journal, journal),
+    )
+    return EXIT_USAGE if invalid else EXIT_OK
+
+
 async def _upload(dialer: AsyncDialer, args: argparse.Namespace, out: Output) -> int:
+    if args.dry_run:
+        return _dry_run(args, out)
     campaign = campaign_code(args)
     normalise = region_normaliser(args.region)
     if args.reconcile and args.journal is None:
@@ -124,6 +179,13 @@ def register(commands: Subparsers) -> None:
         "--format",
         choices=["csv", "jsonl"],
         help="the file's format (default: from its extension; standard input: csv)",
+    )
+    upload.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check the file and validate every lead, compare with --journal (by its counts), "
+        "and say how many would be sent; send nothing (exit 0 when every lead is valid, else 2; "
+        "no campaign needed)",
     )
     upload.add_argument(
         "--delimiter",
