@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 from voicenter_dialer._exceptions import DialerError, JournalError, ValidationError
 from voicenter_dialer._version import __version__
 
-from . import _commands, _fake, _upload
+from . import _commands, _completion, _fake, _upload
 from ._output import (
     EPILOG,
     EXIT_INCOMPLETE,
@@ -60,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (_commands, _upload, _fake):
         module.register(commands)
+    _completion.register(commands, parser)
     return parser
 
 
