@@ -260,3 +260,51 @@ def test_no_campaign_names_both_ways_to_give_one(server: FakeServer, name: str) 
     assert run.code == 2
     assert "VOICENTER_CAMPAIGN" in run.err
     assert "--campaign" in run.err
+
+
+NOT_UTF8 = "\udcff"  # how Python hands over a byte of argv that is not UTF-8
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(("start", "CODE" + NOT_UTF8), id="campaign"),
+        pytest.param(("details", "--campaign", "CODE" + NOT_UTF8), id="campaign-option"),
+        pytest.param(("add-member", "CODE", "SIP" + NOT_UTF8), id="member"),
+        pytest.param(("campaigns", "--code", "ACCOUNT" + NOT_UTF8), id="code"),
+        pytest.param(
+            ("add-call", "CODE", "--phone", "972501234567", "--name", "\ud83d"), id="name"
+        ),
+        pytest.param(
+            ("add-call", "CODE", "--phone", "972501234567", "--custom", f"k{NOT_UTF8}=v"),
+            id="custom",
+        ),
+    ],
+)
+def test_values_that_are_not_utf8_are_refused_before_anything_is_sent(
+    server: FakeServer, campaign: FakeCampaign, args: tuple[str, ...]
+) -> None:
+    args = tuple(arg.replace("CODE", campaign.code) for arg in args)
+    server.fake.requests.clear()
+
+    run = cli(server, *args, "--json")
+
+    assert run.code == 2, run.err
+    message = json.loads(run.out)["error"]["message"]
+    assert "not UTF-8 text" in message
+    assert campaign.code not in message
+    assert server.fake.requests == []
+
+
+@pytest.mark.parametrize("variable", ["VOICENTER_CAMPAIGN", "VOICENTER_CODE"])
+def test_a_code_in_the_environment_that_is_not_utf8_is_refused(
+    server: FakeServer, campaign: FakeCampaign, variable: str
+) -> None:
+    env = {"VOICENTER_CAMPAIGN": campaign.code, variable: "CODE" + NOT_UTF8}
+    server.fake.requests.clear()
+
+    run = cli(server, "details", env=env)
+
+    assert run.code == 2, run.err
+    assert "not UTF-8 text" in run.err
+    assert server.fake.requests == []

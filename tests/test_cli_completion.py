@@ -27,8 +27,10 @@ COMP_POINT=${{#COMP_LINE}}
 "$function" voicenter-dialer "{words[-1]}" "{words[-2]}"
 printf '%s\\n' "${{COMPREPLY[@]}}"
 """
+    bash = shutil.which("bash")
+    assert bash is not None
     completed = subprocess.run(
-        ["bash", "--norc", "--noprofile", "-c", program],
+        [bash, "--norc", "--noprofile", "-c", program],
         capture_output=True,
         text=True,
         timeout=30,

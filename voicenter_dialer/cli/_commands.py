@@ -18,7 +18,7 @@ from voicenter_dialer._session import DEFAULT_CHUNK_SIZE, DEFAULT_CONCURRENCY, M
 from ._calls import DEFAULT_REGION, option_call, region_normaliser
 from ._output import EPILOG, EXIT_INCOMPLETE, EXIT_OK, Output, UsageError, jsonable
 from ._report import campaign_line
-from ._shared import connection_options, output_options
+from ._shared import connection_options, output_options, sendable, sendable_text
 
 __all__ = [
     "account_code",
@@ -94,10 +94,11 @@ def campaign_argument(parser: argparse.ArgumentParser, *, positional: bool = Tru
     """The campaign code: ``--campaign CODE``, or (when *positional*) the first argument
     after the command; optional when $VOICENTER_CAMPAIGN holds it. :func:`campaign_code`
     reads it."""
-    parser.add_argument("--campaign", metavar="CODE", help=_CAMPAIGN_HELP)
+    parser.add_argument("--campaign", type=sendable, metavar="CODE", help=_CAMPAIGN_HELP)
     if positional:
         parser.add_argument(
             "campaign_positional",
+            type=sendable,
             nargs="?",
             metavar="CAMPAIGN",
             help="the campaign code, as --campaign gives it",
@@ -120,12 +121,13 @@ def optional_campaign_code(args: argparse.Namespace) -> str | None:
     given = {code for code in (args.campaign, getattr(args, "campaign_positional", None)) if code}
     if len(given) > 1:  # neither code is shown: they are credentials
         raise UsageError("two campaigns given (as CAMPAIGN and as --campaign): give one")
-    return next(iter(given), None) or os.environ.get("VOICENTER_CAMPAIGN") or None
+    campaign = next(iter(given), None) or os.environ.get("VOICENTER_CAMPAIGN") or None
+    return None if campaign is None else sendable_text(campaign, "the campaign code")
 
 
 def account_code(args: argparse.Namespace) -> str | None:
     code: str | None = args.code or os.environ.get("VOICENTER_CODE") or None
-    return code
+    return None if code is None else sendable_text(code, "the account code")
 
 
 def _with_dialer(handler: Handler) -> Run:
@@ -300,7 +302,7 @@ def register(commands: Subparsers) -> None:
     ]:
         member = api_command(commands, name, help_text, member_handler)
         campaign_argument(member)
-        member.add_argument("member", help="the extension's SIP code")
+        member.add_argument("member", type=sendable, help="the extension's SIP code")
 
     _register_call_commands(commands)
 
@@ -314,7 +316,7 @@ def region_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _custom_field(text: str) -> tuple[str, str]:
-    key, equals, value = text.partition("=")
+    key, equals, value = sendable(text).partition("=")
     if not equals or not key.strip():
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
     return key, value
@@ -345,9 +347,13 @@ def _register_call_commands(commands: Subparsers) -> None:
         parser = api_command(commands, name, help_text, handler)
         campaign_argument(parser)
         fields = parser.add_argument_group("the call")
-        fields.add_argument("--phone", "--target", required=True, help="the number to call")
-        fields.add_argument("--name", help="the customer's name")
-        fields.add_argument("--caller-id", metavar="NUMBER", help="the number shown to them")
+        fields.add_argument(
+            "--phone", "--target", type=sendable, required=True, help="the number to call"
+        )
+        fields.add_argument("--name", type=sendable, help="the customer's name")
+        fields.add_argument(
+            "--caller-id", type=sendable, metavar="NUMBER", help="the number shown to them"
+        )
         fields.add_argument("--priority", type=int, help="the call's priority (a whole number)")
         fields.add_argument(
             "--custom",
@@ -373,7 +379,7 @@ def _register_call_commands(commands: Subparsers) -> None:
         commands, "remove-call", "remove every call to a number from a campaign", _remove_call
     )
     campaign_argument(remove)
-    remove.add_argument("--phone", "--target", required=True, help="the number")
+    remove.add_argument("--phone", "--target", type=sendable, required=True, help="the number")
     region_option(remove)
 
     strategy = api_command(

@@ -11,7 +11,29 @@ from voicenter_dialer._options import DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES
 
 from ._output import UsageError
 
-__all__ = ["check_shared", "connection_options", "output_options"]
+__all__ = ["check_shared", "connection_options", "output_options", "sendable", "sendable_text"]
+
+_NOT_UTF8 = "not UTF-8 text (it holds bytes that are not UTF-8, so it cannot be sent)"
+
+
+def sendable_text(text: str, what: str) -> str:
+    """*text*, a value to send named *what*; :class:`UsageError` if it cannot be sent (a byte
+    of argv or the environment that is not UTF-8 reaches Python as a lone surrogate). The
+    value is not shown: it may be a code."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        raise UsageError(f"{what}: {_NOT_UTF8}") from None
+    return text
+
+
+def sendable(text: str) -> str:
+    """An argparse type: :func:`sendable_text` for an option's value."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        raise argparse.ArgumentTypeError(_NOT_UTF8) from None
+    return text
 
 
 def _default(value: Any, *, after_command: bool) -> Any:
@@ -57,6 +79,7 @@ def connection_options(parser: argparse.ArgumentParser, *, after_command: bool) 
     )
     group.add_argument(
         "--code",
+        type=sendable,
         default=_default(None, after_command=after_command),
         help="the account code, needed by 'campaigns' (default: $VOICENTER_CODE; the "
         "variable keeps it out of 'ps')",
