@@ -133,3 +133,13 @@ def test_options_that_need_sending_are_refused(
 
     assert run.code == 2
     assert f"{option[0]} and --dry-run" in run.err
+
+
+def test_standard_input(server: FakeServer, campaign: FakeCampaign) -> None:
+    server.fake.requests.clear()
+
+    run = cli(server, "upload", "-", "--dry-run", "--json", stdin="phone;name\n972501234567;Dana\n")
+
+    assert run.code == 0, run.err
+    assert json.loads(run.out)["valid"] == 1
+    assert server.fake.requests == []
