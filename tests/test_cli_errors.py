@@ -87,7 +87,7 @@ def test_the_rejects_file_cannot_be_the_lead_file(
         (["upload", "-", "--json", "--concurrency", "many"], "--concurrency: expected a whole"),
         (["nonsense", "--json"], "invalid choice: 'nonsense'"),
         (["campaigns", "--json", "--no-such-option"], "unrecognized arguments: --no-such-option"),
-        (["--json", "campaigns"], "unrecognized arguments: --json"),
+        (["--json", "campaigns", "--max-retries", "x"], "--max-retries: invalid int value"),
     ],
 )
 def test_argument_errors_under_json_are_one_json_document(args: list[str], message: str) -> None:

@@ -230,7 +230,9 @@ def test_a_bom_and_crlf_line_ends_are_read_as_text(
             "phone,name\n".encode("utf-16-le"), "leads.csv:1: a NUL byte", id="utf-16-no-bom"
         ),
         pytest.param(
-            b"phone;name\n972501234567;Dana\n", "separated by semicolons", id="semicolons"
+            b"phone|name\n972501234567|Dana\n",
+            "found: 'phone|name'; separated by another character? give --delimiter",
+            id="another-delimiter",
         ),
     ],
 )

@@ -195,7 +195,8 @@ def test_reconcile_without_journal_names_the_flags(
 
 COMMANDS = [
     "campaigns", "details", "pending", "start", "stop", "clear", "members", "add-member",
-    "remove-member", "upload", "journal", "demo", "fake-server",
+    "remove-member", "add-call", "update-call", "remove-call", "update-strategy", "upload",
+    "journal", "demo", "fake-server", "completion",
 ]  # fmt: skip
 
 

@@ -75,7 +75,7 @@ def run(code: str) -> dict[str, Any]:
 
 
 def test_every_block_is_exercised() -> None:
-    assert len(BLOCKS) == 20
+    assert len(BLOCKS) == 21
 
 
 def test_first_call(service: respx.MockRouter, capsys: pytest.CaptureFixture[str]) -> None:
@@ -83,6 +83,13 @@ def test_first_call(service: respx.MockRouter, capsys: pytest.CaptureFixture[str
 
     assert "Campaign1 True 23" in capsys.readouterr().out
     assert service.calls.last.request.url.path.endswith("/AddCall")
+
+
+def test_try_it_without_an_account(capsys: pytest.CaptureFixture[str]) -> None:
+    # No mocked service: the example brings its own (the fake, in-process).
+    run(block("async def try_it"))
+
+    assert capsys.readouterr().out.splitlines() == ["2501 2500 1", "2501 pending", "Dana Levi"]
 
 
 def test_scheduling() -> None:

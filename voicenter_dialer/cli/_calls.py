@@ -1,15 +1,29 @@
 """What a lead's fields mean: which name the phone and the name, numbers in the vendor's
-form, and a lead record turned into a :class:`Call`."""
+form, and a lead record (or a command's options) turned into a :class:`Call`."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from voicenter_dialer._models import Call
 
-__all__ = ["NAME_COLUMNS", "PHONE_COLUMNS", "lead_call", "phone_normaliser"]
+from ._output import UsageError
+
+__all__ = [
+    "DEFAULT_REGION",
+    "NAME_COLUMNS",
+    "PHONE_COLUMNS",
+    "lead_call",
+    "option_call",
+    "phone_normaliser",
+    "region_normaliser",
+]
+
+#: National numbers are read as this region's when phonenumbers is installed.
+DEFAULT_REGION = "IL"
 
 # Columns (or JSON keys) that name the same field: a file may hold one of each group.
 PHONE_COLUMNS = ("phone", "target")
@@ -68,6 +82,24 @@ def phone_normaliser(region: str | None) -> Callable[[str], str]:
     return international
 
 
+def region_normaliser(region: str | None) -> Callable[[str], str]:
+    """The number normaliser of ``--region``: refused when it cannot be honoured."""
+    if region is None:
+        try:
+            return phone_normaliser(DEFAULT_REGION)
+        except ImportError:  # without the 'phone' extra, numbers are only cleaned up
+            return phone_normaliser(None)
+    try:
+        return phone_normaliser(region)
+    except ImportError:
+        raise UsageError(
+            f"--region {region} needs the phonenumbers package: "
+            "pip install 'voicenter-dialer[phone]'"
+        ) from None
+    except ValueError as exc:
+        raise UsageError(f"--region: {exc}") from None
+
+
 def _integer_or_raw(value: str) -> int | str:
     try:
         return int(value)
@@ -113,4 +145,32 @@ def lead_call(fields: Mapping[str, Any], phone_key: str, normalise: Callable[[st
         priority=priority,  # type: ignore[arg-type]
         caller_id=caller_id,  # type: ignore[arg-type]
         custom_data=custom,
+    )
+
+
+def option_call(
+    target: str,
+    normalise: Callable[[str], str],
+    *,
+    customer_name: str | None = None,
+    caller_id: str | None = None,
+    priority: int | None = None,
+    custom: Iterable[tuple[str, str]] = (),
+    originate_time: int | dt.datetime | None = None,
+    ignore_dnc_status: bool = False,
+) -> Call:
+    """The call a command's options describe, its numbers normalised as a lead file's are.
+
+    Epoch seconds are an instant (``IsDateLocal`` false); a datetime is the library's
+    (aware: that instant; naive: the account's wall clock).
+    """
+    return Call(
+        normalise(target),
+        customer_name=customer_name,
+        caller_id=None if caller_id is None else normalise(caller_id),
+        priority=priority,
+        custom_data=dict(custom),
+        originate_time=originate_time,
+        is_date_local=False if isinstance(originate_time, int) else None,
+        ignore_dnc_status=True if ignore_dnc_status else None,
     )

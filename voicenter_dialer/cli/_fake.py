@@ -80,6 +80,7 @@ async def _demo(args: argparse.Namespace, out: Output) -> int:
             total=args.leads,
             chunk_size=args.chunk_size,
             concurrency=args.concurrency,
+            show=not out.quiet,
         )
         upload_report(
             out,
@@ -157,13 +158,21 @@ async def _fake_server(args: argparse.Namespace, out: Output) -> int:
 
 
 def register(commands: Subparsers) -> None:
-    demo = command(commands, "demo", "upload generated leads to the bundled fake dialer", _demo)
+    demo = command(
+        commands,
+        "demo",
+        "upload generated leads to the bundled fake dialer",
+        _demo,
+        connection=False,
+    )
     demo.add_argument(
         "--leads", type=positive, default=100_000, help="how many to generate (default 100,000)"
     )
     bulk_options(demo)
 
-    fake = command(commands, "fake-server", "serve the fake dialer over HTTP", _fake_server)
+    fake = command(
+        commands, "fake-server", "serve the fake dialer over HTTP", _fake_server, connection=False
+    )
     fake.add_argument("--host", default="127.0.0.1", help="the address to listen on")
     fake.add_argument("--port", type=int, default=8080, help="0 for a free port")
     fake.add_argument("--account-code", help="the fake account's code (default: random)")

@@ -13,6 +13,9 @@ input has ended, in exchange for every file error being refused before anything 
 a known total. A regular file is read twice, in place; if it changes in between or during the
 upload, the upload stops with a :class:`LeadFileError` instead of sending what it now holds.
 
+A CSV's columns are separated by commas, semicolons or tabs (whichever its header holds
+most of outside quotes), or by the delimiter given.
+
 Per-lead problems (a bad number, a non-integer priority) are not file errors: they reach the
 bulk report as failed leads.
 """
@@ -23,6 +26,7 @@ import bisect
 import codecs
 import contextlib
 import csv
+import itertools
 import json
 import os
 import re
@@ -40,7 +44,16 @@ from voicenter_dialer._models import Call
 
 from ._calls import NAME_COLUMNS, PHONE_COLUMNS, lead_call
 
-__all__ = ["MAX_LINE_BYTES", "STDIN", "LeadFile", "LeadStream", "LineMap", "open_leads"]
+__all__ = [
+    "DELIMITERS",
+    "MAX_LINE_BYTES",
+    "STDIN",
+    "LeadFile",
+    "LeadStream",
+    "LineMap",
+    "delimiter_name",
+    "open_leads",
+]
 
 Format = Literal["csv", "jsonl"]
 
@@ -50,6 +63,11 @@ STDIN = "-"
 #: The longest line a lead file may hold, in bytes: a lead is a few hundred; a longer line
 #: is not a lead file (and reading it whole could take the machine's memory).
 MAX_LINE_BYTES = 1 << 20
+
+#: The delimiters a CSV's header is searched for, the first preferred on a tie: commas,
+#: and what spreadsheets write where the comma is the decimal mark (semicolons) or on
+#: "text (tab-delimited)" (tabs). Others are given with ``--delimiter``.
+DELIMITERS = {",": "commas", ";": "semicolons", "\t": "tabs"}
 
 # A JSON escape of a surrogate: only a line holding one can decode to a lone surrogate.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
@@ -110,6 +128,8 @@ class LeadFile:
     reopen: Callable[[], IO[bytes]] = attrs.field(repr=False)
     #: The regular file's state when it was checked (None for a copy of a pipe).
     stamp: _Stamp | None = None
+    #: The CSV's delimiter, given or found from its header (None for JSONL).
+    delimiter: str | None = None
 
     def changed(self, line: int | str) -> LeadFileError:
         """The error of an input that is no longer what was checked."""
@@ -158,25 +178,63 @@ def _tee(lines: Iterable[bytes], copy: IO[bytes]) -> Iterator[bytes]:
         yield line
 
 
+def delimiter_name(delimiter: str) -> str:
+    """How a message names *delimiter*: ``semicolons``, or the character quoted."""
+    return DELIMITERS.get(delimiter) or repr(delimiter)
+
+
+def _found_delimiter(header: str) -> str:
+    """The delimiter of a CSV whose first line is *header*: of :data:`DELIMITERS`, the one
+    occurring most often outside quoted fields (a quoted column name may hold the others)."""
+    counts = dict.fromkeys(DELIMITERS, 0)
+    quoted = False
+    for character in header:
+        if character == '"':
+            quoted = not quoted  # a doubled quote inside quotes toggles twice: no change
+        elif not quoted and character in counts:
+            counts[character] += 1
+    return max(counts, key=lambda delimiter: counts[delimiter])  # the first on a tie
+
+
+@attrs.frozen
+class _Checked:
+    header: tuple[str, ...]
+    rows: int
+    delimiter: str | None
+
+
 @contextlib.contextmanager
-def open_leads(source: str, format: Format | None = None) -> Iterator[LeadFile]:
+def open_leads(
+    source: str, format: Format | None = None, delimiter: str | None = None
+) -> Iterator[LeadFile]:
     """Check the lead file *source* (a path, or ``-`` for standard input) whole.
 
-    Raises :class:`LeadFileError` on the first problem, naming the line. A pipe is copied
-    to a temporary file while it is checked; the copy is removed on leaving the block.
+    A CSV's *delimiter*, when not given, is found from its header. Raises
+    :class:`LeadFileError` on the first problem, naming the line. A pipe is copied to a
+    temporary file while it is checked; the copy is removed on leaving the block.
     """
     name = "<stdin>" if source == STDIN else source
     fmt = _format("" if source == STDIN else source, format)
+    if delimiter is not None and fmt != "csv":
+        raise LeadFileError(f"{name}: --delimiter is for CSV files; this one is read as JSONL")
     with contextlib.ExitStack() as stack:
         file = sys.stdin.buffer if source == STDIN else stack.enter_context(_open_path(source))
         if source != STDIN and stat.S_ISREG(os.fstat(file.fileno()).st_mode):
             stamp = _stamp(file)
-            header, rows = _check(name, fmt, _lines(file, name))
-            lead_file = LeadFile(name, fmt, rows, header, lambda: _open_path(source), stamp)
+            checked = _check(name, fmt, _lines(file, name), delimiter)
+            lead_file = LeadFile(
+                name,
+                fmt,
+                checked.rows,
+                checked.header,
+                lambda: _open_path(source),
+                stamp,
+                checked.delimiter,
+            )
             lead_file.check_unchanged(file, "end")
         else:  # read once: a copy is read again
             copy = stack.enter_context(tempfile.TemporaryFile(prefix="voicenter-leads-"))
-            header, rows = _check(name, fmt, _tee(_lines(file, name), copy))
+            checked = _check(name, fmt, _tee(_lines(file, name), copy), delimiter)
             copy.flush()
 
             def reopen() -> IO[bytes]:
@@ -184,18 +242,21 @@ def open_leads(source: str, format: Format | None = None) -> Iterator[LeadFile]:
                 again.seek(0)
                 return again
 
-            lead_file = LeadFile(name, fmt, rows, header, reopen)
+            lead_file = LeadFile(
+                name, fmt, checked.rows, checked.header, reopen, delimiter=checked.delimiter
+            )
         yield lead_file
 
 
-def _check(name: str, format: Format, lines: Iterable[bytes]) -> tuple[tuple[str, ...], int]:
-    """The check pass: the header and the number of leads, or the first file error."""
-    records = _Records(name, format, lines, fields=False)
+def _check(name: str, format: Format, lines: Iterable[bytes], delimiter: str | None) -> _Checked:
+    """The check pass: the header, the number of leads and the delimiter, or the first file
+    error."""
+    records = _Records(name, format, lines, delimiter, fields=False)
     rows = sum(1 for _ in records)
     if rows == 0:
         what = "a header but no rows" if format == "csv" else "no JSON object"
         raise LeadFileError(f"{name}: no leads: the file holds {what}")
-    return records.header, rows
+    return _Checked(records.header, rows, records.delimiter)
 
 
 def _text(lines: Iterable[bytes], name: str) -> Iterator[str]:
@@ -227,16 +288,25 @@ class _Records:
     """The leads of a lead file, in order, as :data:`Record`; a :class:`LeadFileError` at
     the first that cannot be read. The check pass and the read pass both walk this.
 
-    Not *fields*: a CSV record's fields are left empty (the check pass needs none, and
-    making a dict per row would double its time).
+    A CSV's *delimiter* is found from its header when not given. Not *fields*: a CSV
+    record's fields are left empty (the check pass needs none, and making a dict per row
+    would double its time).
     """
 
     def __init__(
-        self, name: str, format: Format, lines: Iterable[bytes], *, fields: bool = True
+        self,
+        name: str,
+        format: Format,
+        lines: Iterable[bytes],
+        delimiter: str | None = None,
+        *,
+        fields: bool = True,
     ) -> None:
         self.name = name
         #: The CSV header, once read (empty for JSONL).
         self.header: tuple[str, ...] = ()
+        #: The CSV's delimiter, once known (None for JSONL).
+        self.delimiter = delimiter
         #: The line the record being read starts on.
         self.line = 1
         text = _text(lines, name)
@@ -247,7 +317,11 @@ class _Records:
 
     def _csv(self, text: Iterator[str], fields: bool) -> Iterator[Record]:
         name = self.name
-        reader = csv.reader(text, strict=True)
+        if self.delimiter is None:
+            first = next(text, "")
+            self.delimiter = _found_delimiter(first)
+            text = itertools.chain([first], text)
+        reader = csv.reader(text, delimiter=self.delimiter, strict=True)
         try:
             header = next(reader, None)
             if header is None or not any(cell.strip() for cell in header):
@@ -323,15 +397,11 @@ def _columns(name: str, where: str, keys: Iterable[str], what: str = "column") -
     phone = next((seen[column] for column in PHONE_COLUMNS if column in seen), None)
     if phone is None:
         found = ", ".join(repr(key) for key in seen.values())
-        semicolons = any(";" in key for key in seen.values())
+        one_column = what == "column" and len(seen) == 1
         raise LeadFileError(
             f"{name}:{where}: no phone {what}: expected a 'phone' or 'target' {what} "
-            f"(found: {found or 'nothing'})"
-            + (
-                "; the columns look separated by semicolons: save it with commas"
-                if semicolons
-                else ""
-            )
+            f"(found: {found or 'nothing'}"
+            + ("; separated by another character? give --delimiter)" if one_column else ")")
         )
     return _Columns(phone, tuple(unnamed))
 
@@ -397,7 +467,9 @@ class LeadStream:
         """The records of the read pass: any file error means the file is not the one
         checked (it passed the check)."""
         lead_file = self.lead_file
-        records = _Records(lead_file.name, lead_file.format, _lines(file, lead_file.name))
+        records = _Records(
+            lead_file.name, lead_file.format, _lines(file, lead_file.name), lead_file.delimiter
+        )
         try:
             for record in records:
                 if records.header != lead_file.header:

@@ -14,7 +14,7 @@ from typing import Any, NoReturn
 from voicenter_dialer._exceptions import DialerError, JournalError, ValidationError
 from voicenter_dialer._version import __version__
 
-from . import _commands, _fake
+from . import _commands, _completion, _fake, _upload
 from ._output import (
     EPILOG,
     EXIT_INCOMPLETE,
@@ -26,6 +26,7 @@ from ._output import (
     log_to_stderr,
     write,
 )
+from ._shared import check_shared, connection_options, output_options
 
 __all__ = ["main"]
 
@@ -54,13 +55,12 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument(
-        "-v", "--verbose", action="store_true", help="log each retry (method, attempt, wait, why)"
-    )
-    _commands.connection_options(parser)
+    output_options(parser, after_command=False)
+    connection_options(parser, after_command=False)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (_commands, _fake):
+    for module in (_commands, _upload, _fake):
         module.register(commands)
+    _completion.register(commands, parser)
     return parser
 
 
@@ -77,6 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         out.error(str(exc), exc, EXIT_USAGE, prog=exc.parser.prog)
         return EXIT_USAGE
     try:
+        check_shared(args)
+        out.quiet = args.quiet
         with log_to_stderr(args.verbose):
             status: int = asyncio.run(_interruptible(args.handler(args, out)))
     except (UsageError, ValidationError, JournalError) as exc:

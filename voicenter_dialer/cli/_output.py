@@ -114,12 +114,14 @@ class Output:
     """Where a command's words go, by ``--json``.
 
     :meth:`say` is the result as text (stdout; nothing with ``--json``), :meth:`note` is
-    narration (stdout as text, stderr with ``--json``), :meth:`document` the result as JSON
-    (stdout with ``--json``, once; nothing as text).
+    narration (stdout as text, stderr with ``--json``; nothing with ``-q``),
+    :meth:`document` the result as JSON (stdout with ``--json``, once; nothing as text).
     """
 
-    def __init__(self, json_mode: bool) -> None:
+    def __init__(self, json_mode: bool, *, quiet: bool = False) -> None:
         self.json = json_mode
+        #: ``-q``: no narration (nor progress); the result, warnings and errors still.
+        self.quiet = quiet
         self.documented = False
 
     def say(self, text: str) -> None:
@@ -127,7 +129,8 @@ class Output:
             write(text)
 
     def note(self, text: str) -> None:
-        write(text, sys.stderr if self.json else sys.stdout)
+        if not self.quiet:
+            write(text, sys.stderr if self.json else sys.stdout)
 
     def warn(self, text: str) -> None:
         """A problem that does not end the command, on stderr."""

@@ -114,7 +114,27 @@ class _RichProgress:
         self._bar.update(self._task, completed=progress.done, detail=detail)
 
 
-def _progress(total: int | None, out: TextIO) -> _PlainProgress | _RichProgress:
+class _NoProgress:
+    """No progress (``-q``); retries are still counted, not logged."""
+
+    def __init__(self) -> None:
+        self.retries = _RetryCounter()
+
+    def __enter__(self) -> _NoProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def update(self, progress: BulkProgress) -> None:
+        return None
+
+
+def _progress(
+    total: int | None, out: TextIO, show: bool
+) -> _PlainProgress | _RichProgress | _NoProgress:
+    if not show:
+        return _NoProgress()
     if out.isatty():
         try:
             return _RichProgress(total, out)
@@ -139,11 +159,12 @@ async def upload_with_progress(
     concurrency: Concurrency,
     journal: JournalSpec | None = None,
     reconcile: bool = False,
+    show: bool = True,
 ) -> Upload:
-    """Upload *calls* with progress on stderr."""
+    """Upload *calls* with progress on stderr (none unless *show*)."""
     sys.stdout.flush()  # what was printed so far comes before the progress lines
     started = time.perf_counter()
-    with _progress(total, sys.stderr) as progress, progress.retries:
+    with _progress(total, sys.stderr, show) as progress, progress.retries:
         report = await dialer.add_calls_bulk(
             campaign,
             calls,

@@ -14,13 +14,14 @@ from voicenter_dialer._models import BulkReport, CallInput, Campaign, given_targ
 from voicenter_dialer._resume import JournalSpec
 from voicenter_dialer._secrets import mask, redact
 
-from ._leads import LineMap
+from ._leads import LeadFile, LineMap, delimiter_name
 from ._output import Output
 from ._progress import Upload
 
 __all__ = [
     "RefusedLead",
     "campaign_line",
+    "dry_run_report",
     "journal_name",
     "journal_report",
     "refused_leads",
@@ -35,8 +36,9 @@ class RefusedLead:
     index: int
     #: The line it starts on in the input (None for generated leads).
     line: int | None
-    #: ``unknown``: it failed but may have been added.
-    status: Literal["rejected", "failed", "unknown"]
+    #: ``unknown``: it failed but may have been added; ``invalid``: a dry run's, that
+    #: validation refuses.
+    status: Literal["rejected", "failed", "unknown", "invalid"]
     call: CallInput | None
     #: The service's code for a rejected lead.
     error_code: int | None
@@ -96,18 +98,20 @@ def upload_report(
     account: str | None,
     source: str,
     lines: LineMap,
+    delimiter: str | None = None,
     settled: int = 0,
     rejects: tuple[str, int] | None = None,
 ) -> None:
     """The upload's outcome; *account*: the account code (kept out of what is printed);
-    *settled*: leads a journal had settled before this run; *rejects*: the rejects file
-    written and how many leads it holds."""
+    *delimiter*: a CSV source's; *settled*: leads a journal had settled before this run;
+    *rejects*: the rejects file written and how many leads it holds."""
     report = upload.report
     secrets = (campaign, account)
     unknown = sum(1 for entry in report.failed if entry.error.outcome_unknown)
     sent = max(report.total - settled, 0)
     document: dict[str, Any] = {
         "source": source,
+        "delimiter": delimiter,
         "campaign": mask(campaign),
         "ok": report.ok,
         "total": report.total,
@@ -134,6 +138,7 @@ def upload_report(
             f"Uploaded {sent:,} leads to campaign {mask(campaign)} in {upload.seconds:.1f} s "
             f"({rate:,.0f} leads/s){_settled_note(settled)}"
         )
+    _delimiter_line(out, source, delimiter)
     out.say(f"  accepted  {report.accepted:>10,}")
     out.say(f"  rejected  {len(report.rejected):>10,}")
     out.say(
@@ -147,6 +152,56 @@ def upload_report(
         out.say(f"    failed #{failed.index}: {redact(failed.error.message, secrets)}")
     if rejects is not None:
         out.say(f"{rejects[1]:,} rejected and failed leads written to {rejects[0]}")
+
+
+def _delimiter_line(out: Output, source: str, delimiter: str | None) -> None:
+    if delimiter is not None:
+        out.say(f"  (read {source} as CSV with columns separated by {delimiter_name(delimiter)})")
+
+
+def dry_run_report(
+    out: Output,
+    lead_file: LeadFile,
+    invalid: Sequence[RefusedLead],
+    *,
+    would_send: int,
+    journal: tuple[JournalSpec, JournalSummary] | None,
+) -> None:
+    """What ``upload --dry-run`` found: *invalid* leads, how many would be sent, and the
+    counts of the *journal* it was compared with."""
+    valid = lead_file.rows - len(invalid)
+    out.document(
+        {
+            "source": lead_file.name,
+            "delimiter": lead_file.delimiter,
+            "dry_run": True,
+            "total": lead_file.rows,
+            "valid": valid,
+            "invalid": len(invalid),
+            "would_be_sent": would_send,
+            "journal": None
+            if journal is None
+            else {"name": journal_name(journal[0]), **attrs.asdict(journal[1])},
+            "leads": [_lead_entry(lead) for lead in invalid],
+        }
+    )
+    out.say(f"Checked {lead_file.name}: {lead_file.rows:,} leads; nothing sent (dry run)")
+    _delimiter_line(out, lead_file.name, lead_file.delimiter)
+    out.say(f"  valid       {valid:>10,}")
+    out.say(f"  invalid     {len(invalid):>10,}")
+    out.say(f"  would send  {would_send:>10,}")
+    for lead in invalid[:3]:
+        target = given_target(lead.call) or None
+        out.say(f"    invalid #{lead.index} (line {lead.line}): {target!r}: {lead.reason}")
+    if len(invalid) > 3:
+        out.say(f"    … and {len(invalid) - 3:,} more (--json lists them all)")
+    if journal is not None:
+        summary = journal[1]
+        out.say(
+            f"  journal {journal_name(journal[0])}: {summary.accepted:,} accepted, "
+            f"{summary.rejected:,} rejected, {summary.failed:,} failed, "
+            f"{summary.unknown:,} unknown (compared by its counts, read only)"
+        )
 
 
 def journal_name(spec: JournalSpec) -> str:

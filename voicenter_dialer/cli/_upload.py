@@ -1,0 +1,223 @@
+"""``upload`` (a lead file to a campaign) and ``journal`` (what an upload's journal holds)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+from typing import Any
+
+from voicenter_dialer._client import AsyncDialer
+from voicenter_dialer._converter import call_to_wire
+from voicenter_dialer._exceptions import JournalError, ValidationError
+from voicenter_dialer._journal import JournalSummary
+from voicenter_dialer._resume import JournalSpec, summarise_journal
+from voicenter_dialer._secrets import redact
+
+from ._calls import region_normaliser
+from ._commands import (
+    account_code,
+    api_command,
+    bulk_options,
+    campaign_argument,
+    campaign_code,
+    command,
+    optional_campaign_code,
+    region_option,
+)
+from ._leads import LeadStream, open_leads
+from ._output import EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE, Incomplete, Output, UsageError
+from ._progress import upload_with_progress
+from ._rejects import close_quietly, open_rejects, write_rejects
+from ._report import RefusedLead, dry_run_report, journal_report, upload_report
+
+__all__ = ["register"]
+
+Subparsers = Any  # argparse's _SubParsersAction is private
+
+
+def _settled(journal: JournalSpec | None) -> int:
+    """How many leads the journal settled in earlier runs (a rerun does not send them)."""
+    if journal is None:
+        return 0
+    try:
+        return summarise_journal(journal).done
+    except JournalError:  # no journal yet; or one the upload itself will refuse, saying why
+        return 0
+
+
+def _would_send(valid: int, rows: int, journal: JournalSummary | None) -> int:
+    """How many of *valid* leads (of *rows*) an upload would send: all, less those *journal*
+    settled or left unknown. An estimate from its counts (matching its chunks would need
+    opening it for writing); the journal may have been started by a shorter input."""
+    if journal is None:
+        return valid
+    if journal.remaining is not None and journal.total is not None:
+        left = journal.remaining + rows - journal.total
+    else:  # the input was never read to its end
+        left = rows - journal.done - journal.unknown
+    return min(valid, max(left, 0))
+
+
+def _dry_run(args: argparse.Namespace, out: Output) -> int:
+    """Check the lead file and validate each lead; compare with the journal by its counts."""
+    for option, given in (("--reconcile", args.reconcile), ("--rejects", args.rejects)):
+        if given:
+            raise UsageError(f"{option} and --dry-run: a dry run sends nothing, writes nothing")
+    campaign = optional_campaign_code(args)
+    secrets = (campaign, account_code(args))
+    normalise = region_normaliser(args.region)
+    journal = None
+    if args.journal is not None:
+        try:
+            journal = summarise_journal(args.journal)
+        except JournalError as exc:  # a first upload starts it; or it will refuse, saying why
+            out.warn(f"--journal: {exc}")
+    invalid: list[RefusedLead] = []
+    with open_leads(args.file, args.format, args.delimiter) as lead_file:
+        calls = LeadStream(lead_file, normalise)
+        for index, call in enumerate(calls):
+            try:
+                call_to_wire(campaign or "", call)  # the library's validation, as sent
+            except ValidationError as exc:
+                line = calls.lines.get(index)
+                invalid.append(
+                    RefusedLead(index, line, "invalid", call, None, redact(exc.message, secrets))
+                )
+    valid = lead_file.rows - len(invalid)
+    dry_run_report(
+        out,
+        lead_file,
+        invalid,
+        would_send=_would_send(valid, lead_file.rows, journal),
+        journal=None if journal is None else (args.journal, journal),
+    )
+    return EXIT_USAGE if invalid else EXIT_OK
+
+
+async def _upload(dialer: AsyncDialer, args: argparse.Namespace, out: Output) -> int:
+    if args.dry_run:
+        return _dry_run(args, out)
+    campaign = campaign_code(args)
+    normalise = region_normaliser(args.region)
+    if args.reconcile and args.journal is None:
+        raise UsageError("--reconcile needs --journal: it settles what a journal left unknown")
+    settled = _settled(args.journal)
+    secrets = (campaign, account_code(args))
+    with contextlib.ExitStack() as stack:
+        lead_file = stack.enter_context(open_leads(args.file, args.format, args.delimiter))
+        rejects_file = open_rejects(args.rejects, lead_file) if args.rejects else None
+        if rejects_file is not None:
+            stack.callback(close_quietly, rejects_file)
+        calls = LeadStream(lead_file, normalise)
+        try:
+            upload = await upload_with_progress(
+                dialer,
+                campaign,
+                calls,
+                total=lead_file.rows,
+                chunk_size=args.chunk_size,
+                concurrency=args.concurrency,
+                show=not out.quiet,
+                journal=args.journal,
+                reconcile=args.reconcile,
+            )
+        except JournalError as exc:
+            if len(calls.lines):  # leads were read, so some may have been sent
+                raise Incomplete(exc) from None
+            raise
+        rejects = None
+        if rejects_file is not None:
+            try:
+                written = write_rejects(rejects_file, upload.report, calls.lines, secrets)
+                rejects = (args.rejects, written)
+            except OSError as exc:  # a full disk, say: the report is printed all the same
+                out.warn(
+                    f"--rejects {args.rejects}: cannot write: {exc.strerror or exc}"
+                    + ("; the --json document lists the leads instead" if out.json else "")
+                )
+    upload_report(
+        out,
+        upload,
+        campaign,
+        account=secrets[1],
+        source=lead_file.name,
+        delimiter=lead_file.delimiter,
+        lines=calls.lines,
+        settled=settled,
+        rejects=rejects,
+    )
+    return EXIT_OK if upload.report.ok and (rejects or not args.rejects) else EXIT_INCOMPLETE
+
+
+async def _journal(args: argparse.Namespace, out: Output) -> int:
+    summary = summarise_journal(args.path)
+    return EXIT_OK if journal_report(out, args.path, summary) else EXIT_INCOMPLETE
+
+
+_DELIMITER_NAMES = {"comma": ",", "semicolon": ";", "tab": "\t", "\\t": "\t"}
+
+
+def _delimiter(text: str) -> str:
+    delimiter = _DELIMITER_NAMES.get(text.lower(), text)
+    if len(delimiter) != 1 or delimiter in '"\r\n':
+        raise argparse.ArgumentTypeError(
+            f"expected one character (not a quote or a line end), or comma, semicolon or "
+            f"tab; got {text!r}"
+        )
+    return delimiter
+
+
+def register(commands: Subparsers) -> None:
+    upload = api_command(commands, "upload", "upload a CSV or JSONL lead file", _upload)
+    upload.add_argument(
+        "file",
+        help="CSV with a header (a 'phone' or 'target' column) or JSONL; '-' reads standard "
+        "input (copied to a temporary file first, so that it is checked before anything is sent)",
+    )
+    campaign_argument(upload, positional=False)
+    upload.add_argument(
+        "--format",
+        choices=["csv", "jsonl"],
+        help="the file's format (default: from its extension; standard input: csv)",
+    )
+    upload.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check the file and validate every lead, compare with --journal (by its counts), "
+        "and say how many would be sent; send nothing (exit 0 when every lead is valid, else 2; "
+        "no campaign needed)",
+    )
+    upload.add_argument(
+        "--delimiter",
+        type=_delimiter,
+        metavar="CHAR",
+        help="what separates a CSV's columns: a character, or comma, semicolon or tab "
+        "(default: whichever of those the header holds most of)",
+    )
+    upload.add_argument(
+        "--rejects",
+        metavar="PATH",
+        help="write rejected and failed leads to this CSV (--json then gives their count)",
+    )
+    upload.add_argument(
+        "--journal",
+        metavar="PATH|URL",
+        help="record each chunk's outcome in this SQLite file, or in PostgreSQL "
+        "(postgresql://USER@HOST:PORT/DB#UPLOAD_NAME: resumable from another machine); "
+        "rerun with it to resume",
+    )
+    upload.add_argument(
+        "--reconcile",
+        action="store_true",
+        help="with --journal: settle leads of unknown outcome against the campaign's pending "
+        "calls, re-sending only those it does not hold",
+    )
+    region_option(upload)
+    bulk_options(upload)
+
+    journal = command(
+        commands, "journal", "summarise an upload journal", _journal, connection=False
+    )
+    journal.add_argument(
+        "path", help="the journal: an SQLite file or a postgresql://...#UPLOAD_NAME URL"
+    )
