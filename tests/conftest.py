@@ -26,6 +26,7 @@ def _no_retry_waits() -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def _no_code_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("VOICENTER_CODE", raising=False)
+    monkeypatch.delenv("VOICENTER_BASE_URL", raising=False)
 
 
 @pytest.fixture

@@ -105,3 +105,37 @@ async def test_code_from_the_environment(
 def test_base_url_gets_a_trailing_slash() -> None:
     dialer = AsyncDialer(base_url=BASE_URL.rstrip("/"))
     assert repr(dialer).endswith(f"base_url={BASE_URL!r})")
+
+
+async def test_base_url_from_the_environment(
+    api: respx.MockRouter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VOICENTER_BASE_URL", "https://dialer.test/ForwardDialer/")
+    elsewhere = api.post("https://dialer.test/ForwardDialer/StartCampaign").respond(json=OK)
+    async with AsyncDialer(ACCOUNT_CODE) as dialer:
+        await dialer.start_campaign(CAMPAIGN_CODE)
+    assert elsewhere.called
+    # An explicit base_url wins over the environment.
+    default = api.post("StartCampaign").respond(json=OK)
+    async with AsyncDialer(ACCOUNT_CODE, base_url=BASE_URL) as dialer:
+        await dialer.start_campaign(CAMPAIGN_CODE)
+    assert default.called
+
+
+async def test_default_http_client_has_the_library_s_defaults(api: respx.MockRouter) -> None:
+    route = api.post("StartCampaign").respond(json=OK)
+    async with voicenter_dialer.default_http_client() as client:
+        assert client.timeout == DEFAULT_TIMEOUT
+        assert client.follow_redirects is False
+        async with AsyncDialer(ACCOUNT_CODE, http_client=client) as dialer:
+            await dialer.start_campaign(CAMPAIGN_CODE)
+        assert not client.is_closed  # the caller's to close
+    assert route.calls.last.request.headers["User-Agent"].startswith("voicenter-dialer/")
+
+
+async def test_default_http_client_takes_overrides() -> None:
+    async with voicenter_dialer.default_http_client(
+        timeout=3.0, headers={"X-Team": "crm"}
+    ) as client:
+        assert client.timeout == httpx.Timeout(3.0)
+        assert client.headers["X-Team"] == "crm"

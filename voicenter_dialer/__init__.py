@@ -42,7 +42,13 @@ from ._models import (
     PendingCalls,
     RejectedCall,
 )
-from ._options import DEFAULT_BASE_URL, DEFAULT_LIMITS, DEFAULT_MAX_RETRIES, DEFAULT_TIMEOUT
+from ._options import (
+    DEFAULT_BASE_URL,
+    DEFAULT_LIMITS,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT,
+    default_http_client,
+)
 from ._resume import summarise_journal
 from ._retry import RetryPolicy
 from ._sync import Dialer
@@ -88,6 +94,7 @@ __all__ = [
     "TransportError",
     "ValidationError",
     "__version__",
+    "default_http_client",
     "summarise_journal",
     "to_dict",
 ]

@@ -7,7 +7,7 @@ import copy
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from types import TracebackType
-from typing import Any, Final
+from typing import Any
 
 import httpx
 
@@ -23,12 +23,13 @@ from ._core import Admission, RequestCore, longest
 from ._exceptions import DialerError, MemberError, ValidationError
 from ._models import BulkReport, Call, CallInput, Campaign, Member, PendingCalls
 from ._options import (
-    DEFAULT_BASE_URL,
     DEFAULT_LIMITS,
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_TIMEOUT,
+    USER_AGENT,
     ClientOptions,
     Timeout,
+    default_http_client,
 )
 from ._pacing import Pacer
 from ._resume import JournalSpec
@@ -36,12 +37,9 @@ from ._retry import RetryPolicy
 from ._secrets import mask
 from ._session import DEFAULT_CHUNK_SIZE, DEFAULT_CONCURRENCY, BulkOptions, BulkProgress
 from ._types import NOT_GIVEN, NotGiven
-from ._version import __version__
 from ._writer import BulkWriter, open_writer
 
 __all__ = ["AsyncDialer"]
-
-_USER_AGENT: Final = f"voicenter-dialer/{__version__} httpx/{httpx.__version__}"
 
 
 class _CampaignSender:
@@ -75,12 +73,15 @@ class AsyncDialer:
     Args:
         code: the account's personal identifier (needed by :meth:`get_campaign_list`); read
             from ``VOICENTER_CODE`` when not given.
-        base_url: where the methods live; a method's URL is ``base_url + MethodName``.
+        base_url: where the methods live; a method's URL is ``base_url + MethodName``. When
+            not given, the ``VOICENTER_BASE_URL`` environment variable, else
+            :data:`DEFAULT_BASE_URL`.
         timeout: an :class:`httpx.Timeout` or seconds. By default 5 s to connect and 30 s for
             the rest; with a caller's ``http_client``, that client's timeout unless given.
         max_retries: retries after the first attempt (default 2; see the "Retries" guide).
-        http_client: an :class:`httpx.AsyncClient` you own (proxies, transports, mocks). The
-            dialer never closes it.
+        http_client: an :class:`httpx.AsyncClient` you own (proxies, transports, mocks); see
+            :func:`default_http_client` for one with the library's defaults. The dialer never
+            closes it.
         send_code_with_every_request: also send ``Code`` to every method (some accounts are set
             up that way), not only to GetCampaignList.
         resend_unknown_outcome: re-send AddCall, AddCallsBulk and AddMember after a failure in
@@ -108,7 +109,7 @@ class AsyncDialer:
         self,
         code: str | None = None,
         *,
-        base_url: str = DEFAULT_BASE_URL,
+        base_url: str | NotGiven = NOT_GIVEN,
         timeout: Timeout | NotGiven = NOT_GIVEN,
         max_retries: int | None = None,
         http_client: httpx.AsyncClient | None = None,
@@ -460,17 +461,15 @@ def _request_core(options: ClientOptions) -> RequestCore:
     timeout = options.timeout
     httpx_options: dict[str, Any] = {}
     if http_client is None:
-        http_client = httpx.AsyncClient(
-            timeout=DEFAULT_TIMEOUT if isinstance(timeout, NotGiven) else timeout,
-            limits=DEFAULT_LIMITS,
-            headers={"User-Agent": _USER_AGENT},
+        http_client = default_http_client(
+            timeout=DEFAULT_TIMEOUT if isinstance(timeout, NotGiven) else timeout
         )
     elif not isinstance(timeout, NotGiven):
         httpx_options["timeout"] = timeout
     effective = http_client.timeout if isinstance(timeout, NotGiven) else timeout
     headers = {"Content-Type": "application/json"}
     if http_client.headers.get("User-Agent", "").startswith("python-httpx/"):
-        headers["User-Agent"] = _USER_AGENT
+        headers["User-Agent"] = USER_AGENT
     return RequestCore(
         http_client=http_client,
         owns_client=options.http_client is None,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
-from typing import Final
+from typing import Any, Final
 
 import attrs
 import httpx
@@ -19,15 +19,19 @@ from ._exceptions import ValidationError
 from ._retry import RetryPolicy
 from ._types import NOT_GIVEN, NotGiven
 from ._validation import shown
+from ._version import __version__
 
 __all__ = [
+    "BASE_URL_VARIABLE",
     "DEFAULT_BASE_URL",
     "DEFAULT_LIMITS",
     "DEFAULT_MAX_RESPONSE_BYTES",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_TIMEOUT",
+    "USER_AGENT",
     "ClientOptions",
     "Timeout",
+    "default_http_client",
 ]
 
 DEFAULT_BASE_URL: Final = "https://api.voicenter.com/ForwardDialer/Dialer/"
@@ -43,6 +47,34 @@ DEFAULT_MAX_RETRIES: Final = 2
 DEFAULT_MAX_RESPONSE_BYTES: Final = 64 * 1024 * 1024
 """The largest answer (decoded) read: far above any documented answer (a 3,000-call bulk
 answer is about 300 KB), far below what would exhaust a service's memory."""
+
+#: The environment variable read for ``base_url`` when it is not given.
+BASE_URL_VARIABLE: Final = "VOICENTER_BASE_URL"
+
+#: What the dialer's requests say they come from.
+USER_AGENT: Final = f"voicenter-dialer/{__version__} httpx/{httpx.__version__}"
+
+
+def default_http_client(**overrides: Any) -> httpx.AsyncClient:
+    """An :class:`httpx.AsyncClient` with the library's defaults, to pass as ``http_client=``
+    when you bring your own (proxies, mounts, event hooks): :data:`DEFAULT_TIMEOUT`,
+    :data:`DEFAULT_LIMITS`, the library's User-Agent, no redirects. *overrides* are
+    ``httpx.AsyncClient``'s own arguments, and win::
+
+        client = default_http_client(proxy="http://proxy.internal:3128")
+        dialer = AsyncDialer(code, http_client=client)  # you close the client
+
+    A dialer never follows redirects, whatever its client says: request bodies hold codes.
+    """
+    options: dict[str, Any] = {
+        "timeout": DEFAULT_TIMEOUT,
+        "limits": DEFAULT_LIMITS,
+        "headers": {"User-Agent": USER_AGENT},
+        "follow_redirects": False,
+    }
+    options.update(overrides)
+    return httpx.AsyncClient(**options)
+
 
 #: A timeout as given: an :class:`httpx.Timeout`, seconds, or None (no bound).
 Timeout = httpx.Timeout | float | None
@@ -69,7 +101,7 @@ class ClientOptions:
         cls,
         code: str | None,
         *,
-        base_url: str,
+        base_url: str | NotGiven,
         timeout: Timeout | NotGiven,
         max_retries: int | None,
         http_client: httpx.AsyncClient | None,
@@ -87,6 +119,8 @@ class ClientOptions:
             code = os.environ.get("VOICENTER_CODE") or None
         if code is not None and (not isinstance(code, str) or not code.strip()):
             raise ValidationError("code must be a non-empty str (the account's code)")
+        if isinstance(base_url, NotGiven):
+            base_url = os.environ.get(BASE_URL_VARIABLE) or DEFAULT_BASE_URL
         if http_client is not None and not isinstance(http_client, httpx.AsyncClient):
             # A sync httpx.Client would block the event loop, then fail after sending.
             raise ValidationError(
