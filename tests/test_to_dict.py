@@ -63,6 +63,7 @@ def test_a_campaign_has_snake_case_keys_and_its_code() -> None:
         "total_awaiting_calls": None,
         "code": CAMPAIGN_CODE,  # a credential, kept: the service decides what to expose
         "total_originated_calls": None,
+        "extra": {},  # what the service sent that this version does not know
     }
 
 
@@ -87,6 +88,7 @@ def test_a_bulk_report_with_its_rejected_and_failed_entries() -> None:
                 "error_code": 5,
                 "description": "Blocked",
                 "custom_data": {"lead": "7"},
+                "extra": {},
             },
         }
     ]

@@ -16,7 +16,6 @@ from ._client import AsyncDialer
 from ._dicts import to_dict
 from ._exceptions import (
     APIError,
-    BulkError,
     DialerError,
     InvalidCampaignError,
     InvalidTargetError,
@@ -30,6 +29,7 @@ from ._exceptions import (
 from ._journal import JournalSummary
 from ._models import (
     AddResult,
+    BulkError,
     BulkReport,
     Call,
     CallFields,
@@ -49,6 +49,7 @@ from ._options import (
     DEFAULT_TIMEOUT,
     default_http_client,
 )
+from ._raw import RawResponse
 from ._resume import summarise_journal
 from ._retry import RetryPolicy
 from ._sync import Dialer
@@ -88,6 +89,7 @@ __all__ = [
     "MemberError",
     "PendingCall",
     "PendingCalls",
+    "RawResponse",
     "RejectedCall",
     "ResponseError",
     "RetryPolicy",

@@ -7,7 +7,10 @@ masked, and quotes at most a short, redacted snippet of the body in its message.
 
 from __future__ import annotations
 
+import contextvars
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Final, TypeVar
 
 import httpx
@@ -19,7 +22,7 @@ from ._outcome import outcome
 from ._retry import retry_after_seconds
 from ._secrets import mask, redact
 
-__all__ = ["KEPT_BODY_BYTES", "Answer", "decode", "kept", "snippet"]
+__all__ = ["KEPT_BODY_BYTES", "Answer", "capturing", "decode", "kept", "readable", "snippet"]
 
 T = TypeVar("T")
 
@@ -37,7 +40,7 @@ class Answer:
     the request core's own CPU to build.
     """
 
-    __slots__ = ("envelope", "method", "secrets", "status")
+    __slots__ = ("content", "envelope", "method", "response", "secrets", "status")
 
     def __init__(
         self,
@@ -45,6 +48,8 @@ class Answer:
         envelope: dict[str, Any],
         status: int,
         secrets: tuple[str | None, ...] = (),
+        response: httpx.Response | None = None,
+        content: bytes = b"",
     ) -> None:
         self.method = method
         #: The decoded JSON object.
@@ -53,6 +58,9 @@ class Answer:
         self.status = status
         #: The codes the request carried, masked in any text taken from the answer.
         self.secrets = secrets
+        #: The HTTP answer (streamed and closed) and its body as read, for a raw response.
+        self.response = response
+        self.content = content
 
     def __repr__(self) -> str:
         return f"Answer({self.method!r}, status={self.status})"
@@ -100,6 +108,30 @@ class Answer:
         )
 
 
+#: The answers decoded while a :func:`capturing` block is open in this task.
+_CAPTURED: Final = contextvars.ContextVar[list[Answer] | None](
+    "voicenter_dialer_captured", default=None
+)
+
+
+@contextmanager
+def capturing() -> Iterator[list[Answer]]:
+    """The answers decoded (successfully) in this block, in order: a raw response's."""
+    seen: list[Answer] = []
+    token = _CAPTURED.set(seen)
+    try:
+        yield seen
+    finally:
+        _CAPTURED.reset(token)
+
+
+def readable(response: httpx.Response, content: bytes) -> httpx.Response:
+    """*response*, which was streamed and closed, with *content* as its body again: set
+    where ``Response.read()`` itself keeps it."""
+    response._content = content
+    return response
+
+
 def kept(
     response: httpx.Response, content: bytes, secrets: tuple[str | None, ...]
 ) -> httpx.Response:
@@ -109,7 +141,7 @@ def kept(
     The answer was streamed and closed, so its body is set where ``Response.read()`` itself
     keeps it. Built only on the way to an error: a successful call pays nothing.
     """
-    response._content = content[:KEPT_BODY_BYTES]
+    readable(response, content[:KEPT_BODY_BYTES])
     request = response.request
     response.request = httpx.Request(
         request.method,
@@ -209,4 +241,8 @@ def decode(
             context=f"campaign {mask(campaign)}" if campaign else "",
             response=kept(response, content, secrets),
         )
-    return Answer(method, envelope, status, secrets)
+    answer = Answer(method, envelope, status, secrets, response, content)
+    captured = _CAPTURED.get()
+    if captured is not None:
+        captured.append(answer)
+    return answer

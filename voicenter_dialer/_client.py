@@ -32,6 +32,7 @@ from ._options import (
     default_http_client,
 )
 from ._pacing import Pacer
+from ._raw import raw
 from ._resume import JournalSpec
 from ._retry import RetryPolicy
 from ._secrets import mask
@@ -39,7 +40,7 @@ from ._session import DEFAULT_CHUNK_SIZE, DEFAULT_CONCURRENCY, BulkOptions, Bulk
 from ._types import NOT_GIVEN, NotGiven
 from ._writer import BulkWriter, open_writer
 
-__all__ = ["AsyncDialer"]
+__all__ = ["AsyncDialer", "AsyncRawResponses"]
 
 
 class _CampaignSender:
@@ -65,6 +66,26 @@ class _CampaignSender:
     async def held_targets(self) -> collections.Counter[str]:
         pending = await self._dialer.get_campaign_pending_calls(self.campaign)
         return collections.Counter(call.phone for call in pending.calls)
+
+
+class AsyncRawResponses:
+    """:attr:`AsyncDialer.with_raw_response`: each method of one request, returning a
+    :class:`RawResponse` (the bulk methods send many requests, and have no one answer)."""
+
+    def __init__(self, dialer: AsyncDialer) -> None:
+        self.get_campaign_list = raw(dialer.get_campaign_list)
+        self.get_campaign_details = raw(dialer.get_campaign_details)
+        self.get_campaign_pending_calls = raw(dialer.get_campaign_pending_calls)
+        self.start_campaign = raw(dialer.start_campaign)
+        self.stop_campaign = raw(dialer.stop_campaign)
+        self.update_campaign_strategy = raw(dialer.update_campaign_strategy)
+        self.add_call = raw(dialer.add_call)
+        self.update_call = raw(dialer.update_call)
+        self.remove_call = raw(dialer.remove_call)
+        self.clear_campaign_calls = raw(dialer.clear_campaign_calls)
+        self.get_members_list = raw(dialer.get_members_list)
+        self.add_member = raw(dialer.add_member)
+        self.remove_member = raw(dialer.remove_member)
 
 
 class AsyncDialer:
@@ -191,6 +212,18 @@ class AsyncDialer:
             retry=options.retry, deadline=options.deadline, timeout=timeout
         )
         return derived
+
+    @property
+    def with_raw_response(self) -> AsyncRawResponses:
+        """This dialer's methods of one request, each returning a :class:`RawResponse`: the
+        HTTP answer (status, headers, body as sent) and :meth:`RawResponse.parse`, what the
+        method returns::
+
+            raw = await dialer.with_raw_response.get_campaign_details(campaign)
+            print(raw.status_code, raw.headers.get("Date"))
+            details = raw.parse()
+        """
+        return AsyncRawResponses(self)
 
     def __repr__(self) -> str:
         return f"AsyncDialer(code={mask(self._code)!r}, base_url={self._core.base_url!r})"

@@ -19,6 +19,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any, Final, TypeVar
 
 import attrs
@@ -327,14 +328,21 @@ _converter.register_structure_hook_func(lambda t: t == dict[str, str], _as_str_d
 
 
 def _register_model(cls: type[Any]) -> None:
-    renames = {a.name: override(rename=wire_name(a.name)) for a in attrs.fields(cls)}
+    names = [a.name for a in attrs.fields(cls) if a.name != "extra"]
+    renames = {name: override(rename=wire_name(name)) for name in names}
+    renames["extra"] = override(omit=True)
     from_wire = make_dict_structure_fn(cls, _converter, **renames)  # type: ignore[arg-type]
+    known = frozenset(wire_name(name) for name in names)
 
     def hook(value: object, _: object = None) -> Any:
         if not isinstance(value, Mapping):
             raise _ShapeError(f"expected an object for {cls.__name__}, got {type(value).__name__}")
         # null means "absent": the field's default applies.
-        return from_wire({k: v for k, v in value.items() if v is not None}, cls)
+        model = from_wire({k: v for k, v in value.items() if v is not None}, cls)
+        if value.keys() <= known:  # the common case: nothing this version does not know
+            return model
+        extra = {str(k): v for k, v in value.items() if k not in known}
+        return attrs.evolve(model, extra=MappingProxyType(extra))
 
     _converter.register_structure_hook(cls, hook)
     list_type = list[cls]  # type: ignore[valid-type]

@@ -15,7 +15,7 @@ The tree::
     ├── JournalError             a bulk journal of another input or campaign, in use, or not
     │                            a journal
     ├── BulkError                BulkReport.raise_for_failures(): some leads were not
-    │                            accepted; .report
+    │                            accepted; .report (defined beside BulkReport, in _models)
     └── LeadFileError            a lead file the CLI cannot read (names the file and line);
                                  also a ValidationError: nothing was sent
 
@@ -39,11 +39,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import httpx
 
-    from ._models import BulkReport
 
 __all__ = [
     "APIError",
-    "BulkError",
     "DialerError",
     "InvalidCampaignError",
     "InvalidTargetError",
@@ -150,25 +148,6 @@ class APIError(DialerError):
 class JournalError(DialerError):
     """The journal cannot be used: another input or campaign, in use, a foreign or corrupt
     file."""
-
-
-class BulkError(DialerError):
-    """Some leads of a bulk upload were not accepted (:meth:`BulkReport.raise_for_failures`)."""
-
-    #: The whole report: which leads were rejected or failed, and why.
-    report: BulkReport
-
-    def __init__(self, report: BulkReport) -> None:
-        failed = len(report.failed)
-        unknown = sum(1 for entry in report.failed if entry.error.outcome_unknown)
-        message = (
-            f"{len(report.rejected) + failed:,} of {report.total:,} leads were not accepted: "
-            f"{len(report.rejected):,} rejected, {failed:,} failed"
-        )
-        if unknown:
-            message += f" ({unknown:,} of them may have been added)"
-        super().__init__(message, method="AddCallsBulk")
-        self.report = report
 
 
 class LeadFileError(ValidationError):

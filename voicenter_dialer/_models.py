@@ -10,14 +10,16 @@ import datetime as dt
 import heapq
 import operator
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Literal, TypeAlias, TypedDict
+from types import MappingProxyType
+from typing import Any, Literal, TypeAlias, TypedDict
 
 import attrs
 
-from ._exceptions import BulkError, DialerError
+from ._exceptions import DialerError
 from ._secrets import mask
 
 __all__ = [
+    "NO_EXTRA",
     "AddResult",
     "BulkReport",
     "Call",
@@ -36,6 +38,19 @@ __all__ = [
     "given_target",
     "lead_outcomes",
 ]
+
+#: The :attr:`extra` of a model whose answer held no unknown field.
+NO_EXTRA: Mapping[str, object] = MappingProxyType({})
+
+
+def _extra() -> Any:
+    """The ``extra`` field of a response model: the fields the service sent that this version
+    does not know, by their wire names (:data:`NO_EXTRA` when none), so that what the vendor
+    adds later is kept, not dropped. Read-only; not in the ``repr`` (a new field may hold a
+    code); in :func:`to_dict`. Not compared either: two answers that differ only in what
+    this version does not understand describe the same thing."""
+    return attrs.field(default=NO_EXTRA, kw_only=True, eq=False, hash=False, repr=False)
+
 
 #: A value allowed in :attr:`Call.custom_data`.
 CustomValue: TypeAlias = "str | int | float | bool"
@@ -64,6 +79,8 @@ class Campaign:
     code: str = attrs.field(default="", repr=lambda code: repr(mask(code)))
     #: Present only inside GetCampaignPendingCalls answers.
     total_originated_calls: int | None = None
+    #: Fields of the answer this version does not know, by wire name (see :func:`_extra`).
+    extra: Mapping[str, object] = _extra()
 
     @property
     def enabled(self) -> bool:
@@ -125,6 +142,8 @@ class CallStatus:
 
     status: int | None = None
     description: str = ""
+    #: Fields of the answer this version does not know, by wire name (see :func:`_extra`).
+    extra: Mapping[str, object] = _extra()
 
     @property
     def pending(self) -> bool:
@@ -152,6 +171,8 @@ class PendingCall:
     customer_name: str = ""
     call_status: CallStatus | None = None
     custom_data: dict[str, str] = attrs.field(factory=dict, hash=False)
+    #: Fields of the answer this version does not know, by wire name (see :func:`_extra`).
+    extra: Mapping[str, object] = _extra()
 
 
 @attrs.frozen
@@ -160,6 +181,8 @@ class PendingCalls:
 
     campaign: Campaign = attrs.field(factory=Campaign)
     calls: list[PendingCall] = attrs.field(factory=list, hash=False)
+    #: Fields of the answer this version does not know, by wire name (see :func:`_extra`).
+    extra: Mapping[str, object] = _extra()
 
 
 @attrs.frozen
@@ -168,6 +191,8 @@ class Member:
 
     member: str = ""
     display_name: str = ""
+    #: Fields of the answer this version does not know, by wire name (see :func:`_extra`).
+    extra: Mapping[str, object] = _extra()
 
 
 @attrs.frozen
@@ -178,6 +203,8 @@ class AddResult:
     error_code: int | None = None
     description: str = ""
     custom_data: dict[str, str] = attrs.field(factory=dict, hash=False)
+    #: Fields of the answer this version does not know, by wire name (see :func:`_extra`).
+    extra: Mapping[str, object] = _extra()
 
     @property
     def ok(self) -> bool:
@@ -259,6 +286,25 @@ class BulkReport:
         would stay in memory).
         """
         return lead_outcomes(0, self.total, self.rejected, self.failed)
+
+
+class BulkError(DialerError):
+    """Some leads of a bulk upload were not accepted (:meth:`BulkReport.raise_for_failures`)."""
+
+    #: The whole report: which leads were rejected or failed, and why.
+    report: BulkReport
+
+    def __init__(self, report: BulkReport) -> None:
+        failed = len(report.failed)
+        unknown = sum(1 for entry in report.failed if entry.error.outcome_unknown)
+        message = (
+            f"{len(report.rejected) + failed:,} of {report.total:,} leads were not accepted: "
+            f"{len(report.rejected):,} rejected, {failed:,} failed"
+        )
+        if unknown:
+            message += f" ({unknown:,} of them may have been added)"
+        super().__init__(message, method="AddCallsBulk")
+        self.report = report
 
 
 @attrs.frozen
