@@ -479,10 +479,10 @@ async def test_no_password_in_what_is_shown(
         total=None,
     )
     await store.aclose()
-    assert store.description == postgres_database + "#my%20upload"
+    assert store.description == with_password.replace("s3cr3t-pw", "***") + "#my%20upload"
 
     unreachable = "postgresql://me:s3cr3t-pw@127.0.0.1:1/db#upload"
     with pytest.raises(JournalError) as refused:
         await open_postgres(unreachable, campaign=CAMPAIGN, chunk_size=100, total=None)
     assert "s3cr3t-pw" not in str(refused.value)
-    assert "postgresql://me@127.0.0.1:1/db#upload" in str(refused.value)
+    assert "postgresql://me:***@127.0.0.1:1/db#upload" in str(refused.value)
