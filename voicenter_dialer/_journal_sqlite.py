@@ -42,8 +42,8 @@ _FORMAT: Final = "voicenter-dialer bulk journal"
 # would wait 5 s); the PostgreSQL journal waits as long.
 _LOCK_WAIT: Final = 0.5
 _VERSION: Final = 1
+# Run statement by statement inside the transaction that takes the journal's lock.
 _SCHEMA: Final = """
-BEGIN IMMEDIATE;
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE chunks (
     start INTEGER PRIMARY KEY,
@@ -62,8 +62,7 @@ CREATE TABLE leads (
 );
 INSERT INTO meta (key, value) VALUES
     ('format', '{format}'), ('version', '{version}'),
-    ('campaign', '{campaign}'), ('chunk_size', '{chunk_size}');
-COMMIT;
+    ('campaign', '{campaign}'), ('chunk_size', '{chunk_size}')
 """
 
 
@@ -168,33 +167,39 @@ class SqliteJournal:
         is_new: bool,
     ) -> SqliteJournal:
         try:
-            # A foreign file is recognised before anything (even a pragma) can change it.
-            meta = None if is_new else _meta(connection, path)
-            # One upload at a time. A rollback journal keeps the file whole by itself;
-            # NORMAL: a commit survives the process being killed and, mostly, a power cut.
+            # One upload at a time: the exclusive lock is taken before anything is read, and
+            # kept until the journal is closed. Of two uploads starting a new journal at once
+            # one starts it and the other is refused, rather than both reading it new (or
+            # both refused, each holding a read lock that the other's write waits for).
             connection.execute("PRAGMA locking_mode = EXCLUSIVE")
-            mode = connection.execute("PRAGMA journal_mode = DELETE").fetchone()[0]
-            if mode != "delete":  # e.g. a WAL database left by another program
-                raise not_a_journal(str(path))
-            connection.execute("PRAGMA synchronous = NORMAL")
-            if meta is None:
-                # One transaction, so that a journal is never left without its meta. The
-                # values are a hex digest and an int: nothing to quote.
-                connection.executescript(
-                    _SCHEMA.format(
+            with _transaction(connection, exclusive=True):
+                # A foreign file is recognised before anything can change it.
+                empty = not connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+                meta = None if is_new and empty else _meta(connection, path)
+                if meta is None:
+                    # One transaction, so that a journal is never left without its meta. The
+                    # values are a hex digest and an int: nothing to quote.
+                    schema = _SCHEMA.format(
                         format=_FORMAT,
                         version=_VERSION,
                         campaign=campaign_digest(campaign),
                         chunk_size=int(chunk_size),
                     )
-                )
-            elif meta.get("campaign") != campaign_digest(campaign):
-                raise another_campaign(str(path))
-            else:
-                chunk_size = int(meta["chunk_size"])
-            journal = cls(connection, path, chunk_size)
-            if total is not None:
-                journal._set_meta("total", str(total))
+                    for statement in schema.split(";"):
+                        connection.execute(statement)
+                elif meta.get("campaign") != campaign_digest(campaign):
+                    raise another_campaign(str(path))
+                else:
+                    chunk_size = int(meta["chunk_size"])
+                journal = cls(connection, path, chunk_size)
+                if total is not None:
+                    journal._set_meta("total", str(total))
+            # A rollback journal keeps the file whole by itself; NORMAL: a commit survives the
+            # process being killed and, mostly, a power cut.
+            mode = connection.execute("PRAGMA journal_mode = DELETE").fetchone()[0]
+            if mode != "delete":  # e.g. a WAL database left by another program
+                raise not_a_journal(str(path))
+            connection.execute("PRAGMA synchronous = NORMAL")
         except sqlite3.Error as exc:
             connection.close()
             if _busy(exc):
@@ -305,11 +310,12 @@ def _row(lead: LeadRecord) -> tuple[object, ...]:
 class _transaction:
     """BEGIN ... COMMIT (ROLLBACK on error) on an autocommit connection."""
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
+    def __init__(self, connection: sqlite3.Connection, *, exclusive: bool = False) -> None:
         self._db = connection
+        self._begin = "BEGIN EXCLUSIVE" if exclusive else "BEGIN IMMEDIATE"
 
     def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
+        self._db.execute(self._begin)
 
     def __exit__(self, exc_type: object, *_: object) -> None:
         self._db.execute("ROLLBACK" if exc_type is not None else "COMMIT")

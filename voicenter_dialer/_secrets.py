@@ -58,22 +58,23 @@ def split_url(url: str) -> UrlParts | None:
     """Cut *url* (``scheme://[user[:password]@]rest``) at the end of its credentials; None
     when it is not ``scheme://...`` (a path).
 
-    A password may hold unencoded ``@``, ``/``, ``%``, ``#`` or ``?``: the credentials end
-    at the LAST ``@`` before the fragment (or in the whole URL when none is there), never
-    at the first ``/`` as ``urlsplit`` would have it.
+    A password may hold unencoded ``@``, ``/``, ``%``, ``#`` or ``?``: credentials with a
+    password end at the LAST ``@`` of the URL, never at the first ``/`` as ``urlsplit`` would
+    have it (so an ``@`` in the fragment must be written ``%40`` there). Without a password,
+    a user name ends at an ``@`` before the first ``/``, ``?`` or ``#``.
     """
     found = _SCHEME.match(url)
     if found is None:
         return None
-    rest = url[found.end() :]
-    before_fragment = rest.rpartition("#")[0] if "#" in rest else rest
-    at = before_fragment.rfind("@")
-    if at < 0:
-        at = rest.rfind("@")
-    if at < 0:
-        return UrlParts(found.group(1), None, None, rest)
-    user, colon, password = rest[:at].partition(":")
-    return UrlParts(found.group(1), user, password if colon else None, rest[at + 1 :])
+    scheme, rest = found.group(1), url[found.end() :]
+    user, colon, password = rest[: max(rest.rfind("@"), 0)].partition(":")
+    if colon:
+        return UrlParts(scheme, user, password, rest[len(user) + len(password) + 2 :])
+    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    user, at, _ = authority.partition("@")
+    if not at:
+        return UrlParts(scheme, None, None, rest)
+    return UrlParts(scheme, user, None, rest[len(user) + 1 :])
 
 
 def mask_url(url: str) -> str:

@@ -25,7 +25,7 @@ from voicenter_dialer._journal import JournalSummary
 from voicenter_dialer._leads import LineMap
 from voicenter_dialer._models import BulkReport, Call, Campaign
 from voicenter_dialer._resume import JournalSpec
-from voicenter_dialer._secrets import mask, redact
+from voicenter_dialer._secrets import mask, mask_url, redact
 
 __all__ = [
     "EPILOG",
@@ -386,9 +386,10 @@ def journal_report(out: Output, spec: JournalSpec, summary: JournalSummary) -> b
     surplus = -remaining if remaining is not None and remaining < 0 else 0
     if surplus:
         remaining = 0
+    shown = mask_url(str(spec))
     out.document(
         {
-            "journal": str(spec),
+            "journal": shown,
             "total": summary.total,
             "accepted": summary.accepted,
             "rejected": summary.rejected,
@@ -399,7 +400,7 @@ def journal_report(out: Output, spec: JournalSpec, summary: JournalSummary) -> b
         }
     )
     total = "unknown" if summary.total is None else f"{summary.total:,}"
-    out.say(f"Journal {spec}: {total} leads in the input")
+    out.say(f"Journal {shown}: {total} leads in the input")
     out.say(f"  accepted   {summary.accepted:>10,}")
     out.say(f"  rejected   {summary.rejected:>10,}")
     out.say(f"  failed     {summary.failed:>10,}")
