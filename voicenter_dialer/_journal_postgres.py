@@ -202,15 +202,16 @@ def _require_psycopg() -> None:
 @attrs.frozen
 class _Location:
     #: What libpq connects to: the URL without its credentials (given to libpq apart, so
-    #: that it never parses, or quotes, the password) and without its fragment.
-    conninfo: str
+    #: that it never parses, or quotes, the password) and without its fragment (its query
+    #: may hold a password: not shown in a repr).
+    conninfo: str = attrs.field(repr=False)
     #: The user, password and timeouts given to libpq beside the URL.
-    options: Mapping[str, str]
+    options: Mapping[str, str] = attrs.field(repr=False)
     upload: str
     #: The URL safe to show (:func:`._secrets.mask_url`).
     description: str
     #: Every form of a password the URL holds, scrubbed from what libpq says.
-    secrets: tuple[str, ...]
+    secrets: tuple[str, ...] = attrs.field(repr=False)
 
     @classmethod
     def parse(cls, url: str) -> _Location:
