@@ -194,6 +194,7 @@ async def test_no_password_in_any_message_of_the_library(
     database = with_password(postgres_database, password)
     urls = [
         f"postgresql://postgres:{password}@127.0.0.1:1/db#up",  # refused
+        f"postgresql://postgres:{password}@no-such-host.invalid/db#up",  # no such host
         f"postgresql://nobody:{password}@127.0.0.1:{port}/postgres#up",  # no such role
         with_password(postgres_server.url("no_such_database"), password) + "#up",
         f"postgresql://postgres:{password}@[::1/db#up",  # malformed
@@ -216,6 +217,18 @@ async def test_no_password_in_any_message_of_the_library(
                 if not isinstance(opened, JournalSummary):
                     assert_no_password(opened.description, password)
                     await opened.aclose()
+
+
+@pytest.mark.parametrize("password", HOSTILE_PASSWORDS)
+async def test_no_password_in_an_open_journal(postgres_database: str, password: str) -> None:
+    url = with_password(postgres_database, password) + "?password=x-SECRET#open"
+    store = await open_postgres(url, campaign=CAMPAIGN, chunk_size=10, total=None)
+    try:
+        shown = f"{store.description} {store!r} {vars(store)!r}"
+    finally:
+        await store.aclose()
+    assert_no_password(shown, password)
+    assert store.description == postgres_database.replace("postgres@", "postgres:***@") + "#open"
 
 
 @pytest.mark.parametrize("password", HOSTILE_PASSWORDS)
@@ -379,7 +392,7 @@ async def test_connection_lost_mid_upload_raises_journal_errors_only(
     lose: Any,
 ) -> None:
     error = await lose(fake, campaign, postgres_server, postgres_database)
-    assert [type(leaf) for leaf in leaves(error)] == [JournalError], repr(error)
+    assert {type(leaf) for leaf in leaves(error)} == {JournalError}, repr(error)
 
 
 @pytest.mark.xfail(
