@@ -522,6 +522,21 @@ async def test_cancelling_a_hung_statement_returns_at_once(
     finally:
         with anyio.fail_after(5):
             await store.aclose()
+    # The abandoned statement is cancelled and its connection closed: the upload's lock is
+    # free again (while the tables are still locked).
+    with anyio.fail_after(10):
+        while True:
+            try:
+                again = await open_postgres(
+                    postgres_database + "#upload", campaign=CAMPAIGN, chunk_size=10, total=None
+                )
+            except JournalError as exc:
+                if "in use" not in str(exc):
+                    raise
+                await anyio.sleep(0.1)
+            else:
+                await again.aclose()
+                break
 
 
 async def test_cancelling_an_upload_on_a_hung_statement_returns_at_once(

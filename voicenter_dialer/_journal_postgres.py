@@ -69,7 +69,9 @@ CONNECT_TIMEOUT: Final = 10
 #: How long one statement may run, unless the URL (``?options=-c%20statement_timeout%3D5s``)
 #: or the server's settings say.
 STATEMENT_TIMEOUT: Final = "30s"
-# How long a request to cancel a statement may take (it runs in a thread of its own).
+# How long an abandoned statement may run on before it is cancelled, and how long the
+# request to cancel it may take (both in a thread of their own).
+_SETTLE_WAIT: Final = 1.0
 _CANCEL_WAIT: Final = 5.0
 
 #: The version of the tables below; a database with a higher one was set up by a newer
@@ -383,8 +385,10 @@ class _Session:
     def __init__(self, location: _Location) -> None:
         self._location = location
         self._db: psycopg.Connection[tuple[Any, ...]] | None = None
-        self._state = threading.Lock()
+        self._state = threading.Condition()
+        # Threads using the connection (statements, cancel requests), and of them statements.
         self._users = 0
+        self._statements = 0
         self._closing = False
 
     def connect(self) -> None:
@@ -402,15 +406,19 @@ class _Session:
             if db is None or self._closing:
                 raise JournalError(f"{self._location.description}: the journal was closed")
             self._users += 1
+            self._statements += 1
         try:
             with self._location.errors():
                 return work(db)
         finally:
-            self._release()
+            self._release(statement=True)
 
-    def _release(self) -> None:
+    def _release(self, *, statement: bool = False) -> None:
         with self._state:
             self._users -= 1
+            if statement:
+                self._statements -= 1
+            self._state.notify_all()
             db = self._db if self._closing and not self._users else None
             if db is not None:
                 self._db = None
@@ -418,14 +426,18 @@ class _Session:
             db.close()  # ending the session releases the upload's lock
 
     def interrupt(self) -> None:
-        """Ask the server to cancel the statement running, from a thread of its own: that
-        request may hang as long as the server does."""
+        """Ask the server to cancel the statement running unless it ends within a moment,
+        from a thread of its own: that request may hang as long as the server does."""
         threading.Thread(target=self._cancel, daemon=True).start()
 
     def _cancel(self) -> None:
         import psycopg
 
         with self._state:
+            # A statement that a healthy server ends at once commits (or not) by itself: what
+            # the journal says is then settled, as if the caller had waited.
+            if self._state.wait_for(lambda: not self._statements, timeout=_SETTLE_WAIT):
+                return
             db = self._db
             if db is None:
                 return
@@ -449,9 +461,10 @@ class _Session:
 async def _in_thread(
     work: Callable[[], T], session: _Session, limiter: anyio.CapacityLimiter | None = None
 ) -> T:
-    """*work* in a worker thread; on cancellation, the statement running is cancelled and
-    the thread left to end by itself, so that the caller returns at once. What the journal
-    records stays on the safe side: a chunk recorded as sent, or not, before it left."""
+    """*work* in a worker thread; on cancellation, the thread is left to end by itself (the
+    statement running cancelled if it does not end soon), so that the caller returns at once.
+    What the journal records stays on the safe side: a chunk recorded as sent, or not, before
+    it left."""
     try:
         return await anyio.to_thread.run_sync(work, abandon_on_cancel=True, limiter=limiter)
     except anyio.get_cancelled_exc_class():
