@@ -453,6 +453,31 @@ async def test_nul_and_surrogates_in_what_is_journalled_are_kept_escaped(
     assert (summary.rejected, summary.failed, summary.remaining) == (2, 3, 0)
 
 
+@pytest.mark.parametrize("code", [2**40, -(2**31) - 1])
+async def test_an_error_code_out_of_range_is_journalled_as_unknown(
+    fake: FakeDialer,
+    campaign: FakeCampaign,
+    journal: str,
+    monkeypatch: pytest.MonkeyPatch,
+    code: object,
+) -> None:
+    def reject(params: object) -> dict[str, Any]:
+        return {"ErrorCode": code, "Description": "odd"}
+
+    monkeypatch.setattr(fake, "_add_call", reject)
+    calls = [*leads(2), Call("123")]
+    async with fake.client() as dialer:
+        first = await dialer.add_calls_bulk(campaign.code, calls, journal=journal)
+        again = await dialer.add_calls_bulk(campaign.code, calls, journal=journal)
+
+    assert [r.result.error_code for r in first.rejected] == [int(str(code))] * 2
+    assert [(r.result.error_code, r.result.description) for r in again.rejected] == [
+        (None, "odd")
+    ] * 2
+    assert len(again.failed) == 1
+    assert summarise_journal(journal).rejected == 2
+
+
 def test_storable_text() -> None:
     assert storable("plain é ✓") == "plain é ✓"
     assert storable("a\x00b") == "a\\x00b"

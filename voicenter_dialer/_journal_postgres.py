@@ -46,6 +46,7 @@ from ._journal_records import (
     nothing_to_reconcile,
     schema_version,
     storable,
+    storable_code,
 )
 from ._secrets import mask_url, scrub, split_url
 
@@ -599,7 +600,7 @@ def _columns(leads: list[LeadRecord]) -> dict[str, list[Any]]:
         "idx": [lead.index for lead in leads],
         "status": [lead.status for lead in leads],
         "target": [storable(lead.target) for lead in leads],
-        "error_code": [lead.error_code for lead in leads],
+        "error_code": [storable_code(lead.error_code) for lead in leads],
         "kind": [storable(lead.kind) for lead in leads],
         "reason": [storable(lead.reason) for lead in leads],
     }

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from typing import Protocol
+from typing import Final, Protocol
 
 import attrs
 
@@ -38,6 +38,7 @@ __all__ = [
     "nothing_to_reconcile",
     "schema_version",
     "storable",
+    "storable_code",
 ]
 
 
@@ -154,6 +155,16 @@ def storable(text: str) -> str:
     """*text* as every store can keep it: a lone surrogate (no UTF-8 for it) as ``\\udXXX``,
     NUL (which PostgreSQL text refuses) as ``\\x00``. Used for every text column."""
     return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
+
+
+# What a PostgreSQL integer column holds (SQLite's hold more: one rule for both).
+_CODE_RANGE: Final = range(-(2**31), 2**31)
+
+
+def storable_code(code: int | None) -> int | None:
+    """An error code as every store can keep it: one out of a 32-bit integer's range (the
+    service may send any number) is kept as unknown, its description still telling."""
+    return code if code is None or code in _CODE_RANGE else None
 
 
 # The messages of every store, by what went wrong; *where* is the store's description (a

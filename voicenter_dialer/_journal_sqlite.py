@@ -31,6 +31,7 @@ from ._journal_records import (
     nothing_to_reconcile,
     schema_version,
     storable,
+    storable_code,
 )
 
 __all__ = ["SqliteJournal", "summarise_sqlite"]
@@ -303,8 +304,8 @@ class SqliteJournal:
 
 def _row(lead: LeadRecord) -> tuple[object, ...]:
     text = storable
-    return (lead.index, lead.status, text(lead.target), lead.error_code, text(lead.kind),
-            text(lead.reason))  # fmt: skip
+    return (lead.index, lead.status, text(lead.target), storable_code(lead.error_code),
+            text(lead.kind), text(lead.reason))  # fmt: skip
 
 
 class _transaction:
