@@ -14,12 +14,14 @@ from typing import Any
 import anyio
 import psycopg
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from voicenter_dialer import Call, JournalError, ValidationError, summarise_journal
 from voicenter_dialer._journal import JournalSummary, check_input, open_store
 from voicenter_dialer._journal_postgres import open_postgres, summarise_postgres
 from voicenter_dialer._journal_records import storable
-from voicenter_dialer._secrets import mask_url
+from voicenter_dialer._secrets import mask_url, split_url
 from voicenter_dialer.cli import main
 from voicenter_dialer.testing import FakeCampaign, FakeDialer, FakeServer, Faults
 
@@ -184,6 +186,18 @@ def test_cli_reconcile_against_a_new_upload_name_exits_2_and_sends_nothing(
 )
 def test_mask_url(url: str, shown: str) -> None:
     assert mask_url(url) == shown
+
+
+@given(
+    password=st.text(st.characters(blacklist_categories=("Cs",)), min_size=1),
+    fragment=st.text(st.characters(blacklist_characters="@", blacklist_categories=("Cs",))),
+)
+def test_mask_url_never_shows_a_password(password: str, fragment: str) -> None:
+    url = f"postgresql://me:{password}@db.example:5432/ops?sslmode=require#{fragment}"
+    assert mask_url(url) == f"postgresql://me:***@db.example:5432/ops#{fragment}"
+    parts = split_url(url)
+    assert parts is not None
+    assert (parts.user, parts.password) == ("me", password)
 
 
 @pytest.mark.parametrize("password", HOSTILE_PASSWORDS)
