@@ -1,134 +1,78 @@
-"""The bulk upload journal's seam: what a journal store keeps and the calls it answers.
+"""Opening and summarising the journal a path or URL names, and checking an input against it.
 
-A chunk is recorded as *sent* (with a digest of what it holds) before its request leaves,
-and as *done*, with the fate of every call in it, once the answer is in: committed before
-the outcome is counted or reported. A call about to be sent again (it was refused before) is
-recorded as *unknown* before it leaves. Only calls that were not accepted are stored one by
-one; accepted calls are a count per chunk, so a journal stays small. No code is stored: the
-campaign is kept as a hash, to recognise it.
-
-Stores: SQLite, one file (:mod:`._journal_sqlite`), and PostgreSQL for uploads that resume
-on another machine (:mod:`._journal_postgres`). :mod:`._resume` replays a journal.
+A path is a journal in one SQLite file (:mod:`._journal_sqlite`); a
+``postgresql://USER@HOST:PORT/DB#UPLOAD_NAME`` URL, the journal of that upload in PostgreSQL
+(:mod:`._journal_postgres`). What a journal keeps, and the rules and messages both stores
+share, are in :mod:`._journal_records`.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Mapping
-from typing import Protocol
+import os
+from collections.abc import Iterable
+from pathlib import Path
 
-import attrs
+from ._journal_postgres import is_postgres_url, open_postgres, summarise_postgres
+from ._journal_records import (
+    ChunkRecord,
+    JournalStore,
+    JournalSummary,
+    LeadRecord,
+    another_input,
+    campaign_digest,
+)
+from ._journal_sqlite import SqliteJournal, summarise_sqlite
 
-from ._exceptions import DialerError, ValidationError
-from ._models import LeadStatus
+__all__ = [
+    "ChunkRecord",
+    "JournalSpec",
+    "JournalStore",
+    "JournalSummary",
+    "LeadRecord",
+    "campaign_digest",
+    "check_input",
+    "open_store",
+    "summarise_journal",
+]
 
-__all__ = ["ChunkRecord", "JournalStore", "JournalSummary", "LeadRecord", "campaign_digest"]
+#: A journal: a path (SQLite), or ``postgresql://USER@HOST:PORT/DB#UPLOAD_NAME``.
+JournalSpec = str | os.PathLike[str]
 
 
-@attrs.frozen
-class ChunkRecord:
-    start: int
-    size: int
-    digest: bytes
-    #: "sent" (in flight, or interrupted) or "done".
-    state: str
-    accepted: int
-
-
-@attrs.frozen
-class LeadRecord:
-    """A call that was not accepted (see :data:`LeadStatus` for what each status means)."""
-
-    index: int
-    status: LeadStatus
-    target: str
-    error_code: int | None
-    #: The error's class name (``ValidationError``, ``TransportError``...).
-    kind: str
-    reason: str
-
-    def error(self) -> DialerError:
-        """The recorded failure, as an error again."""
-        if self.kind == "ValidationError":
-            return ValidationError(self.reason)
-        return DialerError(
-            self.reason, method="AddCallsBulk", outcome_unknown=self.status == "unknown"
+async def open_store(
+    spec: JournalSpec,
+    *,
+    campaign: str,
+    chunk_size: int,
+    total: int | None,
+    create: bool = True,
+) -> JournalStore:
+    """Open the journal *spec* names; start it when it is not there, if *create* (else,
+    refuse it without leaving anything behind)."""
+    if is_postgres_url(spec):
+        return await open_postgres(
+            str(spec), campaign=campaign, chunk_size=chunk_size, total=total, create=create
         )
+    return await SqliteJournal.open(
+        spec, campaign=campaign, chunk_size=chunk_size, total=total, create=create
+    )
 
 
-@attrs.frozen
-class JournalSummary:
-    """What a journal holds (``voicenter-dialer journal``, :func:`summarise_journal`)."""
-
-    #: Calls in the input, once known (the input was read to its end, or had a length).
-    total: int | None
-    accepted: int
-    rejected: int
-    failed: int
-    #: In flight when the upload stopped, or answered ambiguously: maybe added.
-    unknown: int
-    #: What a rerun sends: never sent, or refused by the service without being processed
-    #: (None while the total is not known).
-    remaining: int | None
-
-    @property
-    def done(self) -> int:
-        """The calls whose fate is recorded: accepted, rejected or failed."""
-        return self.accepted + self.rejected + self.failed
-
-    @classmethod
-    def count(
-        cls,
-        total: int | None,
-        accepted: int,
-        in_flight: int,
-        recorded: int,
-        interrupted_failed: int,
-        by_status: Mapping[str, int],
-    ) -> JournalSummary:
-        """The summary of a store's counts: *accepted* in done chunks, *in_flight* calls of
-        chunks still marked sent (of which *interrupted_failed* failed validation), *recorded*
-        calls of every chunk, and leads *by_status*. One rule for every store."""
-        return cls(
-            total=total,
-            accepted=accepted,
-            rejected=by_status.get("rejected", 0),
-            failed=by_status.get("failed", 0),
-            unknown=by_status.get("unknown", 0) + in_flight - interrupted_failed,
-            remaining=None if total is None else total - recorded + by_status.get("refused", 0),
-        )
+def summarise_journal(spec: JournalSpec) -> JournalSummary:
+    """Count what a journal (a path or a ``postgresql://...#NAME`` URL) holds."""
+    if is_postgres_url(spec):
+        return summarise_postgres(str(spec))
+    return summarise_sqlite(Path(spec))
 
 
-def campaign_digest(campaign: str) -> str:
-    """How a journal recognises its campaign without storing the code."""
-    return hashlib.sha256(campaign.encode()).hexdigest()
+async def check_input(store: JournalStore, chunks: Iterable[tuple[int, int, bytes]]) -> None:
+    """Refuse an input that is not the one *store* journalled, before anything is sent.
 
-
-class JournalStore(Protocol):
-    """An open journal, written by one upload at a time."""
-
-    #: The chunk size the journal was started with: a rerun must cut the input the same way.
-    chunk_size: int
-    #: Where it is, safe to show (a path, or a URL without password, with its upload name).
-    description: str
-
-    async def chunk(self, start: int) -> ChunkRecord | None: ...
-
-    async def leads(self, start: int, size: int) -> dict[int, LeadRecord]: ...
-
-    async def has_unknown(self) -> bool:
-        """True when some call may have been added unseen (to reconcile)."""
-
-    async def sent(self, start: int, size: int, digest: bytes, leads: list[LeadRecord]) -> None:
-        """Record that a chunk is about to be sent, with the calls of it that failed locally."""
-
-    async def resending(self, leads: list[LeadRecord]) -> None:
-        """Replace these calls' records (status ``unknown``) before they are sent again."""
-
-    async def done(self, start: int, size: int, accepted: int, leads: list[LeadRecord]) -> None:
-        """Record the whole outcome of a chunk, replacing what was known of it."""
-
-    async def finished(self, total: int) -> None:
-        """Record that the whole input was read: it held *total* calls."""
-
-    async def aclose(self) -> None: ...
+    *chunks*: the whole input cut by ``store.chunk_size``, as ``(start, size, digest)`` of each
+    chunk (the digest as the rerun's replay computes it). Raises :class:`JournalError` naming
+    the first chunk that differs from its record; chunks never journalled are not checked.
+    """
+    for start, size, digest in chunks:
+        record = await store.chunk(start)
+        if record is not None and (record.size != size or record.digest != digest):
+            raise another_input(store.description, start, size)

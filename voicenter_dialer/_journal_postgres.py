@@ -3,14 +3,16 @@
 ``postgresql://USER@HOST:PORT/DB#UPLOAD_NAME`` names a database and, as its fragment, an
 upload. Many uploads share one database side by side, each under its name, in the tables of
 the ``voicenter_dialer`` schema, created on first use. What is kept, and when it is
-committed, is what the SQLite journal keeps (see :mod:`._journal`); the campaign only as a
+committed, is what the SQLite journal keeps (see :mod:`._journal_records`); the campaign only as a
 hash, no code at all.
 
 One upload at a time per name: its connection holds a session-level advisory lock on the
 name, which the server releases when that connection ends, however its process died.
 
 psycopg's async API runs under asyncio only, so the synchronous one runs in a worker thread:
-the event loop never waits on a round trip, under asyncio and trio alike. Each write is a
+the event loop never waits on a round trip, under asyncio and trio alike; a cancelled task
+does not wait for its thread either (see :class:`_Session`). Connecting and every statement
+are bounded (:data:`CONNECT_TIMEOUT`, :data:`STATEMENT_TIMEOUT`). Each write is a
 single statement (one round trip, atomic on its own in autocommit mode); looking a chunk up
 takes none.
 """
@@ -18,24 +20,60 @@ takes none.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
+import re
+import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import unquote, urlsplit, urlunsplit
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+from urllib.parse import unquote, unquote_plus
 
 import anyio
 import anyio.to_thread
 import attrs
 
-from ._exceptions import JournalError, ValidationError
-from ._journal import ChunkRecord, JournalStore, JournalSummary, LeadRecord, campaign_digest
+from ._exceptions import DialerError, JournalError, ValidationError
+from ._journal_records import (
+    ChunkRecord,
+    JournalStore,
+    JournalSummary,
+    LeadRecord,
+    another_campaign,
+    campaign_digest,
+    in_use,
+    no_such_journal,
+    nothing_to_reconcile,
+    schema_version,
+    storable,
+    storable_code,
+)
+from ._secrets import mask_url, scrub, split_url
 
 if TYPE_CHECKING:
     import psycopg
     from typing_extensions import LiteralString
 
-__all__ = ["is_postgres_url", "open_postgres", "summarise_postgres"]
+__all__ = [
+    "CONNECT_TIMEOUT",
+    "STATEMENT_TIMEOUT",
+    "is_postgres_url",
+    "open_postgres",
+    "summarise_postgres",
+]
+
+T = TypeVar("T")
+
+#: Seconds to wait for the server to answer a connection, unless the URL says
+#: (``?connect_timeout=SECONDS``).
+CONNECT_TIMEOUT: Final = 10
+#: How long one statement may run, unless the URL (``?options=-c%20statement_timeout%3D5s``)
+#: or the server's settings say.
+STATEMENT_TIMEOUT: Final = "30s"
+# How long an abandoned statement may run on before it is cancelled, and how long the
+# request to cancel it may take (both in a thread of their own).
+_SETTLE_WAIT: Final = 1.0
+_CANCEL_WAIT: Final = 5.0
 
 #: The version of the tables below; a database with a higher one was set up by a newer
 #: release, whose journal this one cannot be trusted to read or write.
@@ -153,66 +191,145 @@ def is_postgres_url(journal: object) -> bool:
     return isinstance(journal, str) and journal.startswith(("postgresql://", "postgres://"))
 
 
+def _require_psycopg() -> None:
+    # psycopg comes with the `postgres` extra, which a journal in a file does not need: it is
+    # imported where it is used, once a URL was parsed (which checks it is there).
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        raise ValidationError(
+            "a PostgreSQL journal needs psycopg: pip install 'voicenter-dialer[postgres]'"
+        ) from None
+
+
 @attrs.frozen
 class _Location:
-    #: What libpq connects to: the URL without its fragment.
-    conninfo: str
+    #: What libpq connects to: the URL without its credentials (given to libpq apart, so
+    #: that it never parses, or quotes, the password) and without its fragment (its query
+    #: may hold a password: not shown in a repr).
+    conninfo: str = attrs.field(repr=False)
+    #: The user, password and timeouts given to libpq beside the URL.
+    options: Mapping[str, str] = attrs.field(repr=False)
     upload: str
-    #: The URL without password, query or anything else that may hold a secret.
+    #: The URL safe to show (:func:`._secrets.mask_url`).
     description: str
+    #: Every form of a password the URL holds, scrubbed from what libpq says.
+    secrets: tuple[str, ...] = attrs.field(repr=False)
 
     @classmethod
     def parse(cls, url: str) -> _Location:
-        if not is_postgres_url(url):
+        parts = split_url(url) if is_postgres_url(url) else None
+        if parts is None:
             raise ValidationError("a PostgreSQL journal is a postgresql://...#UPLOAD_NAME URL")
-        parts = urlsplit(url)
-        userinfo, at, hostport = parts.netloc.rpartition("@")
-        user = userinfo.split(":", 1)[0]
-        description = urlunsplit(
-            (parts.scheme, f"{user}{at}{hostport}", parts.path, "", parts.fragment)
-        )
-        upload = unquote(parts.fragment)
+        description = mask_url(url)
+        address, _, fragment = parts.rest.partition("#")
+        upload = unquote(fragment)
         if not upload:
             raise ValidationError(
                 f"{description}: name the upload after '#' (postgresql://...#UPLOAD_NAME): "
                 "each upload in the database has its own journal"
             )
-        connect_to = urlunsplit((parts.scheme, parts.netloc, parts.path, parts.query, ""))
-        return cls(connect_to, upload, description)
+        if "\x00" in upload:
+            raise ValidationError(f"{description}: the upload's name holds a NUL character")
+        hosts = re.split(r"[/?]", address, maxsplit=1)[0]
+        _check_hosts(hosts, description)
+        query = dict(_query(address.partition("?")[2]))
+        secrets = {
+            form
+            for raw in (parts.password, query.get("password"))
+            if raw
+            for form in (raw, unquote(raw), unquote_plus(raw))
+        }
+        options = (
+            {"connect_timeout": str(CONNECT_TIMEOUT)} if "connect_timeout" not in query else {}
+        )
+        if parts.user:
+            options["user"] = unquote(parts.user)
+        if parts.password is not None:
+            options["password"] = unquote(parts.password)
+        location = cls(f"{parts.scheme}://{address}", options, upload, description, tuple(secrets))
+        _require_psycopg()
+        from psycopg.conninfo import conninfo_to_dict
+
+        with location.errors(ValidationError):  # a malformed URL: nothing is sent
+            conninfo_to_dict(location.conninfo, **options)
+        return location
 
     def lock_key(self) -> int:
         digest = hashlib.blake2b(_KEY_PREFIX + self.upload.encode(), digest_size=8).digest()
         return int.from_bytes(digest, "big", signed=True)
 
+    @contextmanager
+    def errors(self, kind: type[DialerError] = JournalError, doing: str = "") -> Iterator[None]:
+        """Any database failure as a *kind* error naming the journal, its message scrubbed
+        of the password (libpq may quote it): the one place psycopg's errors are turned."""
+        import psycopg
 
-@contextmanager
-def _errors(location: _Location) -> Iterator[None]:
-    """Any database failure as a JournalError naming the journal (libpq never puts the
-    password in its messages; the description has none)."""
-    import psycopg
+        try:
+            yield
+        except psycopg.Error as exc:
+            said = scrub(str(exc).strip(), self.secrets)
+            raise kind(f"{self.description}: {doing}{said}") from None
 
-    try:
-        yield
-    except psycopg.Error as exc:
-        raise JournalError(f"{location.description}: {str(exc).strip()}") from None
+
+def _query(query: str) -> Iterator[tuple[str, str]]:
+    """The URL's query as libpq reads it: ``key=value`` pairs, keys percent-decoded, values
+    as written."""
+    for pair in query.split("&"):
+        key, _, value = pair.partition("=")
+        yield unquote(key), value
+
+
+_PORT = re.compile(r"[0-9]{1,5}")
+
+
+def _check_hosts(hosts: str, description: str) -> None:
+    """Refuse a host list libpq would misread (``[::1`` unclosed, ``[not-an-ip]``, a port
+    that is no port) with a ValidationError, before anything connects."""
+    for host in hosts.split(",") if hosts else ():
+        port: str | None
+        if host.startswith("["):
+            inside, bracket, after = host[1:].partition("]")
+            if not bracket:
+                raise ValidationError(f"{description}: the host's '[' is not closed")
+            try:
+                ipaddress.IPv6Address(unquote(inside))
+            except ValueError:
+                raise ValidationError(f"{description}: [{inside}] is not an IPv6 address") from None
+            if after and not after.startswith(":"):
+                raise ValidationError(f"{description}: {after!r} follows the host's ']'")
+            port = after[1:] if after else None
+        else:
+            if "[" in host or "]" in host:
+                raise ValidationError(f"{description}: {host!r} is not a host")
+            _, colon, port = host.partition(":")
+            port = port if colon else None
+        if port is not None and not (_PORT.fullmatch(port) and 0 < int(port) < 65536):
+            raise ValidationError(f"{description}: port {port!r} is not from 1 to 65535")
 
 
 def _connect(location: _Location) -> psycopg.Connection[tuple[Any, ...]]:
-    # Imported here, on first use: psycopg comes with the `postgres` extra, which a journal
-    # in a file does not need.
-    try:
-        import psycopg
-    except ImportError:
-        raise ValidationError(
-            "a PostgreSQL journal needs psycopg: pip install 'voicenter-dialer[postgres]'"
-        ) from None
-    try:
-        connection: psycopg.Connection[tuple[Any, ...]] = psycopg.connect(
-            location.conninfo, autocommit=True, application_name="voicenter-dialer"
+    import psycopg
+    from psycopg.conninfo import make_conninfo
+
+    with location.errors(doing="cannot connect: "):
+        db: psycopg.Connection[tuple[Any, ...]] = psycopg.connect(
+            make_conninfo(location.conninfo, **location.options),
+            autocommit=True,
+            application_name="voicenter-dialer",
         )
-    except psycopg.Error as exc:
-        raise JournalError(f"{location.description}: cannot connect ({str(exc).strip()})") from None
-    return connection
+    try:
+        with location.errors():
+            # Bounded, unless the URL (options=-c statement_timeout=...) or the server says.
+            db.execute(
+                "SELECT CASE WHEN current_setting('statement_timeout') = '0' "
+                "THEN set_config('statement_timeout', %s, false) END",
+                (STATEMENT_TIMEOUT,),
+            )
+    except BaseException:
+        db.close()
+        raise
+    return db
 
 
 def _check_schema(db: psycopg.Connection[tuple[Any, ...]], location: _Location) -> bool:
@@ -228,12 +345,7 @@ def _check_schema(db: psycopg.Connection[tuple[Any, ...]], location: _Location) 
     found = db.execute("SELECT max(version) FROM voicenter_dialer.schema_version").fetchone()
     version = None if found is None else found[0]
     if version != SCHEMA_VERSION:
-        newer = isinstance(version, int) and version > SCHEMA_VERSION
-        raise JournalError(
-            f"{location.description}: the journal tables are of schema version {version}; "
-            f"this voicenter-dialer reads version {SCHEMA_VERSION}"
-            + (": upgrade voicenter-dialer" if newer else "")
-        )
+        raise schema_version(location.description, version, SCHEMA_VERSION)
     return True
 
 
@@ -262,8 +374,103 @@ def _lock(db: psycopg.Connection[tuple[Any, ...]], location: _Location) -> None:
         if row is not None and row[0]:
             return
         if time.monotonic() >= deadline:
-            raise JournalError(f"{location.description} is in use by a running upload")
+            raise in_use(location.description)
         time.sleep(_LOCK_POLL)
+
+
+class _Session:
+    """A store's one connection, used from worker threads that a cancelled task abandons
+    rather than waits for (a hung server must not hang the upload): it is closed once, by
+    whichever thread stops using it last."""
+
+    def __init__(self, location: _Location) -> None:
+        self._location = location
+        self._db: psycopg.Connection[tuple[Any, ...]] | None = None
+        self._state = threading.Condition()
+        # Threads using the connection (statements, cancel requests), and of them statements.
+        self._users = 0
+        self._statements = 0
+        self._closing = False
+
+    def connect(self) -> None:
+        db = _connect(self._location)
+        with self._state:
+            if not self._closing:
+                self._db = db
+                return
+        db.close()  # the opener is gone
+        raise JournalError(f"{self._location.description}: the journal was closed")
+
+    def run(self, work: Callable[[psycopg.Connection[tuple[Any, ...]]], T]) -> T:
+        with self._state:
+            db = self._db
+            if db is None or self._closing:
+                raise JournalError(f"{self._location.description}: the journal was closed")
+            self._users += 1
+            self._statements += 1
+        try:
+            with self._location.errors():
+                return work(db)
+        finally:
+            self._release(statement=True)
+
+    def _release(self, *, statement: bool = False) -> None:
+        with self._state:
+            self._users -= 1
+            if statement:
+                self._statements -= 1
+            self._state.notify_all()
+            db = self._db if self._closing and not self._users else None
+            if db is not None:
+                self._db = None
+        if db is not None:
+            db.close()  # ending the session releases the upload's lock
+
+    def interrupt(self) -> None:
+        """Ask the server to cancel the statement running unless it ends within a moment,
+        from a thread of its own: that request may hang as long as the server does."""
+        threading.Thread(target=self._cancel, daemon=True).start()
+
+    def _cancel(self) -> None:
+        import psycopg
+
+        with self._state:
+            # A statement that a healthy server ends at once commits (or not) by itself: what
+            # the journal says is then settled, as if the caller had waited.
+            if self._state.wait_for(lambda: not self._statements, timeout=_SETTLE_WAIT):
+                return
+            db = self._db
+            if db is None:
+                return
+            self._users += 1
+        try:
+            db.cancel_safe(timeout=_CANCEL_WAIT)
+        except psycopg.Error:
+            pass  # the statement ends all the same, at its timeout
+        finally:
+            self._release()
+
+    def close(self) -> None:
+        with self._state:
+            self._closing = True
+            db = None if self._users else self._db
+            self._db = None if db is not None else self._db
+        if db is not None:
+            db.close()
+
+
+async def _in_thread(
+    work: Callable[[], T], session: _Session, limiter: anyio.CapacityLimiter | None = None
+) -> T:
+    """*work* in a worker thread; on cancellation, the thread is left to end by itself (the
+    statement running cancelled if it does not end soon), so that the caller returns at once.
+    What the journal records stays on the safe side: a chunk recorded as sent, or not, before
+    it left."""
+    try:
+        return await anyio.to_thread.run_sync(work, abandon_on_cancel=True, limiter=limiter)
+    except anyio.get_cancelled_exc_class():
+        session.interrupt()
+        raise
 
 
 class PostgresJournal:
@@ -271,12 +478,12 @@ class PostgresJournal:
 
     def __init__(
         self,
-        db: psycopg.Connection[tuple[Any, ...]],
+        session: _Session,
         location: _Location,
         chunk_size: int,
         chunks: dict[int, ChunkRecord],
     ) -> None:
-        self._db = db
+        self._session = session
         # Every chunk record, read once: while the lock is held nobody else writes them, so
         # looking a chunk up before it is sent costs no round trip.
         self._chunks = chunks
@@ -288,50 +495,36 @@ class PostgresJournal:
         self._limiter = anyio.CapacityLimiter(1)
 
     @classmethod
-    def _open(
-        cls, location: _Location, campaign: str, chunk_size: int, total: int | None
+    async def open(
+        cls, location: _Location, campaign: str, chunk_size: int, total: int | None, create: bool
     ) -> PostgresJournal:
-        db = _connect(location)
+        session = _Session(location)
+
+        def start() -> tuple[int, dict[int, ChunkRecord]]:
+            try:
+                session.connect()
+                return session.run(
+                    lambda db: _start(db, location, campaign, chunk_size, total, create)
+                )
+            except BaseException:
+                session.close()
+                raise
+
         try:
-            with _errors(location):
-                if not _check_schema(db, location):
-                    _create_schema(db, location)
-                _lock(db, location)
-                digest = campaign_digest(campaign)
-                found = db.execute(
-                    "SELECT campaign, chunk_size FROM voicenter_dialer.uploads WHERE name = %s",
-                    (location.upload,),
-                ).fetchone()
-                if found is None:  # a new upload (the lock keeps any other from starting it)
-                    db.execute(
-                        "INSERT INTO voicenter_dialer.uploads (name, campaign, chunk_size) "
-                        "VALUES (%s, %s, %s)",
-                        (location.upload, digest, chunk_size),
-                    )
-                    found = (digest, chunk_size)
-                if found[0] != digest:
-                    raise JournalError(
-                        f"{location.description} is the journal of an upload to another campaign"
-                    )
-                if total is not None:
-                    db.execute(_FINISHED, {"total": total, "upload": location.upload})
-                rows = db.execute(_CHUNKS, {"upload": location.upload}).fetchall()
-        except BaseException:
-            db.close()
+            size, chunks = await _in_thread(start, session)
+        except anyio.get_cancelled_exc_class():
+            session.close()  # once the abandoned thread is done with it
             raise
-        return cls(db, location, found[1], {row[0]: ChunkRecord(*row) for row in rows})
+        return cls(session, location, size, chunks)
 
     async def _run(
         self, query: LiteralString, params: Mapping[str, object]
     ) -> list[tuple[Any, ...]]:
-        # Not abandoned on cancellation: the statement commits or not before the task ends,
-        # so what the journal says is settled when the upload stops.
-        return await anyio.to_thread.run_sync(self._execute, query, params, limiter=self._limiter)
-
-    def _execute(self, query: LiteralString, params: Mapping[str, object]) -> list[tuple[Any, ...]]:
-        with _errors(self._location):
-            cursor = self._db.execute(query, {"upload": self._location.upload, **params})
+        def execute(db: psycopg.Connection[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+            cursor = db.execute(query, {"upload": self._location.upload, **params})
             return cursor.fetchall() if cursor.description is not None else []
+
+        return await _in_thread(lambda: self._session.run(execute), self._session, self._limiter)
 
     async def chunk(self, start: int) -> ChunkRecord | None:
         return self._chunks.get(start)
@@ -362,58 +555,103 @@ class PostgresJournal:
         await self._run(_FINISHED, {"total": total})
 
     async def aclose(self) -> None:
-        # Ending the session releases the upload's lock.
-        await anyio.to_thread.run_sync(self._db.close, limiter=self._limiter)
+        # Ending the session releases the upload's lock (at once, or when a statement a
+        # cancellation abandoned ends).
+        await anyio.to_thread.run_sync(self._session.close)
+
+
+def _start(
+    db: psycopg.Connection[tuple[Any, ...]],
+    location: _Location,
+    campaign: str,
+    chunk_size: int,
+    total: int | None,
+    create: bool,
+) -> tuple[int, dict[int, ChunkRecord]]:
+    """Take the upload's journal (started if *create*): its chunk size and chunk records."""
+    if not _check_schema(db, location):
+        if not create:
+            raise nothing_to_reconcile(location.description)
+        _create_schema(db, location)
+    _lock(db, location)
+    digest = campaign_digest(campaign)
+    found = db.execute(
+        "SELECT campaign, chunk_size FROM voicenter_dialer.uploads WHERE name = %s",
+        (location.upload,),
+    ).fetchone()
+    if found is None:  # a new upload (the lock keeps any other from starting it)
+        if not create:
+            raise nothing_to_reconcile(location.description)
+        db.execute(
+            "INSERT INTO voicenter_dialer.uploads (name, campaign, chunk_size) VALUES (%s, %s, %s)",
+            (location.upload, digest, chunk_size),
+        )
+        found = (digest, chunk_size)
+    if found[0] != digest:
+        raise another_campaign(location.description)
+    if total is not None:
+        db.execute(_FINISHED, {"total": total, "upload": location.upload})
+    rows = db.execute(_CHUNKS, {"upload": location.upload}).fetchall()
+    return found[1], {row[0]: ChunkRecord(*row) for row in rows}
 
 
 def _columns(leads: list[LeadRecord]) -> dict[str, list[Any]]:
     return {
         "idx": [lead.index for lead in leads],
         "status": [lead.status for lead in leads],
-        "target": [lead.target for lead in leads],
-        "error_code": [lead.error_code for lead in leads],
-        "kind": [lead.kind for lead in leads],
-        "reason": [lead.reason for lead in leads],
+        "target": [storable(lead.target) for lead in leads],
+        "error_code": [storable_code(lead.error_code) for lead in leads],
+        "kind": [storable(lead.kind) for lead in leads],
+        "reason": [storable(lead.reason) for lead in leads],
     }
 
 
 async def open_postgres(
-    url: str, *, campaign: str, chunk_size: int, total: int | None
+    url: str, *, campaign: str, chunk_size: int, total: int | None, create: bool = True
 ) -> JournalStore:
-    """Open the journal of the upload named in *url*, or start it; refuse one for another
-    campaign, or one that a running upload holds."""
+    """Open the journal of the upload named in *url*, or (if *create*) start it; refuse one
+    for another campaign, or one that a running upload holds."""
     location = _Location.parse(url)
-    return await anyio.to_thread.run_sync(
-        PostgresJournal._open, location, campaign, chunk_size, total
-    )
+    return await PostgresJournal.open(location, campaign, chunk_size, total, create)
 
 
 def summarise_postgres(url: str) -> JournalSummary:
     """Count what the journal of the upload named in *url* holds, without changing it (and
     while its upload runs, if it does)."""
     location = _Location.parse(url)
-    with _connect(location) as db, _errors(location):
-        from psycopg import IsolationLevel  # importable: _connect imported it
-
-        # One read-only snapshot for all the counts, even while the upload writes.
-        db.read_only = True
-        db.isolation_level = IsolationLevel.REPEATABLE_READ
-        with db.transaction():
-            if not _check_schema(db, location):
-                raise JournalError(f"{location.description}: no such journal")
-            upload = {"upload": location.upload}
-            exists = db.execute(
-                "SELECT 1 FROM voicenter_dialer.uploads WHERE name = %(upload)s", upload
-            ).fetchone()
-            found = db.execute(_SUMMARY, upload).fetchone()
-            counts = dict(
-                db.execute(
-                    "SELECT status, count(*) FROM voicenter_dialer.leads "
-                    "WHERE upload = %(upload)s GROUP BY status",
-                    upload,
-                ).fetchall()
-            )
-    if exists is None or found is None:
-        raise JournalError(f"{location.description}: no such journal")
+    db = _connect(location)
+    try:
+        with location.errors():
+            found, counts = _summarise(db, location)
+    finally:
+        db.close()
     total, accepted, in_flight, recorded, interrupted_failed = found
     return JournalSummary.count(total, accepted, in_flight, recorded, interrupted_failed, counts)
+
+
+def _summarise(
+    db: psycopg.Connection[tuple[Any, ...]], location: _Location
+) -> tuple[tuple[Any, ...], dict[str, int]]:
+    from psycopg import IsolationLevel  # importable: _connect imported psycopg
+
+    # One read-only snapshot for all the counts, even while the upload writes.
+    db.read_only = True
+    db.isolation_level = IsolationLevel.REPEATABLE_READ
+    with db.transaction():
+        if not _check_schema(db, location):
+            raise no_such_journal(location.description)
+        upload = {"upload": location.upload}
+        exists = db.execute(
+            "SELECT 1 FROM voicenter_dialer.uploads WHERE name = %(upload)s", upload
+        ).fetchone()
+        found = db.execute(_SUMMARY, upload).fetchone()
+        counts = dict(
+            db.execute(
+                "SELECT status, count(*) FROM voicenter_dialer.leads "
+                "WHERE upload = %(upload)s GROUP BY status",
+                upload,
+            ).fetchall()
+        )
+    if exists is None or found is None:
+        raise no_such_journal(location.description)
+    return found, counts

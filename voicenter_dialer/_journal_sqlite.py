@@ -17,10 +17,22 @@ from typing import Final, TypeVar
 
 import anyio
 import anyio.to_thread
-import attrs
 
 from ._exceptions import JournalError
-from ._journal import ChunkRecord, JournalSummary, LeadRecord, campaign_digest
+from ._journal_records import (
+    ChunkRecord,
+    JournalSummary,
+    LeadRecord,
+    another_campaign,
+    campaign_digest,
+    in_use,
+    no_such_journal,
+    not_a_journal,
+    nothing_to_reconcile,
+    schema_version,
+    storable,
+    storable_code,
+)
 
 __all__ = ["SqliteJournal", "summarise_sqlite"]
 
@@ -30,9 +42,9 @@ _FORMAT: Final = "voicenter-dialer bulk journal"
 # How long to wait for another upload's lock before saying the journal is in use (sqlite3
 # would wait 5 s); the PostgreSQL journal waits as long.
 _LOCK_WAIT: Final = 0.5
-_VERSION: Final = "1"
+_VERSION: Final = 1
+# Run statement by statement inside the transaction that takes the journal's lock.
 _SCHEMA: Final = """
-BEGIN IMMEDIATE;
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE chunks (
     start INTEGER PRIMARY KEY,
@@ -51,8 +63,7 @@ CREATE TABLE leads (
 );
 INSERT INTO meta (key, value) VALUES
     ('format', '{format}'), ('version', '{version}'),
-    ('campaign', '{campaign}'), ('chunk_size', '{chunk_size}');
-COMMIT;
+    ('campaign', '{campaign}'), ('chunk_size', '{chunk_size}')
 """
 
 
@@ -74,11 +85,9 @@ def _connect(path: Path, *, existing: bool) -> sqlite3.Connection:
     except sqlite3.Error as exc:
         connection.close()
         if _busy(exc):
-            raise JournalError(f"{path} is in use by a running upload") from None
+            raise in_use(str(path)) from None
         if isinstance(exc, sqlite3.DatabaseError) and "not a database" in str(exc):
-            raise JournalError(
-                f"{path} is not a bulk upload journal ({exc}); it was not changed"
-            ) from None
+            raise not_a_journal(str(path), str(exc)) from None
         raise JournalError(f"{path}: the journal cannot be opened ({exc})") from None
     return connection
 
@@ -92,14 +101,18 @@ def _meta(connection: sqlite3.Connection, path: Path) -> dict[str, str]:
         meta = dict(connection.execute("SELECT key, value FROM meta").fetchall())
     except sqlite3.OperationalError as exc:
         if _busy(exc):
-            raise JournalError(f"{path} is in use by a running upload") from None
-        raise JournalError(f"{path} is not a bulk upload journal; it was not changed") from None
+            raise in_use(str(path)) from None
+        raise not_a_journal(str(path)) from None
     if meta.get("format") != _FORMAT:
-        raise JournalError(f"{path} is not a bulk upload journal; it was not changed")
-    if meta.get("version") != _VERSION:
+        raise not_a_journal(str(path))
+    if meta.get("version") != str(_VERSION):
         found = meta.get("version")
-        raise JournalError(f"{path} is a journal of format {found!r}; this one reads {_VERSION!r}")
+        raise schema_version(str(path), _as_int(found), _VERSION)
     return meta
+
+
+def _as_int(text: str | None) -> int | str | None:
+    return int(text) if text is not None and text.isdigit() else text
 
 
 class SqliteJournal:
@@ -114,49 +127,84 @@ class SqliteJournal:
 
     @classmethod
     async def open(
-        cls, path: str | os.PathLike[str], *, campaign: str, chunk_size: int, total: int | None
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        campaign: str,
+        chunk_size: int,
+        total: int | None,
+        create: bool = True,
     ) -> SqliteJournal:
-        """Open the journal at *path*, or start one there; refuse any other file."""
+        """Open the journal at *path*, or (if *create*) start one there; refuse any other
+        file. A journal this refuses to start is not left behind."""
         return await anyio.to_thread.run_sync(
-            lambda: cls._open(Path(path), campaign, chunk_size, total)
+            lambda: cls._open(Path(path), campaign, chunk_size, total, create)
         )
 
     @classmethod
-    def _open(cls, path: Path, campaign: str, chunk_size: int, total: int | None) -> SqliteJournal:
-        is_new = not path.exists() or path.stat().st_size == 0
+    def _open(
+        cls, path: Path, campaign: str, chunk_size: int, total: int | None, create: bool
+    ) -> SqliteJournal:
+        absent = not path.exists()
+        is_new = absent or path.stat().st_size == 0
+        if is_new and not create:
+            raise nothing_to_reconcile(str(path))
         connection = _connect(path, existing=False)
         try:
-            # A foreign file is recognised before anything (even a pragma) can change it.
-            meta = None if is_new else _meta(connection, path)
-            # One upload at a time. A rollback journal keeps the file whole by itself;
-            # NORMAL: a commit survives the process being killed and, mostly, a power cut.
+            return cls._setup(connection, path, campaign, chunk_size, total, is_new)
+        except BaseException:
+            if absent:  # started here, and refused: no journal is left as if it were one
+                path.unlink(missing_ok=True)
+            raise
+
+    @classmethod
+    def _setup(
+        cls,
+        connection: sqlite3.Connection,
+        path: Path,
+        campaign: str,
+        chunk_size: int,
+        total: int | None,
+        is_new: bool,
+    ) -> SqliteJournal:
+        try:
+            # One upload at a time: the exclusive lock is taken before anything is read, and
+            # kept until the journal is closed. Of two uploads starting a new journal at once
+            # one starts it and the other is refused, rather than both reading it new (or
+            # both refused, each holding a read lock that the other's write waits for).
             connection.execute("PRAGMA locking_mode = EXCLUSIVE")
-            mode = connection.execute("PRAGMA journal_mode = DELETE").fetchone()[0]
-            if mode != "delete":  # e.g. a WAL database left by another program
-                raise JournalError(f"{path} is not a bulk upload journal; it was not changed")
-            connection.execute("PRAGMA synchronous = NORMAL")
-            if meta is None:
-                # One transaction, so that a journal is never left without its meta. The
-                # values are a hex digest and an int: nothing to quote.
-                connection.executescript(
-                    _SCHEMA.format(
+            with _transaction(connection, exclusive=True):
+                # A foreign file is recognised before anything can change it.
+                empty = not connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+                meta = None if is_new and empty else _meta(connection, path)
+                if meta is None:
+                    # One transaction, so that a journal is never left without its meta. The
+                    # values are a hex digest and an int: nothing to quote.
+                    schema = _SCHEMA.format(
                         format=_FORMAT,
                         version=_VERSION,
                         campaign=campaign_digest(campaign),
                         chunk_size=int(chunk_size),
                     )
-                )
-            elif meta.get("campaign") != campaign_digest(campaign):
-                raise JournalError(f"{path} is the journal of an upload to another campaign")
-            else:
-                chunk_size = int(meta["chunk_size"])
-            journal = cls(connection, path, chunk_size)
-            if total is not None:
-                journal._set_meta("total", str(total))
+                    for statement in schema.split(";"):
+                        connection.execute(statement)
+                elif meta.get("campaign") != campaign_digest(campaign):
+                    raise another_campaign(str(path))
+                else:
+                    chunk_size = int(meta["chunk_size"])
+                journal = cls(connection, path, chunk_size)
+                if total is not None:
+                    journal._set_meta("total", str(total))
+            # A rollback journal keeps the file whole by itself; NORMAL: a commit survives the
+            # process being killed and, mostly, a power cut.
+            mode = connection.execute("PRAGMA journal_mode = DELETE").fetchone()[0]
+            if mode != "delete":  # e.g. a WAL database left by another program
+                raise not_a_journal(str(path))
+            connection.execute("PRAGMA synchronous = NORMAL")
         except sqlite3.Error as exc:
             connection.close()
             if _busy(exc):
-                raise JournalError(f"{path} is in use by a running upload") from None
+                raise in_use(str(path)) from None
             raise JournalError(f"{path}: the journal cannot be used ({exc})") from None
         except BaseException:
             connection.close()
@@ -250,18 +298,25 @@ class SqliteJournal:
         self._db.executemany(
             "INSERT INTO leads (idx, status, target, error_code, kind, reason) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            [attrs.astuple(lead) for lead in leads],
+            [_row(lead) for lead in leads],
         )
+
+
+def _row(lead: LeadRecord) -> tuple[object, ...]:
+    text = storable
+    return (lead.index, lead.status, text(lead.target), storable_code(lead.error_code),
+            text(lead.kind), text(lead.reason))  # fmt: skip
 
 
 class _transaction:
     """BEGIN ... COMMIT (ROLLBACK on error) on an autocommit connection."""
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
+    def __init__(self, connection: sqlite3.Connection, *, exclusive: bool = False) -> None:
         self._db = connection
+        self._begin = "BEGIN EXCLUSIVE" if exclusive else "BEGIN IMMEDIATE"
 
     def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
+        self._db.execute(self._begin)
 
     def __exit__(self, exc_type: object, *_: object) -> None:
         self._db.execute("ROLLBACK" if exc_type is not None else "COMMIT")
@@ -271,7 +326,7 @@ def summarise_sqlite(path: Path) -> JournalSummary:
     """Count what a journal holds, without changing it (but for finishing the recovery of a
     commit a killed upload left half-written)."""
     if not path.exists():
-        raise JournalError(f"{path}: no such journal")
+        raise no_such_journal(str(path))
     connection = _connect(path, existing=True)
     try:
         meta = _meta(connection, path)
@@ -291,7 +346,7 @@ def summarise_sqlite(path: Path) -> JournalSummary:
         ).fetchone()[0]
     except sqlite3.Error as exc:
         if _busy(exc):
-            raise JournalError(f"{path} is in use by a running upload") from None
+            raise in_use(str(path)) from None
         raise JournalError(f"{path}: the journal cannot be read ({exc})") from None
     finally:
         connection.close()

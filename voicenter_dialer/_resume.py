@@ -13,45 +13,22 @@ from __future__ import annotations
 import collections
 import hashlib
 import logging
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import anyio
 
 from ._chunk import METHOD, Chunk, ChunkSender, unknown_outcome
 from ._exceptions import DialerError, JournalError
-from ._journal import JournalStore, JournalSummary, LeadRecord
-from ._journal_postgres import is_postgres_url, open_postgres, summarise_postgres
-from ._journal_sqlite import SqliteJournal, summarise_sqlite
+from ._journal import JournalSpec, JournalStore, LeadRecord, open_store, summarise_journal
 from ._models import AddResult, FailedCall, LeadStatus, RejectedCall
 from ._outcome import outcome
 
-__all__ = ["JournalSpec", "Resume", "open_resume", "summarise_journal"]
-
-#: A journal: a path (SQLite), or ``postgresql://USER@HOST:PORT/DB#UPLOAD_NAME``.
-JournalSpec = str | os.PathLike[str]
+__all__ = ["JournalSpec", "Resume", "open_resume", "open_store", "summarise_journal"]
 
 logger = logging.getLogger("voicenter_dialer")
 
 _RESENT = "sent again after the service refused it; the upload stopped before its answer"
-
-
-async def open_store(
-    spec: JournalSpec, *, campaign: str, chunk_size: int, total: int | None
-) -> JournalStore:
-    """Open (or start) the journal *spec* names."""
-    if is_postgres_url(spec):
-        return await open_postgres(str(spec), campaign=campaign, chunk_size=chunk_size, total=total)
-    return await SqliteJournal.open(spec, campaign=campaign, chunk_size=chunk_size, total=total)
-
-
-def summarise_journal(spec: JournalSpec) -> JournalSummary:
-    """Count what a journal (a path or a ``postgresql://...#NAME`` URL) holds."""
-    if is_postgres_url(spec):
-        return summarise_postgres(str(spec))
-    return summarise_sqlite(Path(spec))
 
 
 def digest(chunk: Chunk) -> bytes:
@@ -204,8 +181,11 @@ async def open_resume(
     total: int | None,
     reconcile: bool,
 ) -> AsyncIterator[Resume]:
-    """The journal *spec*, open for one upload."""
-    store = await open_store(spec, campaign=sender.campaign, chunk_size=chunk_size, total=total)
+    """The journal *spec*, open for one upload. With *reconcile*, a journal must be there
+    already: reconciling against a new one would send everything (refused, nothing created)."""
+    store = await open_store(
+        spec, campaign=sender.campaign, chunk_size=chunk_size, total=total, create=not reconcile
+    )
     try:
         if store.chunk_size != chunk_size:
             logger.info("%s: the journal's chunk size, %d, is used", METHOD, store.chunk_size)

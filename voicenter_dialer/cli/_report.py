@@ -4,15 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
 
 import attrs
 
 from voicenter_dialer._journal import JournalSummary
-from voicenter_dialer._journal_postgres import is_postgres_url
 from voicenter_dialer._models import BulkReport, CallInput, Campaign, given_target
 from voicenter_dialer._resume import JournalSpec
-from voicenter_dialer._secrets import mask, redact
+from voicenter_dialer._secrets import mask, mask_url, redact
 
 from ._leads import LeadFile, LineMap, delimiter_name
 from ._output import Output
@@ -205,15 +203,9 @@ def dry_run_report(
 
 
 def journal_name(spec: JournalSpec) -> str:
-    """*spec* as it may be shown: a PostgreSQL URL without its password or query (which may
-    hold one), as the journal describes itself in its errors."""
-    text = str(spec)
-    if not is_postgres_url(text):
-        return text
-    parts = urlsplit(text)
-    userinfo, at, host = parts.netloc.rpartition("@")
-    user = userinfo.split(":", 1)[0]
-    return urlunsplit((parts.scheme, f"{user}{at}{host}", parts.path, "", parts.fragment))
+    """*spec* as it may be shown: a URL without its password or query (which may hold one),
+    as the journal describes itself in its errors."""
+    return mask_url(str(spec))
 
 
 def journal_report(out: Output, spec: JournalSpec, summary: JournalSummary) -> bool:
