@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 import httpx
 import pytest
 import respx
 
-from voicenter_dialer import AsyncDialer, Call, Campaign, DialerError
+from voicenter_dialer import AsyncDialer, Call, Campaign, DialerError, ValidationError
 
 from .examples import ACCOUNT_CODE, CAMPAIGN_CODE
 from .test_errors import CALLS
@@ -126,3 +127,36 @@ async def test_bulk_failures_never_show_a_code(
     assert_no_secret(repr(report))
     for record in caplog.records:
         assert_no_secret(repr(record.__dict__))
+
+
+# --- issue 21.21: a base URL's user:password@ ------------------------------------------------
+
+BASE_WITH_PASSWORD = "https://proxyuser:Pa%ss@w0rd-SECRET@dialer.example/ForwardDialer/"
+
+
+def test_a_base_url_password_is_not_in_the_repr() -> None:
+    dialer = AsyncDialer(ACCOUNT_CODE, base_url=BASE_WITH_PASSWORD)
+    assert "w0rd-SECRET" not in repr(dialer)
+    assert "proxyuser:***@" in repr(dialer)
+
+
+def test_a_base_url_password_is_not_in_the_plain_http_refusal() -> None:
+    with pytest.raises(ValidationError) as caught:
+        AsyncDialer(ACCOUNT_CODE, base_url="http://u:Pa%ss@w0rd-SECRET@dialer.example/x/")
+    assert "w0rd-SECRET" not in str(caught.value)
+    assert "plain http://" in str(caught.value)
+
+
+def test_a_base_url_password_is_not_in_the_cli_s_json_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from voicenter_dialer.cli import main
+
+    status = main(
+        ["--json", "--base-url", "http://u:Pa%ss@w0rd-SECRET@dialer.example/x/", "campaigns",
+         "--code", ACCOUNT_CODE]
+    )  # fmt: skip
+    out, err = capsys.readouterr()
+    assert status == 2
+    assert "w0rd-SECRET" not in out + err
+    assert json.loads(out)["error"]

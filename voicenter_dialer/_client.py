@@ -35,7 +35,7 @@ from ._pacing import Pacer
 from ._raw import raw
 from ._resume import JournalSpec
 from ._retry import RetryPolicy
-from ._secrets import mask
+from ._secrets import mask, mask_url
 from ._session import DEFAULT_CHUNK_SIZE, DEFAULT_CONCURRENCY, BulkOptions, BulkProgress
 from ._types import NOT_GIVEN, NotGiven
 from ._writer import BulkWriter, open_writer
@@ -226,7 +226,8 @@ class AsyncDialer:
         return AsyncRawResponses(self)
 
     def __repr__(self) -> str:
-        return f"AsyncDialer(code={mask(self._code)!r}, base_url={self._core.base_url!r})"
+        base_url = mask_url(self._core.base_url)  # a proxy's user:password@ is not shown
+        return f"AsyncDialer(code={mask(self._code)!r}, base_url={base_url!r})"
 
     def _code_for_every_request(self) -> str | None:
         return self._code if self._options.send_code_with_every_request else None

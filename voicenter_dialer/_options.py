@@ -17,6 +17,7 @@ import httpx
 
 from ._exceptions import ValidationError
 from ._retry import RetryPolicy
+from ._secrets import mask_url
 from ._types import NOT_GIVEN, NotGiven
 from ._validation import shown
 from ._version import __version__
@@ -236,8 +237,8 @@ def _base_url(base_url: object, allow_insecure_http: bool) -> str:
         base_url += "/"
     try:
         url = httpx.URL(base_url)
-    except httpx.InvalidURL as exc:
-        raise ValidationError(f"base_url is not a URL: {exc}") from None
+    except httpx.InvalidURL:  # httpx's message may quote the URL, and its password
+        raise ValidationError(f"base_url is not a URL: {mask_url(base_url)!r}") from None
     if url.scheme == "https":
         return base_url
     if url.scheme != "http":
@@ -245,8 +246,9 @@ def _base_url(base_url: object, allow_insecure_http: bool) -> str:
     if allow_insecure_http or _is_loopback(url.host):
         return base_url
     raise ValidationError(
-        f"base_url {base_url!r} is plain http:// off this machine: account and campaign codes "
-        "would travel in clear text. Use https://, or pass allow_insecure_http=True"
+        f"base_url {mask_url(base_url)!r} is plain http:// off this machine: account and "
+        "campaign codes would travel in clear text. Use https://, or pass "
+        "allow_insecure_http=True"
     )
 
 
