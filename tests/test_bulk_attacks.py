@@ -23,7 +23,7 @@ from voicenter_dialer import (
     ValidationError,
     to_dict,
 )
-from voicenter_dialer._resume import Resume
+from voicenter_dialer._resume import JournalReplay
 from voicenter_dialer.testing import FakeDialer, Faults
 
 from .bulk_server import BulkServer, lead
@@ -219,10 +219,10 @@ async def test_outcomes_read_after_the_block_end_or_raise_a_dialer_error() -> No
 async def test_a_journal_failing_inside_a_chunk_s_task_is_raised_as_itself(
     entry: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    async def lost(self: Resume, chunk: object) -> None:
+    async def lost(self: JournalReplay, chunk: object) -> None:
         raise JournalError("the journal's database connection was lost")
 
-    monkeypatch.setattr(Resume, "done", lost)  # in the task that sent the chunk
+    monkeypatch.setattr(JournalReplay, "done", lost)  # in the task that sent the chunk
     fake = FakeDialer()
     campaign = fake.add_campaign()
     journal = tmp_path / "upload.journal"

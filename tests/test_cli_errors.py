@@ -14,7 +14,7 @@ import pytest
 
 from voicenter_dialer import AsyncDialer, JournalError
 from voicenter_dialer._chunk import Chunk
-from voicenter_dialer._resume import Resume
+from voicenter_dialer._resume import JournalReplay
 from voicenter_dialer.cli import main
 from voicenter_dialer.testing import FakeCampaign, FakeServer
 
@@ -186,14 +186,14 @@ def test_campaigns_without_a_code_names_the_option_and_the_variable(
 def _journal_failing_from(monkeypatch: pytest.MonkeyPatch, start: int) -> None:
     """The journal's database lost from the chunk at *start* on (a JournalError, as the
     library raises for a lost connection)."""
-    replay = Resume.replay
+    replay = JournalReplay.replay
 
-    async def failing(self: Resume, chunk: Chunk) -> Chunk:
+    async def failing(self: JournalReplay, chunk: Chunk) -> Chunk:
         if chunk.start >= start:
             raise JournalError("upload.journal: the journal's database connection was lost")
         return await replay(self, chunk)
 
-    monkeypatch.setattr(Resume, "replay", failing)
+    monkeypatch.setattr(JournalReplay, "replay", failing)
 
 
 @pytest.mark.parametrize("json_mode", [True, False])

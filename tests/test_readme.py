@@ -294,7 +294,7 @@ def test_resumable_upload_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     async def scenario() -> tuple[BulkReport, BulkReport]:
         async with fake.client() as dialer:
             first: BulkReport = await upload_resumably(dialer, campaign.code, calls)
-            again: BulkReport = await upload_resumably(dialer, campaign.code, calls)
+            again: BulkReport = await upload_resumably(dialer, campaign.code, calls, rerun=True)
             return first, again
 
     first, again = asyncio.run(scenario())

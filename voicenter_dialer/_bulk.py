@@ -114,8 +114,8 @@ class _Uploader:
             except Exception as exc:  # the input or the journal failed: finish what is in flight
                 self.input_error = exc
                 return
-        if runner.resume is not None and self.input_error is None:
-            await runner.resume.finished(total=start)
+        if runner.journal is not None and self.input_error is None:
+            await runner.journal.finished(total=start)
 
     async def _deliver(self, chunk: Chunk) -> None:
         await self._send.send(chunk.outcome())

@@ -270,7 +270,7 @@ class AsyncDialer:
         return answer.structure(PendingCalls)
 
     async def start_campaign(self, campaign: str | Campaign) -> None:
-        """Resume dialling a paused campaign."""
+        """JournalReplay dialling a paused campaign."""
         await self._call("StartCampaign", check.campaign_code(campaign))
 
     async def stop_campaign(self, campaign: str | Campaign) -> None:

@@ -24,7 +24,7 @@ from ._journal import JournalSpec, JournalStore, LeadRecord, open_store, summari
 from ._models import AddResult, FailedCall, LeadStatus, RejectedCall
 from ._outcome import outcome
 
-__all__ = ["JournalSpec", "Resume", "open_resume", "open_store", "summarise_journal"]
+__all__ = ["JournalReplay", "JournalSpec", "open_replay", "open_store", "summarise_journal"]
 
 logger = logging.getLogger("voicenter_dialer")
 
@@ -45,7 +45,7 @@ def _status(error: DialerError) -> LeadStatus:
     return outcome(error)
 
 
-def records(chunk: Chunk) -> list[LeadRecord]:
+def lead_records(chunk: Chunk) -> list[LeadRecord]:
     """The calls of *chunk* that were not accepted, as the journal keeps them."""
     rejected = [
         LeadRecord(r.index, "rejected", r.result.target, r.result.error_code, "AddResult",
@@ -60,7 +60,7 @@ def records(chunk: Chunk) -> list[LeadRecord]:
     return rejected + failed
 
 
-class Resume:
+class JournalReplay:
     """Replays one journal for one upload."""
 
     def __init__(
@@ -86,7 +86,7 @@ class Resume:
         fingerprint = digest(chunk)
         record = await store.chunk(chunk.start)
         if record is None:
-            await store.sent(chunk.start, len(chunk.calls), fingerprint, records(chunk))
+            await store.sent(chunk.start, len(chunk.calls), fingerprint, lead_records(chunk))
             if not chunk.offsets:  # every call failed validation: its outcome is whole already
                 await self.done(chunk)
             return chunk
@@ -159,7 +159,7 @@ class Resume:
 
     async def done(self, chunk: Chunk) -> None:
         """Record *chunk*'s whole outcome: committed before it is counted or reported."""
-        await self._store.done(chunk.start, len(chunk.calls), chunk.accepted, records(chunk))
+        await self._store.done(chunk.start, len(chunk.calls), chunk.accepted, lead_records(chunk))
 
     async def finished(self, total: int) -> None:
         await self._store.finished(total)
@@ -173,14 +173,14 @@ class Resume:
 
 
 @asynccontextmanager
-async def open_resume(
+async def open_replay(
     spec: JournalSpec,
     sender: ChunkSender,
     *,
     chunk_size: int,
     total: int | None,
     reconcile: bool,
-) -> AsyncIterator[Resume]:
+) -> AsyncIterator[JournalReplay]:
     """The journal *spec*, open for one upload. With *reconcile*, a journal must be there
     already: reconciling against a new one would send everything (refused, nothing created)."""
     store = await open_store(
@@ -192,7 +192,7 @@ async def open_resume(
         held = None
         if reconcile and await store.has_unknown():
             held = await sender.held_targets()
-        yield Resume(store, sender, held)
+        yield JournalReplay(store, sender, held)
     finally:
         # Closed even when the upload is cancelled: that releases the journal's lock.
         with anyio.CancelScope(shield=True):

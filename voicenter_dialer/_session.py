@@ -27,7 +27,7 @@ from ._concurrency import Limiter, Slot, check_concurrency
 from ._exceptions import DialerError, InvalidCampaignError, ValidationError
 from ._models import BulkReport, FailedCall, RejectedCall
 from ._outcome import overloaded
-from ._resume import JournalSpec, Resume, open_resume
+from ._resume import JournalReplay, JournalSpec, open_replay
 from ._validation import integer, shown
 
 if sys.version_info < (3, 11):  # pragma: no cover - the backport anyio depends on
@@ -233,13 +233,13 @@ class ChunkRunner:
         self,
         sender: ChunkSender,
         limiter: Limiter,
-        resume: Resume | None,
+        journal: JournalReplay | None,
         chunk_size: int,
         max_chunk_bytes: int | None = None,
     ) -> None:
         self.sender = sender
         self.limiter = limiter
-        self.resume = resume
+        self.journal = journal
         #: The size to cut the input by: the journal's own, on a rerun.
         self.chunk_size = chunk_size
         #: No request body larger than this (None: no bound).
@@ -320,8 +320,8 @@ class ChunkRunner:
         here, in submission order (reconciling depends on it); the sending runs in *tasks*.
         """
         try:
-            if self.resume is not None:
-                chunk = await self.resume.replay(chunk)
+            if self.journal is not None:
+                chunk = await self.journal.replay(chunk)
             if not chunk.offsets:  # settled already: nothing to send
                 if slot is not None:
                     self.limiter.release(slot)
@@ -341,8 +341,8 @@ class ChunkRunner:
         try:
             with telemetry.chunk_span(chunk):
                 slot = await self._send(chunk, slot)
-            if self.resume is not None:
-                await self.resume.done(chunk)
+            if self.journal is not None:
+                await self.journal.done(chunk)
         finally:
             self.limiter.release(slot)
         await deliver(chunk)
@@ -414,11 +414,11 @@ async def open_session(
     open (and closed at the end, even when cancelled)."""
     limiter = Limiter(options.concurrency, options.max_concurrency)
     async with AsyncExitStack() as stack:
-        resume = None
+        replay = None
         size = options.chunk_size
         if options.journal is not None:
-            resume = await stack.enter_async_context(
-                open_resume(
+            replay = await stack.enter_async_context(
+                open_replay(
                     options.journal,
                     sender,
                     chunk_size=size,
@@ -426,8 +426,8 @@ async def open_session(
                     reconcile=options.reconcile,
                 )
             )
-            size = resume.chunk_size
-        yield ChunkRunner(sender, limiter, resume, size, options.max_chunk_bytes)
+            size = replay.chunk_size
+        yield ChunkRunner(sender, limiter, replay, size, options.max_chunk_bytes)
 
 
 @contextmanager

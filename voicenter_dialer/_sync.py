@@ -173,7 +173,7 @@ class Dialer:
         return self._run(self._async.get_campaign_pending_calls, campaign)
 
     def start_campaign(self, campaign: str | Campaign) -> None:
-        """Resume dialling a paused campaign."""
+        """JournalReplay dialling a paused campaign."""
         self._run(self._async.start_campaign, campaign)
 
     def stop_campaign(self, campaign: str | Campaign) -> None:

@@ -165,8 +165,8 @@ class BulkWriter:
         chunk.failed.append(FailedCall(chunk.start, call, error))
         entry = _Entry(call, None)
         self._in_flight[chunk.start] = [entry]
-        if self._runner.resume is not None and not self._abandoned:
-            chunk = await self._runner.resume.replay(chunk)
+        if self._runner.journal is not None and not self._abandoned:
+            chunk = await self._runner.journal.replay(chunk)
         self._account(chunk)
         return entry.outcome
 
@@ -272,7 +272,7 @@ async def open_writer(sender: ChunkSender, options: BulkOptions) -> AsyncIterato
     with single_error():
         async with open_session(sender, options, total=None) as runner:
             # A journal records a writer's calls in arrival order; a new writer continues it.
-            start = 0 if runner.resume is None else await runner.resume.end()
+            start = 0 if runner.journal is None else await runner.journal.end()
             writer = BulkWriter(runner, options.flush_after, start)
             try:
                 # The block's own errors are raised outside the task group, as they are.
@@ -285,7 +285,7 @@ async def open_writer(sender: ChunkSender, options: BulkOptions) -> AsyncIterato
                     writer._close()
             finally:
                 writer._abandon()
-            if runner.resume is not None:
-                await runner.resume.finished(total=writer.end)
+            if runner.journal is not None:
+                await runner.journal.finished(total=writer.end)
     if body_error is not None:
         raise body_error

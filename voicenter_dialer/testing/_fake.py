@@ -187,7 +187,7 @@ class FakeService:
             f"<{type(self).__name__} campaigns={len(self.campaigns)} requests={len(self.requests)}>"
         )
 
-    def record(self, method: str) -> None:
+    def note_request(self, method: str) -> None:
         """Note that a request for *method* reached the service."""
         with self._lock:
             self.requests.append(method)

@@ -86,7 +86,7 @@ async def respond(fake: FakeService, http_method: str, path: str, query: str, bo
     method = path.rstrip("/").rsplit("/", 1)[-1]
     if method not in fake.methods:
         return _text(404, f"Not Found: {path}")
-    fake.record(method)
+    fake.note_request(method)
     if http_method == "POST":
         try:
             params = orjson.loads(body)
