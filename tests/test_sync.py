@@ -86,7 +86,11 @@ def test_a_streamed_upload(server: FakeServer) -> None:
 
 def test_many_threads_share_one_dialer(server: FakeServer) -> None:
     code = server.fake.add_campaign().code
+    progress_threads: set[int] = set()
     loop_threads: set[int] = set()
+
+    async def on_the_loop(_: BulkProgress) -> None:
+        loop_threads.add(threading.get_ident())
 
     def work(worker: int) -> int:
         for i in range(20):
@@ -94,12 +98,14 @@ def test_many_threads_share_one_dialer(server: FakeServer) -> None:
         return len(dialer.get_campaign_pending_calls(code).calls)
 
     with Dialer(base_url=server.base_url) as dialer:
-        on_progress = lambda _: loop_threads.add(threading.get_ident())  # noqa: E731
+        on_progress = lambda _: progress_threads.add(threading.get_ident())  # noqa: E731
         dialer.add_calls_bulk(code, [Call("972599999999")], on_progress=on_progress)
+        dialer.add_calls_bulk(code, [Call("972599999998")], on_progress=on_the_loop)
         with ThreadPoolExecutor(max_workers=8) as pool:
             seen = list(pool.map(work, range(8)))
-    assert len(server.fake.campaigns[code].calls) == 8 * 20 + 1
-    assert max(seen) == 8 * 20 + 1
+    assert len(server.fake.campaigns[code].calls) == 8 * 20 + 2
+    assert max(seen) == 8 * 20 + 2
+    assert progress_threads == {threading.get_ident()}  # a plain on_progress: this thread
     assert threading.get_ident() not in loop_threads  # the loop runs on a thread of its own
 
 

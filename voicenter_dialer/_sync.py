@@ -1,60 +1,274 @@
 """Dialer: the synchronous facade, for Django, Celery and scripts.
 
-One :class:`AsyncDialer` runs on a private event loop in a thread of its own (anyio's
-blocking portal); each method hands its coroutine to that loop and waits for the result.
-Threads may share one ``Dialer``: their calls run concurrently on the loop, through the
-same connection pool, pacing and admission queue.
+One :class:`AsyncDialer` runs on a private event loop in a daemon thread of its own; each
+method hands its coroutine to that loop and waits for the result. Threads may share one
+``Dialer``: their calls run concurrently on the loop, through the same connection pool, pacing
+and admission queue.
+
+What the waiting thread can count on (docs/sync.md; each has a test):
+
+- interrupted while it waits (Ctrl-C, or any exception raised into it), the work it waited
+  for is cancelled on the loop and settled (journalled) before the interrupt propagates;
+- ``on_progress`` runs in the thread that called :meth:`Dialer.add_calls_bulk`;
+- in a forked child, the dialer starts a loop and an HTTP client of its own;
+- a dialer never closed does not keep the interpreter from exiting.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
-from collections.abc import Awaitable, Callable, Iterable, Iterator
-from contextlib import ExitStack, contextmanager
+import inspect
+import os
+import queue
+import sys
+import threading
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from concurrent.futures import CancelledError, Future
+from contextlib import AbstractAsyncContextManager, AbstractContextManager, contextmanager
 from types import TracebackType
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, Generic, TypeVar
 
+import anyio
 import httpx
-from anyio.from_thread import BlockingPortal, start_blocking_portal
+from anyio.from_thread import BlockingPortal
 
 from ._bulk import DEFAULT_CHUNK_SIZE, DEFAULT_CONCURRENCY, BulkProgress
 from ._chunk import ChunkOutcome
 from ._client import DEFAULT_BASE_URL, DEFAULT_LIMITS, AsyncDialer
+from ._concurrency import DEFAULT_MAX_CONCURRENCY, Concurrency
 from ._core import DEFAULT_MAX_RESPONSE_BYTES, NOT_GIVEN, NotGiven
 from ._exceptions import DialerError
-from ._models import BulkReport, Call, Campaign, Member, PendingCalls
+from ._models import BulkReport, Call, Campaign, LeadOutcome, Member, PendingCalls
 from ._resume import JournalSpec
 from ._retry import RetryPolicy
+from ._writer import BulkWriter
 
-__all__ = ["Dialer"]
+__all__ = ["Dialer", "SyncBulkWriter"]
 
-P = ParamSpec("P")
 T = TypeVar("T")
+V = TypeVar("V")
+
+_CLOSED = "the dialer is closed; nothing was sent"
+_OWN_THREAD = (
+    "a Dialer method was called on the dialer's own event loop thread (from a coroutine "
+    "callback, or an input iterable read there): it would wait for itself. Await the "
+    "AsyncDialer's method there instead, or use a plain on_progress function (it runs in "
+    "the calling thread)"
+)
 
 
-class _Thread:
-    """The event loop thread, shared by a dialer and those :meth:`Dialer.with_options` made."""
+class _Loop:
+    """The event loop thread of a dialer and of those :meth:`Dialer.with_options` made.
+
+    A daemon thread: a dialer never closed does not keep the interpreter alive.
+    """
 
     def __init__(self) -> None:
-        self._exit = ExitStack()
-        self.portal: BlockingPortal = self._exit.enter_context(start_blocking_portal())
+        self.pid = os.getpid()
         self.closed = False
+        started: Future[tuple[BlockingPortal, asyncio.AbstractEventLoop, anyio.Event]]
+        started = Future()
+        self._thread = threading.Thread(
+            target=self._main, args=(started,), name="voicenter-dialer", daemon=True
+        )
+        self._thread.start()
+        self.portal, self._loop, self._stopping = started.result()
 
-    def stop(self) -> None:
+    def _main(self, started: Future[Any]) -> None:
+        try:
+            anyio.run(self._serve, started)
+        except BaseException as exc:  # handed to the thread that waits
+            if not started.done():
+                started.set_exception(exc)
+
+    @staticmethod
+    async def _serve(started: Future[Any]) -> None:
+        stopping = anyio.Event()
+        async with BlockingPortal() as portal:  # leaving it waits for the tasks left
+            started.set_result((portal, asyncio.get_running_loop(), stopping))
+            await stopping.wait()
+
+    @property
+    def here(self) -> bool:
+        """True on the loop's own thread, where waiting for the loop would wait forever."""
+        return threading.get_ident() == self._thread.ident
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def call_soon(self, func: Callable[[], object]) -> None:
+        """Run *func* on the loop soon, from any thread, without waiting."""
+        with contextlib.suppress(RuntimeError):  # the loop has ended: nothing left to tell
+            self._loop.call_soon_threadsafe(func)
+
+    def stop(self, wait: bool = True) -> None:
+        """Stop the loop once the tasks on it are done (waiting unless *wait* is False)."""
+        if self.closed or self.pid != os.getpid():  # a forked child's copy has no thread
+            return
         self.closed = True
-        self._exit.close()
+        self.call_soon(self._stopping.set)
+        if wait and not self.here:
+            self._thread.join()
+
+
+class _Task(Generic[T]):
+    """A coroutine on the dialer's loop, waited for by a thread that may be interrupted.
+
+    The waiting thread also runs the callbacks the coroutine hands it (:meth:`in_caller`).
+    """
+
+    def __init__(self, loop: _Loop) -> None:
+        self._loop = loop
+        self._settled = threading.Event()
+        #: Callbacks for the waiting thread to run; None once the task is done.
+        self._inbox: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+
+    def start(self, func: Callable[[], Awaitable[T]]) -> _Task[T]:
+        self._future = self._loop.portal.start_task_soon(self._run, func)
+        self._future.add_done_callback(lambda _: self._inbox.put(None))
+        return self
+
+    async def _run(self, func: Callable[[], Awaitable[T]]) -> T:
+        try:
+            return await func()
+        finally:
+            self._settled.set()
+
+    def result(self) -> T:
+        """Wait for the task; whatever interrupts the wait cancels it first (see
+        :meth:`cancel`) and then propagates."""
+        try:
+            while (callback := self._inbox.get()) is not None:
+                callback()
+            return self._future.result()
+        except CancelledError:
+            if self._loop.closed:
+                raise DialerError("the dialer was closed while this call ran") from None
+            raise DialerError("this call was cancelled") from None
+        except BaseException:
+            self.cancel()
+            raise
+
+    def cancel(self) -> None:
+        """Cancel the task, and wait until it has settled: the work it started is recorded
+        and nothing more is sent. Further interrupts meanwhile do not cut that wait short."""
+        self._future.cancel()  # anyio's portal cancels the task's scope
+        while not self._settled.is_set() and self._loop.alive:
+            try:
+                self._settled.wait(1.0)  # the timeout only rechecks that the loop lives
+            except BaseException:  # noqa: S112 - a second Ctrl-C: keep settling
+                continue
+
+    async def in_caller(self, func: Callable[[], V]) -> V:
+        """``func()`` run by the waiting thread; the task waits (cancellable) for it."""
+        done = anyio.Event()
+        answer: list[V] = []
+        error: list[Exception] = []
+
+        def callback() -> None:
+            try:
+                answer.append(func())
+            except Exception as exc:  # handed to the task, which raises it
+                error.append(exc)
+            # Anything else (KeyboardInterrupt) propagates in the waiting thread, which
+            # cancels this task.
+            self._loop.call_soon(done.set)
+
+        self._inbox.put(callback)
+        await done.wait()
+        if error:
+            raise error[0]
+        return answer[0]
+
+
+class _Block(AbstractContextManager[V]):
+    """An async context manager held open on the dialer's loop for a sync ``with`` block.
+
+    Entered and left in one task, as anyio's task groups require. The body's exceptions are
+    passed in; an interrupt (not an :class:`Exception`) cancels the task instead, and the
+    work is settled before the interrupt propagates.
+    """
+
+    def __init__(self, loop: _Loop, manager: AbstractAsyncContextManager[V]) -> None:
+        self._loop = loop
+        self._manager = manager
+        self._exit: tuple[Any, Any, Any] = (None, None, None)
+        self.left = False
+
+    def __enter__(self) -> V:
+        entered: Future[V] = Future()
+        self._task = _Task[Any](self._loop).start(functools.partial(self._hold, entered))
+        try:
+            return entered.result()
+        except BaseException:
+            self.left = True
+            self._task.cancel()
+            raise
+
+    async def _hold(self, entered: Future[V]) -> bool | None:
+        self._leave = anyio.Event()
+        try:
+            value = await self._manager.__aenter__()
+        except BaseException as exc:
+            entered.set_exception(exc)
+            raise
+        entered.set_result(value)
+        try:
+            await self._leave.wait()
+        except BaseException:  # cancelled: the block was left by an interrupt
+            if not await self._manager.__aexit__(*sys.exc_info()):
+                raise
+            return True
+        return await self._manager.__aexit__(*self._exit)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        self.left = True
+        if exc is not None and not isinstance(exc, Exception):
+            self._task.cancel()  # Ctrl-C and the like: the work stops, settled, first
+            return False
+        self._exit = (exc_type, exc, tb)
+        self._loop.call_soon(self._leave.set)
+        try:
+            return bool(self._task.result())
+        except BaseException as error:
+            if error is exc:  # the body's own error, raised again by the manager
+                return False
+            raise
+
+
+_fork_lock = threading.Lock()
+
+
+def _new_fork_lock() -> None:
+    global _fork_lock  # a lock held at fork time must not outlive it
+    _fork_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_new_fork_lock)
 
 
 class Dialer:
     """Synchronous client of the ForwardDialer API: :class:`AsyncDialer`'s methods, without
     ``await``.
 
-    The same constructor arguments as :class:`AsyncDialer` (``timeout`` given or the client's
-    default; ``http_client`` must be an :class:`httpx.AsyncClient`, used on the private loop).
-    Errors are the same classes. Thread-safe: create one per process (or per worker) and
-    share it; close it with :meth:`close` or a ``with`` block, which also stops its thread.
+    The same constructor arguments as :class:`AsyncDialer` (``http_client`` must be an
+    :class:`httpx.AsyncClient`, used on the private loop). Errors are the same classes.
+    Thread-safe: create one per process (or per worker) and share it; close it with
+    :meth:`close` or a ``with`` block, which also stops its thread.
 
-    ``on_progress`` callbacks of bulk uploads run on the dialer's thread.
+    Interrupted (Ctrl-C) while it waits, a method cancels its work and lets it settle before
+    the interrupt propagates. ``on_progress`` runs in the calling thread. In a forked child,
+    the dialer starts a thread and an HTTP client of its own (not with a caller's
+    ``http_client``: that raises :class:`DialerError`). See the guide "Synchronous use".
     """
 
     def __init__(
@@ -90,31 +304,82 @@ class Dialer:
         if not isinstance(timeout, NotGiven):
             options["timeout"] = timeout
         # Built here, in the caller's thread, so bad arguments raise before a thread starts.
-        dialer = AsyncDialer(code, **options)
-        self._thread = _Thread()
-        self._async = dialer
-        self._owner = True
+        self._async = AsyncDialer(code, **options)
+        # Kept to build the same dialer again in a forked child.
+        self._settings = (code, options)
+        self._root = self
+        self._overrides: dict[str, Any] = {}
+        self._start()
 
-    @classmethod
-    def _sharing(cls, thread: _Thread, dialer: AsyncDialer) -> Dialer:
-        """A facade over *dialer* on an existing thread, which it does not stop."""
-        facade = cls.__new__(cls)
-        facade._thread = thread
-        facade._async = dialer
-        facade._owner = False
-        return facade
+    def _start(self) -> None:
+        self._pid = os.getpid()
+        self._thread = _Loop()
+        # Stops the thread of a dialer dropped without close() (never waiting on it).
+        weakref.finalize(self, self._thread.stop, False)
+
+    # --- the loop thread -----------------------------------------------------------------
+
+    def _loop(self) -> _Loop:
+        """The loop to run on now: checks that this dialer can be used from here."""
+        root = self._root
+        loop = root._thread
+        if loop.closed:
+            raise DialerError(_CLOSED)
+        if self._pid != os.getpid():
+            with _fork_lock:
+                if root._pid != os.getpid():
+                    root._after_fork()
+                if self is not root and self._pid != os.getpid():
+                    self._async = root._async.with_options(**self._overrides)
+                    self._pid = root._pid
+            loop = root._thread
+        if loop.here:
+            raise DialerError(_OWN_THREAD)
+        return loop
+
+    def _after_fork(self) -> None:
+        """In a forked child: the parent's loop thread and connections are not ours."""
+        code, options = self._settings
+        if options["http_client"] is not None:
+            raise DialerError(
+                "this Dialer was given an http_client and the process has forked since: "
+                "its connections belong to the parent. Create the Dialer in the child "
+                "(Celery's worker_process_init, gunicorn's post_fork)"
+            )
+        self._async = AsyncDialer(code, **options)
+        self._start()
+
+    def _call(self, func: Callable[[], Awaitable[T]]) -> T:
+        """``await func()`` on the dialer's thread; its result, or its error."""
+        return _Task[T](self._loop()).start(func).result()
+
+    def _on_loop(self, func: Callable[[], T]) -> T:
+        """``func()`` on the dialer's thread, between two of its steps."""
+
+        async def run() -> T:
+            return func()
+
+        return self._call(run)
+
+    def _run(self, method: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
+        """``await method(*args, **kwargs)`` on the dialer's thread."""
+        return self._call(functools.partial(method, *args, **kwargs))
 
     # --- lifecycle -----------------------------------------------------------------------
 
     def close(self) -> None:
-        """Close the HTTP client (if the dialer created it) and stop the dialer's thread.
+        """Close the HTTP client (if the dialer created it) and stop the dialer's thread,
+        once the calls running on it have finished.
 
         A dialer from :meth:`with_options` closes nothing it shares.
         """
-        if not self._owner or self._thread.closed:
+        if self is not self._root or self._thread.closed:
+            return
+        if self._pid != os.getpid():  # a forked child: the parent's thread is not here
+            self._thread.closed = True
             return
         try:
-            self._thread.portal.call(self._async.aclose)
+            self._run(self._async.aclose)
         finally:
             self._thread.stop()
 
@@ -142,20 +407,22 @@ class Dialer:
     ) -> Dialer:
         """This dialer with some settings changed: see :meth:`AsyncDialer.with_options`.
         It shares this dialer's thread too."""
-        derived = self._async.with_options(
-            timeout=timeout,
-            max_retries=max_retries,
-            deadline=deadline,
-            resend_unknown_outcome=resend_unknown_outcome,
-        )
-        return Dialer._sharing(self._thread, derived)
-
-    def _run(self, call: Callable[P, Awaitable[T]], *args: P.args, **kwargs: P.kwargs) -> T:
-        """``await call(*args, **kwargs)`` on the dialer's thread; its result, or its error."""
-        if self._thread.closed:
-            # Rather than the portal's "This portal is not running".
-            raise DialerError("the dialer is closed; nothing was sent")
-        return self._thread.portal.call(functools.partial(call, *args, **kwargs))
+        given = {
+            "timeout": timeout,
+            "max_retries": max_retries,
+            "deadline": deadline,
+            "resend_unknown_outcome": resend_unknown_outcome,
+        }
+        overrides = {
+            **self._overrides,
+            **{name: value for name, value in given.items() if value is not NOT_GIVEN},
+        }
+        derived = Dialer.__new__(Dialer)
+        derived._async = self._async.with_options(**overrides)
+        derived._root = self._root
+        derived._overrides = overrides
+        derived._pid = self._pid
+        return derived
 
     # --- campaigns -----------------------------------------------------------------------
 
@@ -220,40 +487,57 @@ class Dialer:
         calls: Iterable[Call],
         *,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
-        concurrency: int = DEFAULT_CONCURRENCY,
+        concurrency: Concurrency = DEFAULT_CONCURRENCY,
         on_progress: Callable[[BulkProgress], object] | None = None,
         journal: JournalSpec | None = None,
         reconcile: bool = False,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        flush_after: float | None = None,
     ) -> BulkReport:
         """See :meth:`AsyncDialer.add_calls_bulk`. *calls* is read on the dialer's thread,
-        one chunk at a time."""
-        return self._run(
-            self._async.add_calls_bulk,
-            campaign,
-            calls,
-            chunk_size=chunk_size,
-            concurrency=concurrency,
-            on_progress=on_progress,
-            journal=journal,
-            reconcile=reconcile,
-        )
+        one chunk at a time; *on_progress* runs in the calling thread (a coroutine
+        function's progress is awaited on the dialer's thread).
 
-    @contextmanager
+        Interrupted (Ctrl-C), the upload is cancelled and its journal settled before the
+        interrupt propagates."""
+        task = _Task[BulkReport](self._loop())
+        progress = None if on_progress is None else functools.partial(_show, task, on_progress)
+        task.start(
+            functools.partial(
+                self._async.add_calls_bulk,
+                campaign,
+                calls,
+                chunk_size=chunk_size,
+                concurrency=concurrency,
+                on_progress=progress,
+                journal=journal,
+                reconcile=reconcile,
+                max_concurrency=max_concurrency,
+                flush_after=flush_after,
+            )
+        )
+        return task.result()
+
     def stream_calls_bulk(
         self,
         campaign: str | Campaign,
         calls: Iterable[Call],
         *,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
-        concurrency: int = DEFAULT_CONCURRENCY,
+        concurrency: Concurrency = DEFAULT_CONCURRENCY,
         journal: JournalSpec | None = None,
         reconcile: bool = False,
-    ) -> Iterator[Iterator[ChunkOutcome]]:
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        flush_after: float | None = None,
+    ) -> AbstractContextManager[Iterator[ChunkOutcome]]:
         """See :meth:`AsyncDialer.stream_calls_bulk`: per-chunk outcomes as they complete::
 
-        with dialer.stream_calls_bulk(campaign, leads) as outcomes:
-            for chunk in outcomes:
-                ...
+            with dialer.stream_calls_bulk(campaign, leads) as outcomes:
+                for chunk in outcomes:
+                    ...
+
+        Leaving the block early cancels the chunks in flight; the outcomes cannot be read
+        after it (:class:`DialerError`).
         """
         upload = self._async.stream_calls_bulk(
             campaign,
@@ -262,21 +546,71 @@ class Dialer:
             concurrency=concurrency,
             journal=journal,
             reconcile=reconcile,
+            max_concurrency=max_concurrency,
+            flush_after=flush_after,
         )
-        if self._thread.closed:
-            raise DialerError("the dialer is closed; nothing was sent")
-        with self._thread.portal.wrap_async_context_manager(upload) as outcomes:
-            yield self._iterate(outcomes.__anext__)
+        return self._streamed(upload)
 
-    def _iterate(
-        self, next_outcome: Callable[[], Awaitable[ChunkOutcome]]
+    @contextmanager
+    def _streamed(
+        self, upload: AbstractAsyncContextManager[AsyncIterator[ChunkOutcome]]
+    ) -> Iterator[Iterator[ChunkOutcome]]:
+        block = _Block(self._loop(), upload)
+        with block as outcomes:
+            yield self._outcomes(outcomes, block)
+
+    def _outcomes(
+        self, outcomes: AsyncIterator[ChunkOutcome], block: _Block[Any]
     ) -> Iterator[ChunkOutcome]:
         while True:
+            if block.left:
+                raise DialerError(
+                    "stream_calls_bulk: its block has ended, the upload with it; "
+                    "read the outcomes inside the block"
+                )
             try:
-                outcome = self._thread.portal.call(next_outcome)
+                outcome = self._call(outcomes.__anext__)
             except StopAsyncIteration:
                 return
+            except anyio.ClosedResourceError:  # the block ended meanwhile, in another thread
+                continue
             yield outcome
+
+    def bulk_writer(
+        self,
+        campaign: str | Campaign,
+        *,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        concurrency: Concurrency = DEFAULT_CONCURRENCY,
+        flush_after: float | None = 1.0,
+        journal: JournalSpec | None = None,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+    ) -> AbstractContextManager[SyncBulkWriter]:
+        """A :class:`SyncBulkWriter` for push-style producers (web request threads, queue
+        consumers): see :meth:`AsyncDialer.bulk_writer`. Many threads may call
+        ``writer.add(call)`` at once; each blocks until its call's :class:`LeadOutcome`,
+        and their calls share AddCallsBulk requests::
+
+            with dialer.bulk_writer(campaign) as writer:
+                outcome = writer.add(Call("972501234567"))
+
+        Leaving the block sends what is left and waits for it; an interrupt (Ctrl-C)
+        cancels the writer instead, settling every call before it propagates.
+        """
+        opened = self._async.bulk_writer(
+            campaign,
+            chunk_size=chunk_size,
+            concurrency=concurrency,
+            flush_after=flush_after,
+            journal=journal,
+            max_concurrency=max_concurrency,
+        )
+        return self._writing(opened)
+
+    @contextmanager
+    def _writing(self, opened: AbstractAsyncContextManager[BulkWriter]) -> Iterator[SyncBulkWriter]:
+        with _Block(self._loop(), opened) as writer:
+            yield SyncBulkWriter(self, writer)
 
     # --- members -------------------------------------------------------------------------
 
@@ -291,3 +625,38 @@ class Dialer:
     def remove_member(self, campaign: str | Campaign, member: str) -> int:
         """Remove an agent; returns TotalRemoved (0: nothing was removed)."""
         return self._run(self._async.remove_member, campaign, member)
+
+
+async def _show(
+    task: _Task[Any], on_progress: Callable[[BulkProgress], object], update: BulkProgress
+) -> None:
+    """*on_progress* run in the thread waiting for *task*; a coroutine it returns, awaited."""
+    shown = await task.in_caller(functools.partial(on_progress, update))
+    if inspect.isawaitable(shown):
+        await shown
+
+
+class SyncBulkWriter:
+    """A :class:`BulkWriter` for threads (see :meth:`Dialer.bulk_writer`)."""
+
+    def __init__(self, dialer: Dialer, writer: BulkWriter) -> None:
+        self._dialer = dialer
+        self._writer = writer
+
+    @property
+    def report(self) -> BulkReport:
+        """What the writer has settled so far (``total`` counts settled calls only)."""
+        return self._dialer._on_loop(lambda: self._writer.report)
+
+    @property
+    def concurrency(self) -> int:
+        """Chunks allowed in flight now (with ``concurrency="auto"``, where the limit stands)."""
+        return self._dialer._on_loop(lambda: self._writer.concurrency)
+
+    def add(self, call: Call) -> LeadOutcome:
+        """Hand *call* over and wait for its fate: see :meth:`BulkWriter.add`.
+
+        Interrupted before the call's chunk leaves, the call is withdrawn; once it has
+        left, its fate is still recorded in :attr:`report` (and the journal).
+        """
+        return self._dialer._run(self._writer.add, call)
