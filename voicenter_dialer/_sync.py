@@ -29,7 +29,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterat
 from concurrent.futures import CancelledError, Future
 from contextlib import AbstractAsyncContextManager, AbstractContextManager, contextmanager
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
 
 import anyio
 import httpx
@@ -48,6 +48,7 @@ from ._writer import BulkWriter
 
 __all__ = ["Dialer", "SyncBulkWriter"]
 
+P = ParamSpec("P")
 T = TypeVar("T")
 V = TypeVar("V")
 
@@ -197,7 +198,29 @@ class _Block(AbstractContextManager[V]):
         self._loop = loop
         self._manager = manager
         self._exit: tuple[Any, Any, Any] = (None, None, None)
-        self.left = False
+        self._left = False
+
+    def run(self, func: Callable[[], Awaitable[T]]) -> T:
+        """``await func()`` on the loop, for the block's value (reading outcomes, adding)."""
+        if self._left or self._loop.pid != os.getpid():
+            raise DialerError(
+                "this with block has ended (or the process forked since it began): use the "
+                "bulk writer, or the stream's outcomes, inside their with block"
+            )
+        if self._loop.here:
+            raise DialerError(_OWN_THREAD)
+        try:
+            return _Task[T](self._loop).start(func).result()
+        except anyio.ClosedResourceError:  # another thread ended the block meanwhile
+            raise DialerError("this with block has ended") from None
+
+    def read(self, func: Callable[[], T]) -> T:
+        """``func()`` on the loop, between two of its steps: a consistent snapshot."""
+
+        async def snapshot() -> T:
+            return func()
+
+        return self.run(snapshot)
 
     def __enter__(self) -> V:
         entered: Future[V] = Future()
@@ -205,7 +228,7 @@ class _Block(AbstractContextManager[V]):
         try:
             return entered.result()
         except BaseException:
-            self.left = True
+            self._left = True
             self._task.cancel()
             raise
 
@@ -231,7 +254,7 @@ class _Block(AbstractContextManager[V]):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool:
-        self.left = True
+        self._left = True
         if exc is not None and not isinstance(exc, Exception):
             self._task.cancel()  # Ctrl-C and the like: the work stops, settled, first
             return False
@@ -349,21 +372,17 @@ class Dialer:
         self._async = AsyncDialer(code, **options)
         self._start()
 
-    def _call(self, func: Callable[[], Awaitable[T]]) -> T:
-        """``await func()`` on the dialer's thread; its result, or its error."""
-        return _Task[T](self._loop()).start(func).result()
-
-    def _on_loop(self, func: Callable[[], T]) -> T:
-        """``func()`` on the dialer's thread, between two of its steps."""
-
-        async def run() -> T:
-            return func()
-
-        return self._call(run)
-
-    def _run(self, method: Callable[..., Awaitable[T]], *args: Any, **kwargs: Any) -> T:
-        """``await method(*args, **kwargs)`` on the dialer's thread."""
-        return self._call(functools.partial(method, *args, **kwargs))
+    def _run(
+        self,
+        method: Callable[Concatenate[AsyncDialer, P], Awaitable[T]],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """``await method(dialer, *args, **kwargs)`` on the dialer's thread, *dialer* being
+        the AsyncDialer of this process (see :meth:`_loop`); its result, or its error."""
+        loop = self._loop()
+        call = functools.partial(method, self._async, *args, **kwargs)
+        return _Task[T](loop).start(call).result()
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -379,7 +398,7 @@ class Dialer:
             self._thread.closed = True
             return
         try:
-            self._run(self._async.aclose)
+            self._run(AsyncDialer.aclose)
         finally:
             self._thread.stop()
 
@@ -428,23 +447,23 @@ class Dialer:
 
     def get_campaign_list(self) -> list[Campaign]:
         """Every dialer campaign of the account, enabled or not."""
-        return self._run(self._async.get_campaign_list)
+        return self._run(AsyncDialer.get_campaign_list)
 
     def get_campaign_details(self, campaign: str | Campaign) -> Campaign:
         """A campaign's status, counts and priorities."""
-        return self._run(self._async.get_campaign_details, campaign)
+        return self._run(AsyncDialer.get_campaign_details, campaign)
 
     def get_campaign_pending_calls(self, campaign: str | Campaign) -> PendingCalls:
         """The destinations waiting in a campaign, with the campaign's details."""
-        return self._run(self._async.get_campaign_pending_calls, campaign)
+        return self._run(AsyncDialer.get_campaign_pending_calls, campaign)
 
     def start_campaign(self, campaign: str | Campaign) -> None:
         """Resume dialling a paused campaign."""
-        self._run(self._async.start_campaign, campaign)
+        self._run(AsyncDialer.start_campaign, campaign)
 
     def stop_campaign(self, campaign: str | Campaign) -> None:
         """Pause dialling."""
-        self._run(self._async.stop_campaign, campaign)
+        self._run(AsyncDialer.stop_campaign, campaign)
 
     def update_campaign_strategy(
         self,
@@ -456,7 +475,7 @@ class Dialer:
     ) -> None:
         """See :meth:`AsyncDialer.update_campaign_strategy`."""
         self._run(
-            self._async.update_campaign_strategy,
+            AsyncDialer.update_campaign_strategy,
             campaign,
             queue_for_monitoring=queue_for_monitoring,
             queue_maximum_callers=queue_maximum_callers,
@@ -467,19 +486,19 @@ class Dialer:
 
     def add_call(self, campaign: str | Campaign, call: Call) -> None:
         """Add one destination. Not retried when the outcome is unknown (see the README)."""
-        self._run(self._async.add_call, campaign, call)
+        self._run(AsyncDialer.add_call, campaign, call)
 
     def update_call(self, campaign: str | Campaign, call: Call) -> None:
         """Update a destination, or add it when the campaign does not hold it."""
-        self._run(self._async.update_call, campaign, call)
+        self._run(AsyncDialer.update_call, campaign, call)
 
     def remove_call(self, campaign: str | Campaign, target: str) -> None:
         """Remove every destination with this number; an absent number is not an error."""
-        self._run(self._async.remove_call, campaign, target)
+        self._run(AsyncDialer.remove_call, campaign, target)
 
     def clear_campaign_calls(self, campaign: str | Campaign) -> None:
         """Remove every destination of the campaign."""
-        self._run(self._async.clear_campaign_calls, campaign)
+        self._run(AsyncDialer.clear_campaign_calls, campaign)
 
     def add_calls_bulk(
         self,
@@ -539,6 +558,7 @@ class Dialer:
         Leaving the block early cancels the chunks in flight; the outcomes cannot be read
         after it (:class:`DialerError`).
         """
+        loop = self._loop()
         upload = self._async.stream_calls_bulk(
             campaign,
             calls,
@@ -549,32 +569,7 @@ class Dialer:
             max_concurrency=max_concurrency,
             flush_after=flush_after,
         )
-        return self._streamed(upload)
-
-    @contextmanager
-    def _streamed(
-        self, upload: AbstractAsyncContextManager[AsyncIterator[ChunkOutcome]]
-    ) -> Iterator[Iterator[ChunkOutcome]]:
-        block = _Block(self._loop(), upload)
-        with block as outcomes:
-            yield self._outcomes(outcomes, block)
-
-    def _outcomes(
-        self, outcomes: AsyncIterator[ChunkOutcome], block: _Block[Any]
-    ) -> Iterator[ChunkOutcome]:
-        while True:
-            if block.left:
-                raise DialerError(
-                    "stream_calls_bulk: its block has ended, the upload with it; "
-                    "read the outcomes inside the block"
-                )
-            try:
-                outcome = self._call(outcomes.__anext__)
-            except StopAsyncIteration:
-                return
-            except anyio.ClosedResourceError:  # the block ended meanwhile, in another thread
-                continue
-            yield outcome
+        return _streamed(_Block(loop, upload))
 
     def bulk_writer(
         self,
@@ -597,6 +592,7 @@ class Dialer:
         Leaving the block sends what is left and waits for it; an interrupt (Ctrl-C)
         cancels the writer instead, settling every call before it propagates.
         """
+        loop = self._loop()
         opened = self._async.bulk_writer(
             campaign,
             chunk_size=chunk_size,
@@ -605,26 +601,21 @@ class Dialer:
             journal=journal,
             max_concurrency=max_concurrency,
         )
-        return self._writing(opened)
-
-    @contextmanager
-    def _writing(self, opened: AbstractAsyncContextManager[BulkWriter]) -> Iterator[SyncBulkWriter]:
-        with _Block(self._loop(), opened) as writer:
-            yield SyncBulkWriter(self, writer)
+        return _writing(_Block(loop, opened))
 
     # --- members -------------------------------------------------------------------------
 
     def get_members_list(self, campaign: str | Campaign) -> list[Member]:
         """The agents (extensions) of an agent campaign."""
-        return self._run(self._async.get_members_list, campaign)
+        return self._run(AsyncDialer.get_members_list, campaign)
 
     def add_member(self, campaign: str | Campaign, member: str) -> int:
         """Add an agent; returns TotalAdded. Raises :class:`MemberError` when it is -1."""
-        return self._run(self._async.add_member, campaign, member)
+        return self._run(AsyncDialer.add_member, campaign, member)
 
     def remove_member(self, campaign: str | Campaign, member: str) -> int:
         """Remove an agent; returns TotalRemoved (0: nothing was removed)."""
-        return self._run(self._async.remove_member, campaign, member)
+        return self._run(AsyncDialer.remove_member, campaign, member)
 
 
 async def _show(
@@ -636,22 +627,45 @@ async def _show(
         await shown
 
 
+@contextmanager
+def _streamed(block: _Block[AsyncIterator[ChunkOutcome]]) -> Iterator[Iterator[ChunkOutcome]]:
+    with block as outcomes:
+        yield _outcomes(block, outcomes)
+
+
+def _outcomes(
+    block: _Block[AsyncIterator[ChunkOutcome]], outcomes: AsyncIterator[ChunkOutcome]
+) -> Iterator[ChunkOutcome]:
+    while True:
+        try:
+            outcome = block.run(outcomes.__anext__)
+        except StopAsyncIteration:
+            return
+        yield outcome
+
+
+@contextmanager
+def _writing(block: _Block[BulkWriter]) -> Iterator[SyncBulkWriter]:
+    with block as writer:
+        yield SyncBulkWriter(block, writer)
+
+
 class SyncBulkWriter:
     """A :class:`BulkWriter` for threads (see :meth:`Dialer.bulk_writer`)."""
 
-    def __init__(self, dialer: Dialer, writer: BulkWriter) -> None:
-        self._dialer = dialer
+    def __init__(self, block: _Block[BulkWriter], writer: BulkWriter) -> None:
+        self._block = block
         self._writer = writer
 
     @property
     def report(self) -> BulkReport:
         """What the writer has settled so far (``total`` counts settled calls only)."""
-        return self._dialer._on_loop(lambda: self._writer.report)
+        return self._block.read(lambda: self._writer.report)
 
     @property
     def concurrency(self) -> int:
         """Chunks allowed in flight now (with ``concurrency="auto"``, where the limit stands)."""
-        return self._dialer._on_loop(lambda: self._writer.concurrency)
+        return self._block.read(lambda: self._writer.concurrency)
 
     def add(self, call: Call) -> LeadOutcome:
         """Hand *call* over and wait for its fate: see :meth:`BulkWriter.add`.
@@ -659,4 +673,4 @@ class SyncBulkWriter:
         Interrupted before the call's chunk leaves, the call is withdrawn; once it has
         left, its fate is still recorded in :attr:`report` (and the journal).
         """
-        return self._dialer._run(self._writer.add, call)
+        return self._block.run(functools.partial(self._writer.add, call))
