@@ -17,7 +17,7 @@ What the waiting thread can count on (docs/sync.md; each has a test):
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import contextvars
 import functools
 import inspect
 import os
@@ -26,14 +26,15 @@ import sys
 import threading
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
-from concurrent.futures import CancelledError, Future
+from concurrent.futures import Future
 from contextlib import AbstractAsyncContextManager, AbstractContextManager, contextmanager
+from contextvars import Context
 from types import TracebackType
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
 
 import anyio
 import httpx
-from anyio.from_thread import BlockingPortal
+from anyio.abc import TaskGroup
 
 from ._bulk import DEFAULT_CHUNK_SIZE, DEFAULT_CONCURRENCY, BulkProgress
 from ._chunk import ChunkOutcome
@@ -70,13 +71,13 @@ class _Loop:
     def __init__(self) -> None:
         self.pid = os.getpid()
         self.closed = False
-        started: Future[tuple[BlockingPortal, asyncio.AbstractEventLoop, anyio.Event]]
+        started: Future[tuple[asyncio.AbstractEventLoop, Context, TaskGroup, anyio.Event]]
         started = Future()
         self._thread = threading.Thread(
             target=self._main, args=(started,), name="voicenter-dialer", daemon=True
         )
         self._thread.start()
-        self.portal, self._loop, self._stopping = started.result()
+        self._loop, self._context, self.tasks, self._stopping = started.result()
 
     def _main(self, started: Future[Any]) -> None:
         try:
@@ -88,8 +89,10 @@ class _Loop:
     @staticmethod
     async def _serve(started: Future[Any]) -> None:
         stopping = anyio.Event()
-        async with BlockingPortal() as portal:  # leaving it waits for the tasks left
-            started.set_result((portal, asyncio.get_running_loop(), stopping))
+        async with anyio.create_task_group() as tasks:  # leaving it waits for the tasks left
+            # Callbacks run in the loop's context: anyio knows there which loop it is on.
+            loop_context = contextvars.copy_context()
+            started.set_result((asyncio.get_running_loop(), loop_context, tasks, stopping))
             await stopping.wait()
 
     @property
@@ -101,10 +104,14 @@ class _Loop:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
-    def call_soon(self, func: Callable[[], object]) -> None:
-        """Run *func* on the loop soon, from any thread, without waiting."""
-        with contextlib.suppress(RuntimeError):  # the loop has ended: nothing left to tell
-            self._loop.call_soon_threadsafe(func)
+    def call_soon(self, func: Callable[[], object]) -> bool:
+        """Run *func* on the loop soon, from any thread, without waiting (in the order
+        asked); False when the loop has ended."""
+        try:
+            self._loop.call_soon_threadsafe(func, context=self._context)
+        except RuntimeError:
+            return False
+        return True
 
     def stop(self, wait: bool = True) -> None:
         """Stop the loop once the tasks on it are done (waiting unless *wait* is False)."""
@@ -120,49 +127,103 @@ class _Task(Generic[T]):
     """A coroutine on the dialer's loop, waited for by a thread that may be interrupted.
 
     The waiting thread also runs the callbacks the coroutine hands it (:meth:`in_caller`).
+    Whatever the coroutine raises, KeyboardInterrupt included, is the waiting thread's to
+    raise: nothing but cancellation reaches the loop.
     """
 
     def __init__(self, loop: _Loop) -> None:
         self._loop = loop
         self._settled = threading.Event()
-        #: Callbacks for the waiting thread to run; None once the task is done.
+        #: Callbacks for the waiting thread to run; None once the task has settled.
         self._inbox: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self._value: T | None = None
+        self._error: BaseException | None = None
+        self._scope: anyio.CancelScope | None = None
+        # Both set once only: _cancelled by the waiting thread, _spawned by the loop.
+        self._cancelled = self._spawned = False
 
     def start(self, func: Callable[[], Awaitable[T]]) -> _Task[T]:
-        self._future = self._loop.portal.start_task_soon(self._run, func)
-        self._future.add_done_callback(lambda _: self._inbox.put(None))
+        self._func = func
+        try:
+            handed = self._loop.call_soon(self._spawn)
+        except BaseException:  # interrupted while handing it over: it may run all the same
+            self.cancel()
+            raise
+        if not handed:
+            raise DialerError(_CLOSED)
         return self
 
-    async def _run(self, func: Callable[[], Awaitable[T]]) -> T:
+    def _spawn(self) -> None:
+        self._spawned = True
         try:
-            return await func()
-        finally:
-            self._settled.set()
+            self._loop.tasks.start_soon(self._run)
+        except RuntimeError:  # the loop is ending: its task group takes no more
+            self._settle(error=DialerError(_CLOSED))
+
+    async def _run(self) -> None:
+        if self._cancelled:  # cancelled before it began: nothing of it runs
+            self._settle(error=DialerError("cancelled before it began; nothing was sent"))
+            return
+        try:
+            with anyio.CancelScope() as scope:
+                self._scope = scope
+                self._settle(value=await self._func())
+        except anyio.get_cancelled_exc_class():  # the loop itself is being torn down
+            self._settle(error=DialerError("the dialer was closed while this call ran"))
+            raise
+        except BaseException as exc:  # the caller's to raise, whatever it is
+            self._settle(error=exc)
+        if scope.cancelled_caught:
+            self._settle(error=DialerError("cancelled"))
+
+    def _settle(self, *, value: T | None = None, error: BaseException | None = None) -> None:
+        if self._settled.is_set():
+            return
+        self._value, self._error = value, error
+        self._settled.set()
+        self._inbox.put(None)
 
     def result(self) -> T:
         """Wait for the task; whatever interrupts the wait cancels it first (see
         :meth:`cancel`) and then propagates."""
         try:
-            while (callback := self._inbox.get()) is not None:
+            while (callback := self._next()) is not None:
                 callback()
-            return self._future.result()
-        except CancelledError:
-            if self._loop.closed:
-                raise DialerError("the dialer was closed while this call ran") from None
-            raise DialerError("this call was cancelled") from None
         except BaseException:
             self.cancel()
             raise
+        if self._error is not None:
+            raise self._error
+        return self._value  # type: ignore[return-value]  # set with the outcome
+
+    def _next(self) -> Callable[[], None] | None:
+        while True:
+            try:
+                return self._inbox.get(timeout=1.0)
+            except queue.Empty:  # the timeout only rechecks that the loop lives
+                if not self._loop.alive:
+                    raise DialerError(
+                        "the dialer's thread has ended: the outcome of this call is unknown"
+                    ) from None
 
     def cancel(self) -> None:
         """Cancel the task, and wait until it has settled: the work it started is recorded
         and nothing more is sent. Further interrupts meanwhile do not cut that wait short."""
-        self._future.cancel()  # anyio's portal cancels the task's scope
+        self._cancelled = True
+        if not self._loop.call_soon(self._cancel_on_loop):
+            return  # the loop has ended, and everything on it
         while not self._settled.is_set() and self._loop.alive:
             try:
                 self._settled.wait(1.0)  # the timeout only rechecks that the loop lives
             except BaseException:  # noqa: S112 - a second Ctrl-C: keep settling
                 continue
+
+    def _cancel_on_loop(self) -> None:
+        if not self._spawned:  # never handed over: the loop runs callbacks in order
+            self._settle(error=DialerError("cancelled before it began; nothing was sent"))
+        elif self._scope is not None:
+            self._scope.cancel()
+        # else spawned, not begun: _run sees _cancelled
 
     async def in_caller(self, func: Callable[[], V]) -> V:
         """``func()`` run by the waiting thread; the task waits (cancellable) for it."""
@@ -397,10 +458,11 @@ class Dialer:
         if self._pid != os.getpid():  # a forked child: the parent's thread is not here
             self._thread.closed = True
             return
+        loop = self._loop()  # on the dialer's own thread: a DialerError, nothing closed
         try:
-            self._run(AsyncDialer.aclose)
+            _Task[None](loop).start(self._async.aclose).result()
         finally:
-            self._thread.stop()
+            loop.stop()
 
     def __enter__(self) -> Dialer:
         return self
