@@ -200,3 +200,25 @@ def test_an_interrupt_while_reading_a_stream_stops_it(server: FakeServer) -> Non
         dialer.start_campaign(code)
     finally:
         in_a_thread(dialer.close)
+
+
+def test_an_interrupt_raised_by_a_coroutine_on_progress_reaches_the_caller(
+    server: FakeServer,
+) -> None:
+    code = server.fake.add_campaign().code
+
+    async def interrupt(_: BulkProgress) -> None:  # runs on the dialer's own thread
+        raise KeyboardInterrupt
+
+    dialer = Dialer(base_url=server.base_url)
+    try:
+        raised = in_a_thread(
+            lambda: dialer.add_calls_bulk(code, endless(), chunk_size=CHUNK, on_progress=interrupt)
+        )
+        assert isinstance(raised, KeyboardInterrupt)
+        sent = bulk_requests(server)
+        quiet_period()
+        assert bulk_requests(server) == sent
+        dialer.start_campaign(code)  # its thread was not taken down
+    finally:
+        in_a_thread(dialer.close)

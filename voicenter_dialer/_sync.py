@@ -68,9 +68,14 @@ class _Loop:
     A daemon thread: a dialer never closed does not keep the interpreter alive.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, closing: Callable[[], Awaitable[None]]) -> None:
         self.pid = os.getpid()
         self.closed = False
+        #: Run once every task has finished (the client closes after the calls using it).
+        self._closing = closing
+        self.close_error: Exception | None = None
+        #: The with blocks open on this loop, and the thread of each.
+        self.blocks: dict[_Block[Any], int] = {}
         started: Future[tuple[asyncio.AbstractEventLoop, Context, TaskGroup, anyio.Event]]
         started = Future()
         self._thread = threading.Thread(
@@ -86,14 +91,17 @@ class _Loop:
             if not started.done():
                 started.set_exception(exc)
 
-    @staticmethod
-    async def _serve(started: Future[Any]) -> None:
+    async def _serve(self, started: Future[Any]) -> None:
         stopping = anyio.Event()
         async with anyio.create_task_group() as tasks:  # leaving it waits for the tasks left
             # Callbacks run in the loop's context: anyio knows there which loop it is on.
             loop_context = contextvars.copy_context()
             started.set_result((asyncio.get_running_loop(), loop_context, tasks, stopping))
             await stopping.wait()
+        try:
+            await self._closing()
+        except Exception as exc:  # for close() to raise
+            self.close_error = exc
 
     @property
     def here(self) -> bool:
@@ -114,7 +122,8 @@ class _Loop:
         return True
 
     def stop(self, wait: bool = True) -> None:
-        """Stop the loop once the tasks on it are done (waiting unless *wait* is False)."""
+        """Stop the loop once the tasks on it are done, and close (waiting unless *wait* is
+        False)."""
         if self.closed or self.pid != os.getpid():  # a forked child's copy has no thread
             return
         self.closed = True
@@ -172,7 +181,7 @@ class _Task(Generic[T]):
             self._settle(error=DialerError("the dialer was closed while this call ran"))
             raise
         except BaseException as exc:  # the caller's to raise, whatever it is
-            self._settle(error=exc)
+            self._settle(error=_as_raised(exc))
         if scope.cancelled_caught:
             self._settle(error=DialerError("cancelled"))
 
@@ -247,6 +256,17 @@ class _Task(Generic[T]):
         return answer[0]
 
 
+def _as_raised(error: BaseException) -> BaseException:
+    """An interrupt (KeyboardInterrupt, SystemExit) as it was raised, rather than in the
+    BaseExceptionGroup of each task group it went through."""
+    while not isinstance(error, Exception):
+        inner: tuple[BaseException, ...] = getattr(error, "exceptions", ())
+        if len(inner) != 1:
+            break
+        error = inner[0]
+    return error
+
+
 class _Block(AbstractContextManager[V]):
     """An async context manager held open on the dialer's loop for a sync ``with`` block.
 
@@ -284,6 +304,7 @@ class _Block(AbstractContextManager[V]):
         return self.run(snapshot)
 
     def __enter__(self) -> V:
+        self._loop.blocks[self] = threading.get_ident()
         entered: Future[V] = Future()
         self._task = _Task[Any](self._loop).start(functools.partial(self._hold, entered))
         try:
@@ -291,6 +312,7 @@ class _Block(AbstractContextManager[V]):
         except BaseException:
             self._left = True
             self._task.cancel()
+            del self._loop.blocks[self]
             raise
 
     async def _hold(self, entered: Future[V]) -> bool | None:
@@ -316,6 +338,17 @@ class _Block(AbstractContextManager[V]):
         tb: TracebackType | None,
     ) -> bool:
         self._left = True
+        try:
+            return self._leave_block(exc_type, exc, tb)
+        finally:
+            del self._loop.blocks[self]
+
+    def _leave_block(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
         if exc is not None and not isinstance(exc, Exception):
             self._task.cancel()  # Ctrl-C and the like: the work stops, settled, first
             return False
@@ -397,7 +430,7 @@ class Dialer:
 
     def _start(self) -> None:
         self._pid = os.getpid()
-        self._thread = _Loop()
+        self._thread = _Loop(self._async.aclose)
         # Stops the thread of a dialer dropped without close() (never waiting on it).
         weakref.finalize(self, self._thread.stop, False)
 
@@ -459,10 +492,16 @@ class Dialer:
             self._thread.closed = True
             return
         loop = self._loop()  # on the dialer's own thread: a DialerError, nothing closed
-        try:
-            _Task[None](loop).start(self._async.aclose).result()
-        finally:
-            loop.stop()
+        if threading.get_ident() in loop.blocks.values():
+            raise DialerError(
+                "close() inside a bulk_writer or stream_calls_bulk block of this dialer would "
+                "wait for the block: close the dialer after the block"
+            )
+        loop.stop()  # new calls are refused; those running finish first
+        if loop.close_error is not None:
+            raise DialerError(
+                f"closing the dialer's HTTP client failed: {type(loop.close_error).__name__}"
+            ) from loop.close_error
 
     def __enter__(self) -> Dialer:
         return self
