@@ -12,9 +12,8 @@ from collections.abc import Iterable
 from contextlib import AbstractContextManager
 from typing import Any
 
-from voicenter_dialer import AsyncDialer, BulkWriter, Call, Dialer, LeadOutcome
+from voicenter_dialer import AsyncDialer, BulkWriter, Call, Dialer, LeadOutcome, SyncBulkWriter
 from voicenter_dialer._core import NotGiven
-from voicenter_dialer._sync import SyncBulkWriter
 
 #: Names in an async annotation and what the sync one says instead.
 SYNC_FOR_ASYNC = {

@@ -48,7 +48,7 @@ from ._models import (
 )
 from ._resume import summarise_journal
 from ._retry import RetryPolicy
-from ._sync import Dialer
+from ._sync import Dialer, SyncBulkWriter
 from ._version import __version__
 from ._writer import BulkWriter
 
@@ -86,6 +86,7 @@ __all__ = [
     "RejectedCall",
     "ResponseError",
     "RetryPolicy",
+    "SyncBulkWriter",
     "TransportError",
     "ValidationError",
     "__version__",
