@@ -16,25 +16,17 @@ What the waiting thread can count on (docs/sync.md; each has a test):
 
 from __future__ import annotations
 
-import asyncio
-import contextvars
 import functools
 import inspect
 import os
-import queue
-import sys
 import threading
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
-from concurrent.futures import Future
-from contextlib import AbstractAsyncContextManager, AbstractContextManager, contextmanager
-from contextvars import Context
+from contextlib import AbstractContextManager, contextmanager
 from types import TracebackType
-from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
-import anyio
 import httpx
-from anyio.abc import TaskGroup
 
 from ._bulk import DEFAULT_CHUNK_SIZE, DEFAULT_CONCURRENCY, BulkProgress
 from ._chunk import ChunkOutcome
@@ -42,6 +34,7 @@ from ._client import DEFAULT_BASE_URL, DEFAULT_LIMITS, AsyncDialer
 from ._concurrency import DEFAULT_MAX_CONCURRENCY, Concurrency
 from ._core import DEFAULT_MAX_RESPONSE_BYTES, NOT_GIVEN, NotGiven
 from ._exceptions import DialerError
+from ._loop_thread import CLOSED, OWN_THREAD, Block, LoopThread, Task
 from ._models import BulkReport, Call, Campaign, LeadOutcome, Member, PendingCalls
 from ._resume import JournalSpec
 from ._retry import RetryPolicy
@@ -51,316 +44,6 @@ __all__ = ["Dialer", "SyncBulkWriter"]
 
 P = ParamSpec("P")
 T = TypeVar("T")
-V = TypeVar("V")
-
-_CLOSED = "the dialer is closed; nothing was sent"
-_OWN_THREAD = (
-    "a Dialer method was called on the dialer's own event loop thread (from a coroutine "
-    "callback, or an input iterable read there): it would wait for itself. Await the "
-    "AsyncDialer's method there instead, or use a plain on_progress function (it runs in "
-    "the calling thread)"
-)
-
-
-class _Loop:
-    """The event loop thread of a dialer and of those :meth:`Dialer.with_options` made.
-
-    A daemon thread: a dialer never closed does not keep the interpreter alive.
-    """
-
-    def __init__(self, closing: Callable[[], Awaitable[None]]) -> None:
-        self.pid = os.getpid()
-        self.closed = False
-        #: Run once every task has finished (the client closes after the calls using it).
-        self._closing = closing
-        self.close_error: Exception | None = None
-        #: The with blocks open on this loop, and the thread of each.
-        self.blocks: dict[_Block[Any], int] = {}
-        started: Future[tuple[asyncio.AbstractEventLoop, Context, TaskGroup, anyio.Event]]
-        started = Future()
-        self._thread = threading.Thread(
-            target=self._main, args=(started,), name="voicenter-dialer", daemon=True
-        )
-        self._thread.start()
-        self._loop, self._context, self.tasks, self._stopping = started.result()
-
-    def _main(self, started: Future[Any]) -> None:
-        try:
-            anyio.run(self._serve, started)
-        except BaseException as exc:  # handed to the thread that waits
-            if not started.done():
-                started.set_exception(exc)
-
-    async def _serve(self, started: Future[Any]) -> None:
-        stopping = anyio.Event()
-        async with anyio.create_task_group() as tasks:  # leaving it waits for the tasks left
-            # Callbacks run in the loop's context: anyio knows there which loop it is on.
-            loop_context = contextvars.copy_context()
-            started.set_result((asyncio.get_running_loop(), loop_context, tasks, stopping))
-            await stopping.wait()
-        try:
-            await self._closing()
-        except Exception as exc:  # for close() to raise
-            self.close_error = exc
-
-    @property
-    def here(self) -> bool:
-        """True on the loop's own thread, where waiting for the loop would wait forever."""
-        return threading.get_ident() == self._thread.ident
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
-
-    def call_soon(self, func: Callable[[], object]) -> bool:
-        """Run *func* on the loop soon, from any thread, without waiting (in the order
-        asked); False when the loop has ended."""
-        try:
-            self._loop.call_soon_threadsafe(func, context=self._context)
-        except RuntimeError:
-            return False
-        return True
-
-    def stop(self, wait: bool = True) -> None:
-        """Stop the loop once the tasks on it are done, and close (waiting unless *wait* is
-        False)."""
-        if self.closed or self.pid != os.getpid():  # a forked child's copy has no thread
-            return
-        self.closed = True
-        self.call_soon(self._stopping.set)
-        if wait and not self.here:
-            self._thread.join()
-
-
-class _Task(Generic[T]):
-    """A coroutine on the dialer's loop, waited for by a thread that may be interrupted.
-
-    The waiting thread also runs the callbacks the coroutine hands it (:meth:`in_caller`).
-    Whatever the coroutine raises, KeyboardInterrupt included, is the waiting thread's to
-    raise: nothing but cancellation reaches the loop.
-    """
-
-    def __init__(self, loop: _Loop) -> None:
-        self._loop = loop
-        self._settled = threading.Event()
-        #: Callbacks for the waiting thread to run; None once the task has settled.
-        self._inbox: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
-        self._value: T | None = None
-        self._error: BaseException | None = None
-        self._scope: anyio.CancelScope | None = None
-        # Both set once only: _cancelled by the waiting thread, _spawned by the loop.
-        self._cancelled = self._spawned = False
-
-    def start(self, func: Callable[[], Awaitable[T]]) -> _Task[T]:
-        self._func = func
-        try:
-            handed = self._loop.call_soon(self._spawn)
-        except BaseException:  # interrupted while handing it over: it may run all the same
-            self.cancel()
-            raise
-        if not handed:
-            raise DialerError(_CLOSED)
-        return self
-
-    def _spawn(self) -> None:
-        self._spawned = True
-        try:
-            self._loop.tasks.start_soon(self._run)
-        except RuntimeError:  # the loop is ending: its task group takes no more
-            self._settle(error=DialerError(_CLOSED))
-
-    async def _run(self) -> None:
-        if self._cancelled:  # cancelled before it began: nothing of it runs
-            self._settle(error=DialerError("cancelled before it began; nothing was sent"))
-            return
-        try:
-            with anyio.CancelScope() as scope:
-                self._scope = scope
-                self._settle(value=await self._func())
-        except anyio.get_cancelled_exc_class():  # the loop itself is being torn down
-            self._settle(error=DialerError("the dialer was closed while this call ran"))
-            raise
-        except BaseException as exc:  # the caller's to raise, whatever it is
-            self._settle(error=_as_raised(exc))
-        if scope.cancelled_caught:
-            self._settle(error=DialerError("cancelled"))
-
-    def _settle(self, *, value: T | None = None, error: BaseException | None = None) -> None:
-        if self._settled.is_set():
-            return
-        self._value, self._error = value, error
-        self._settled.set()
-        self._inbox.put(None)
-
-    def result(self) -> T:
-        """Wait for the task; whatever interrupts the wait cancels it first (see
-        :meth:`cancel`) and then propagates."""
-        try:
-            while (callback := self._next()) is not None:
-                callback()
-        except BaseException:
-            self.cancel()
-            raise
-        if self._error is not None:
-            raise self._error
-        return self._value  # type: ignore[return-value]  # set with the outcome
-
-    def _next(self) -> Callable[[], None] | None:
-        while True:
-            try:
-                return self._inbox.get(timeout=1.0)
-            except queue.Empty:  # the timeout only rechecks that the loop lives
-                if not self._loop.alive:
-                    raise DialerError(
-                        "the dialer's thread has ended: the outcome of this call is unknown"
-                    ) from None
-
-    def cancel(self) -> None:
-        """Cancel the task, and wait until it has settled: the work it started is recorded
-        and nothing more is sent. Further interrupts meanwhile do not cut that wait short."""
-        self._cancelled = True
-        if not self._loop.call_soon(self._cancel_on_loop):
-            return  # the loop has ended, and everything on it
-        while not self._settled.is_set() and self._loop.alive:
-            try:
-                self._settled.wait(1.0)  # the timeout only rechecks that the loop lives
-            except BaseException:  # noqa: S112 - a second Ctrl-C: keep settling
-                continue
-
-    def _cancel_on_loop(self) -> None:
-        if not self._spawned:  # never handed over: the loop runs callbacks in order
-            self._settle(error=DialerError("cancelled before it began; nothing was sent"))
-        elif self._scope is not None:
-            self._scope.cancel()
-        # else spawned, not begun: _run sees _cancelled
-
-    async def in_caller(self, func: Callable[[], V]) -> V:
-        """``func()`` run by the waiting thread; the task waits (cancellable) for it."""
-        done = anyio.Event()
-        answer: list[V] = []
-        error: list[Exception] = []
-
-        def callback() -> None:
-            try:
-                answer.append(func())
-            except Exception as exc:  # handed to the task, which raises it
-                error.append(exc)
-            # Anything else (KeyboardInterrupt) propagates in the waiting thread, which
-            # cancels this task.
-            self._loop.call_soon(done.set)
-
-        self._inbox.put(callback)
-        await done.wait()
-        if error:
-            raise error[0]
-        return answer[0]
-
-
-def _as_raised(error: BaseException) -> BaseException:
-    """An interrupt (KeyboardInterrupt, SystemExit) as it was raised, rather than in the
-    BaseExceptionGroup of each task group it went through."""
-    while not isinstance(error, Exception):
-        inner: tuple[BaseException, ...] = getattr(error, "exceptions", ())
-        if len(inner) != 1:
-            break
-        error = inner[0]
-    return error
-
-
-class _Block(AbstractContextManager[V]):
-    """An async context manager held open on the dialer's loop for a sync ``with`` block.
-
-    Entered and left in one task, as anyio's task groups require. The body's exceptions are
-    passed in; an interrupt (not an :class:`Exception`) cancels the task instead, and the
-    work is settled before the interrupt propagates.
-    """
-
-    def __init__(self, loop: _Loop, manager: AbstractAsyncContextManager[V]) -> None:
-        self._loop = loop
-        self._manager = manager
-        self._exit: tuple[Any, Any, Any] = (None, None, None)
-        self._left = False
-
-    def run(self, func: Callable[[], Awaitable[T]]) -> T:
-        """``await func()`` on the loop, for the block's value (reading outcomes, adding)."""
-        if self._left or self._loop.pid != os.getpid():
-            raise DialerError(
-                "this with block has ended (or the process forked since it began): use the "
-                "bulk writer, or the stream's outcomes, inside their with block"
-            )
-        if self._loop.here:
-            raise DialerError(_OWN_THREAD)
-        try:
-            return _Task[T](self._loop).start(func).result()
-        except anyio.ClosedResourceError:  # another thread ended the block meanwhile
-            raise DialerError("this with block has ended") from None
-
-    def read(self, func: Callable[[], T]) -> T:
-        """``func()`` on the loop, between two of its steps: a consistent snapshot."""
-
-        async def snapshot() -> T:
-            return func()
-
-        return self.run(snapshot)
-
-    def __enter__(self) -> V:
-        self._loop.blocks[self] = threading.get_ident()
-        entered: Future[V] = Future()
-        self._task = _Task[Any](self._loop).start(functools.partial(self._hold, entered))
-        try:
-            return entered.result()
-        except BaseException:
-            self._left = True
-            self._task.cancel()
-            del self._loop.blocks[self]
-            raise
-
-    async def _hold(self, entered: Future[V]) -> bool | None:
-        self._leave = anyio.Event()
-        try:
-            value = await self._manager.__aenter__()
-        except BaseException as exc:
-            entered.set_exception(exc)
-            raise
-        entered.set_result(value)
-        try:
-            await self._leave.wait()
-        except BaseException:  # cancelled: the block was left by an interrupt
-            if not await self._manager.__aexit__(*sys.exc_info()):
-                raise
-            return True
-        return await self._manager.__aexit__(*self._exit)
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool:
-        self._left = True
-        try:
-            return self._leave_block(exc_type, exc, tb)
-        finally:
-            del self._loop.blocks[self]
-
-    def _leave_block(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> bool:
-        if exc is not None and not isinstance(exc, Exception):
-            self._task.cancel()  # Ctrl-C and the like: the work stops, settled, first
-            return False
-        self._exit = (exc_type, exc, tb)
-        self._loop.call_soon(self._leave.set)
-        try:
-            return bool(self._task.result())
-        except BaseException as error:
-            if error is exc:  # the body's own error, raised again by the manager
-                return False
-            raise
-
 
 _fork_lock = threading.Lock()
 
@@ -430,18 +113,18 @@ class Dialer:
 
     def _start(self) -> None:
         self._pid = os.getpid()
-        self._thread = _Loop(self._async.aclose)
+        self._thread = LoopThread(self._async.aclose)
         # Stops the thread of a dialer dropped without close() (never waiting on it).
         weakref.finalize(self, self._thread.stop, False)
 
     # --- the loop thread -----------------------------------------------------------------
 
-    def _loop(self) -> _Loop:
+    def _loop(self) -> LoopThread:
         """The loop to run on now: checks that this dialer can be used from here."""
         root = self._root
         loop = root._thread
         if loop.closed:
-            raise DialerError(_CLOSED)
+            raise DialerError(CLOSED)
         if self._pid != os.getpid():
             with _fork_lock:
                 if root._pid != os.getpid():
@@ -451,7 +134,7 @@ class Dialer:
                     self._pid = root._pid
             loop = root._thread
         if loop.here:
-            raise DialerError(_OWN_THREAD)
+            raise DialerError(OWN_THREAD)
         return loop
 
     def _after_fork(self) -> None:
@@ -476,7 +159,7 @@ class Dialer:
         the AsyncDialer of this process (see :meth:`_loop`); its result, or its error."""
         loop = self._loop()
         call = functools.partial(method, self._async, *args, **kwargs)
-        return _Task[T](loop).start(call).result()
+        return Task[T](loop).start(call).result()
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -620,7 +303,7 @@ class Dialer:
 
         Interrupted (Ctrl-C), the upload is cancelled and its journal settled before the
         interrupt propagates."""
-        task = _Task[BulkReport](self._loop())
+        task = Task[BulkReport](self._loop())
         progress = None if on_progress is None else functools.partial(_show, task, on_progress)
         task.start(
             functools.partial(
@@ -670,7 +353,7 @@ class Dialer:
             max_concurrency=max_concurrency,
             flush_after=flush_after,
         )
-        return _streamed(_Block(loop, upload))
+        return _streamed(Block(loop, upload))
 
     def bulk_writer(
         self,
@@ -702,7 +385,7 @@ class Dialer:
             journal=journal,
             max_concurrency=max_concurrency,
         )
-        return _writing(_Block(loop, opened))
+        return _writing(Block(loop, opened))
 
     # --- members -------------------------------------------------------------------------
 
@@ -720,7 +403,7 @@ class Dialer:
 
 
 async def _show(
-    task: _Task[Any], on_progress: Callable[[BulkProgress], object], update: BulkProgress
+    task: Task[Any], on_progress: Callable[[BulkProgress], object], update: BulkProgress
 ) -> None:
     """*on_progress* run in the thread waiting for *task*; a coroutine it returns, awaited."""
     shown = await task.in_caller(functools.partial(on_progress, update))
@@ -729,13 +412,13 @@ async def _show(
 
 
 @contextmanager
-def _streamed(block: _Block[AsyncIterator[ChunkOutcome]]) -> Iterator[Iterator[ChunkOutcome]]:
+def _streamed(block: Block[AsyncIterator[ChunkOutcome]]) -> Iterator[Iterator[ChunkOutcome]]:
     with block as outcomes:
         yield _outcomes(block, outcomes)
 
 
 def _outcomes(
-    block: _Block[AsyncIterator[ChunkOutcome]], outcomes: AsyncIterator[ChunkOutcome]
+    block: Block[AsyncIterator[ChunkOutcome]], outcomes: AsyncIterator[ChunkOutcome]
 ) -> Iterator[ChunkOutcome]:
     while True:
         try:
@@ -746,7 +429,7 @@ def _outcomes(
 
 
 @contextmanager
-def _writing(block: _Block[BulkWriter]) -> Iterator[SyncBulkWriter]:
+def _writing(block: Block[BulkWriter]) -> Iterator[SyncBulkWriter]:
     with block as writer:
         yield SyncBulkWriter(block, writer)
 
@@ -754,7 +437,7 @@ def _writing(block: _Block[BulkWriter]) -> Iterator[SyncBulkWriter]:
 class SyncBulkWriter:
     """A :class:`BulkWriter` for threads (see :meth:`Dialer.bulk_writer`)."""
 
-    def __init__(self, block: _Block[BulkWriter], writer: BulkWriter) -> None:
+    def __init__(self, block: Block[BulkWriter], writer: BulkWriter) -> None:
         self._block = block
         self._writer = writer
 
