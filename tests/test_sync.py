@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -135,3 +137,61 @@ def test_with_options_applies() -> None:
             dialer.start_campaign(code)
         assert fake.requests.count("StartCampaign") == 1 + 3
     assert not client.is_closed  # a caller's client is the caller's to close
+
+
+def test_an_error_in_a_stream_block_cancels_the_rest(server: FakeServer) -> None:
+    server.fake.faults = Faults(latency=0.02)
+    code = server.fake.add_campaign().code
+    calls = [Call(f"9725{i:08d}") for i in range(2000)]
+    with Dialer(base_url=server.base_url) as dialer:
+        with (
+            pytest.raises(LookupError, match="the caller's own"),
+            dialer.stream_calls_bulk(code, calls, chunk_size=10) as outcomes,
+        ):
+            for _ in outcomes:
+                raise LookupError("the caller's own")
+        held = len(server.fake.campaigns[code].calls)
+        dialer.start_campaign(code)
+    assert held < len(calls)
+
+
+def test_an_error_raised_by_on_progress_is_raised_by_the_upload(server: FakeServer) -> None:
+    code = server.fake.add_campaign().code
+
+    def on_progress(_: BulkProgress) -> None:
+        raise LookupError("the caller's own")
+
+    calls = [Call(f"9725{i:08d}") for i in range(30)]
+    with Dialer(base_url=server.base_url) as dialer:
+        with pytest.raises(LookupError, match="the caller's own"):
+            dialer.add_calls_bulk(code, calls, chunk_size=10, on_progress=on_progress)
+        dialer.start_campaign(code)  # still working
+
+
+def dialer_threads() -> set[threading.Thread]:
+    return {thread for thread in threading.enumerate() if thread.name == "voicenter-dialer"}
+
+
+def test_a_dialer_dropped_without_close_stops_its_thread(server: FakeServer) -> None:
+    code = server.fake.add_campaign().code
+    before = dialer_threads()
+    dialer = Dialer(base_url=server.base_url)
+    dialer.start_campaign(code)
+    (thread,) = dialer_threads() - before
+    del dialer
+    gc.collect()
+    thread.join(30)
+    assert not thread.is_alive()
+
+
+def test_close_lets_the_calls_running_finish(server: FakeServer) -> None:
+    server.fake.faults = Faults(latency=0.3)
+    code = server.fake.add_campaign().code
+    dialer = Dialer(base_url=server.base_url)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        running = pool.submit(dialer.add_call, code, Call("972500000001"))
+        while server.fake.requests.count("AddCall") == 0:  # it is on the wire
+            time.sleep(0.01)
+        dialer.close()
+        running.result(timeout=30)  # answered, not cut off
+    assert server.fake.campaigns[code].targets() == ["972500000001"]

@@ -16,9 +16,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import anyio
 import pytest
 
 from voicenter_dialer import BulkProgress, Call, Dialer, summarise_journal
+from voicenter_dialer._loop_thread import LoopThread, Task
 from voicenter_dialer.testing import FakeServer, Faults
 
 #: Bounds every wait on a child process or a thread: a hang fails the test, never the run.
@@ -222,3 +224,34 @@ def test_an_interrupt_raised_by_a_coroutine_on_progress_reaches_the_caller(
         dialer.start_campaign(code)  # its thread was not taken down
     finally:
         in_a_thread(dialer.close)
+
+
+def ctrl_c() -> None:
+    """SIGINT to the main thread, which wakes it from a blocking wait as Ctrl-C does."""
+    signal.pthread_kill(threading.main_thread().ident or 0, signal.SIGINT)
+
+
+def test_a_second_interrupt_does_not_cut_settling_short() -> None:
+    settled = threading.Event()
+
+    async def slow_to_settle() -> None:
+        try:
+            await anyio.sleep(LIMIT)
+        finally:
+            with anyio.CancelScope(shield=True):  # e.g. a journal being written
+                ctrl_c()  # again
+                await anyio.sleep(0.3)
+                settled.set()
+
+    async def aclose() -> None:
+        pass
+
+    loop = LoopThread(aclose)
+    try:
+        task = Task[None](loop).start(slow_to_settle)
+        threading.Timer(0.2, ctrl_c).start()
+        with pytest.raises(KeyboardInterrupt):
+            task.result()
+        assert settled.is_set()  # the interrupt propagated only once the task had settled
+    finally:
+        loop.stop()
