@@ -9,6 +9,7 @@ raised into it): the task is then cancelled and settled before the interrupt pro
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextvars
 import functools
 import os
@@ -54,8 +55,9 @@ class LoopThread:
         #: Run once every task has finished (the client closes after the calls using it).
         self._closing = closing
         self.close_error: Exception | None = None
-        #: The with blocks open on this loop, and the thread of each.
-        self.blocks: dict[Block[Any], int] = {}
+        #: Threads inside with blocks open on this loop, with how many each.
+        self._blocks: collections.Counter[int] = collections.Counter()
+        self._blocks_lock = threading.Lock()
         started: Future[tuple[asyncio.AbstractEventLoop, Context, TaskGroup, anyio.Event]]
         started = Future()
         self._thread = threading.Thread(
@@ -87,6 +89,17 @@ class LoopThread:
     def here(self) -> bool:
         """True on the loop's own thread, where waiting for the loop would wait forever."""
         return threading.get_ident() == self._thread.ident
+
+    @property
+    def in_block(self) -> bool:
+        """True when the calling thread is inside a with block open on this loop."""
+        with self._blocks_lock:
+            return self._blocks[threading.get_ident()] > 0
+
+    def count_block(self, step: int) -> None:
+        """The calling thread entered (+1) or left (-1) a with block on this loop."""
+        with self._blocks_lock:
+            self._blocks[threading.get_ident()] += step
 
     @property
     def alive(self) -> bool:
@@ -212,11 +225,14 @@ class Task(Generic[T]):
         """Cancel the task, and wait until it has settled: the work it started is recorded
         and nothing more is sent. Further interrupts meanwhile do not cut that wait short."""
         self._cancelled = True
-        if not self._loop.call_soon(self._cancel_on_loop):
-            return  # the loop has ended, and everything on it
-        while not self._settled.is_set() and self._loop.alive:
+        while True:
             try:
-                self._settled.wait(1.0)  # the timeout only rechecks that the loop lives
+                # Asked again after each interrupt: this one may have cut the asking short.
+                if not self._loop.call_soon(self._cancel_on_loop):
+                    return  # the loop has ended, and everything on it
+                while not self._settled.is_set() and self._loop.alive:
+                    self._settled.wait(1.0)  # the timeout only rechecks that the loop lives
+                return
             except BaseException:  # noqa: S112 - a second Ctrl-C: keep settling
                 continue
 
@@ -299,13 +315,13 @@ class Block(AbstractContextManager[V]):
     def __enter__(self) -> V:
         entered: Future[V] = Future()
         self._task = Task[Any](self._loop).start(functools.partial(self._hold, entered))
-        self._loop.blocks[self] = threading.get_ident()
+        self._loop.count_block(+1)
         try:
             return self._task.wait_for(entered)
         except BaseException:
             self._left = True
             self._task.cancel()
-            del self._loop.blocks[self]
+            self._loop.count_block(-1)
             raise
 
     async def _hold(self, entered: Future[V]) -> bool | None:
@@ -334,7 +350,7 @@ class Block(AbstractContextManager[V]):
         try:
             return self._leave_block(exc_type, exc, tb)
         finally:
-            del self._loop.blocks[self]
+            self._loop.count_block(-1)
 
     def _leave_block(
         self,

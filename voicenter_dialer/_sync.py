@@ -175,7 +175,7 @@ class Dialer:
             self._thread.closed = True
             return
         loop = self._loop()  # on the dialer's own thread: a DialerError, nothing closed
-        if threading.get_ident() in loop.blocks.values():
+        if loop.in_block:
             raise DialerError(
                 "close() inside a bulk_writer or stream_calls_bulk block of this dialer would "
                 "wait for the block: close the dialer after the block"
