@@ -107,7 +107,9 @@ class Dialer:
         self._async = AsyncDialer(code, **options)
         # Kept to build the same dialer again in a forked child.
         self._settings = (code, options)
-        self._root = self
+        #: The dialer whose thread this one uses: None for itself (no cycle: a dialer
+        #: dropped without close() is collected, and its thread stopped, at once).
+        self._root: Dialer | None = None
         self._overrides: dict[str, Any] = {}
         self._start()
 
@@ -121,7 +123,7 @@ class Dialer:
 
     def _loop(self) -> LoopThread:
         """The loop to run on now: checks that this dialer can be used from here."""
-        root = self._root
+        root = self._root or self
         loop = root._thread
         if loop.closed:
             raise DialerError(CLOSED)
@@ -169,7 +171,7 @@ class Dialer:
 
         A dialer from :meth:`with_options` closes nothing it shares.
         """
-        if self is not self._root or self._thread.closed:
+        if self._root is not None or self._thread.closed:
             return
         if self._pid != os.getpid():  # a forked child: the parent's thread is not here
             self._thread.closed = True
@@ -222,7 +224,7 @@ class Dialer:
         }
         derived = Dialer.__new__(Dialer)
         derived._async = self._async.with_options(**overrides)
-        derived._root = self._root
+        derived._root = self._root or self
         derived._overrides = overrides
         derived._pid = self._pid
         return derived
