@@ -13,10 +13,12 @@ import respx
 from voicenter_dialer import (
     AsyncDialer,
     Call,
+    Dialer,
     InvalidCampaignError,
     RawResponse,
     to_dict,
 )
+from voicenter_dialer.testing import FakeServer
 
 from .examples import CAMPAIGN_CODE, CAMPAIGN_DETAILS, OK, error
 
@@ -102,3 +104,16 @@ def test_every_method_of_one_request_has_a_raw_form() -> None:
     } - {"aclose", "add_calls_bulk"}
     raw = AsyncDialer("account-code-1234").with_raw_response
     assert methods == {name for name in vars(raw) if not name.startswith("_")}
+
+
+def test_the_sync_dialer_has_the_same_raw_responses(server: FakeServer) -> None:
+    campaign = server.fake.add_campaign("Raw")
+    with Dialer(server.fake.account_code, base_url=server.base_url) as dialer:
+        raw = dialer.with_raw_response.get_campaign_details(campaign.code)
+        assert raw.status_code == 200
+        assert raw.parse() == dialer.get_campaign_details(campaign.code)
+        assert raw.http_response.json()["ErrorCode"] == 0
+        assert (
+            vars(dialer.with_raw_response).keys()
+            == vars(AsyncDialer("account-code-1234").with_raw_response).keys()
+        )

@@ -22,7 +22,7 @@ LEADS = 20_000
 
 @pytest.fixture
 def campaign(server: FakeServer) -> FakeCampaign:
-    return server.fake.add_campaign("JournalReplay")
+    return server.fake.add_campaign("Resume")
 
 
 @pytest.fixture

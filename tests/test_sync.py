@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -86,7 +87,11 @@ def test_a_streamed_upload(server: FakeServer) -> None:
 
 def test_many_threads_share_one_dialer(server: FakeServer) -> None:
     code = server.fake.add_campaign().code
+    progress_threads: set[int] = set()
     loop_threads: set[int] = set()
+
+    async def on_the_loop(_: BulkProgress) -> None:
+        loop_threads.add(threading.get_ident())
 
     def work(worker: int) -> int:
         for i in range(20):
@@ -94,12 +99,14 @@ def test_many_threads_share_one_dialer(server: FakeServer) -> None:
         return len(dialer.get_campaign_pending_calls(code).calls)
 
     with Dialer(base_url=server.base_url) as dialer:
-        on_progress = lambda _: loop_threads.add(threading.get_ident())  # noqa: E731
+        on_progress = lambda _: progress_threads.add(threading.get_ident())  # noqa: E731
         dialer.add_calls_bulk(code, [Call("972599999999")], on_progress=on_progress)
+        dialer.add_calls_bulk(code, [Call("972599999998")], on_progress=on_the_loop)
         with ThreadPoolExecutor(max_workers=8) as pool:
             seen = list(pool.map(work, range(8)))
-    assert len(server.fake.campaigns[code].calls) == 8 * 20 + 1
-    assert max(seen) == 8 * 20 + 1
+    assert len(server.fake.campaigns[code].calls) == 8 * 20 + 2
+    assert max(seen) == 8 * 20 + 2
+    assert progress_threads == {threading.get_ident()}  # a plain on_progress: this thread
     assert threading.get_ident() not in loop_threads  # the loop runs on a thread of its own
 
 
@@ -129,3 +136,60 @@ def test_with_options_applies() -> None:
             dialer.start_campaign(code)
         assert fake.requests.count("StartCampaign") == 1 + 3
     assert not client.is_closed  # a caller's client is the caller's to close
+
+
+def test_an_error_in_a_stream_block_cancels_the_rest(server: FakeServer) -> None:
+    server.fake.faults = Faults(latency=0.02)
+    code = server.fake.add_campaign().code
+    calls = [Call(f"9725{i:08d}") for i in range(2000)]
+    with Dialer(base_url=server.base_url) as dialer:
+        with (
+            pytest.raises(LookupError, match="the caller's own"),
+            dialer.stream_calls_bulk(code, calls, chunk_size=10) as outcomes,
+        ):
+            for _ in outcomes:
+                raise LookupError("the caller's own")
+        held = len(server.fake.campaigns[code].calls)
+        dialer.start_campaign(code)
+    assert held < len(calls)
+
+
+def test_an_error_raised_by_on_progress_is_raised_by_the_upload(server: FakeServer) -> None:
+    code = server.fake.add_campaign().code
+
+    def on_progress(_: BulkProgress) -> None:
+        raise LookupError("the caller's own")
+
+    calls = [Call(f"9725{i:08d}") for i in range(30)]
+    with Dialer(base_url=server.base_url) as dialer:
+        with pytest.raises(LookupError, match="the caller's own"):
+            dialer.add_calls_bulk(code, calls, chunk_size=10, on_progress=on_progress)
+        dialer.start_campaign(code)  # still working
+
+
+def dialer_threads() -> set[threading.Thread]:
+    return {thread for thread in threading.enumerate() if thread.name == "voicenter-dialer"}
+
+
+def test_a_dialer_dropped_without_close_stops_its_thread(server: FakeServer) -> None:
+    code = server.fake.add_campaign().code
+    before = dialer_threads()
+    dialer = Dialer(base_url=server.base_url)
+    dialer.start_campaign(code)
+    (thread,) = dialer_threads() - before
+    del dialer  # no gc.collect(): nothing keeps it alive
+    thread.join(30)
+    assert not thread.is_alive()
+
+
+def test_close_lets_the_calls_running_finish(server: FakeServer) -> None:
+    server.fake.faults = Faults(latency=0.3)
+    code = server.fake.add_campaign().code
+    dialer = Dialer(base_url=server.base_url)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        running = pool.submit(dialer.add_call, code, Call("972500000001"))
+        while server.fake.requests.count("AddCall") == 0:  # it is on the wire
+            time.sleep(0.01)
+        dialer.close()
+        running.result(timeout=30)  # answered, not cut off
+    assert server.fake.campaigns[code].targets() == ["972500000001"]

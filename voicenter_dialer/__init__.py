@@ -52,7 +52,7 @@ from ._options import (
 from ._raw import RawResponse
 from ._resume import summarise_journal
 from ._retry import RetryPolicy
-from ._sync import Dialer
+from ._sync import Dialer, SyncBulkWriter
 from ._version import __version__
 from ._writer import BulkWriter
 
@@ -93,6 +93,7 @@ __all__ = [
     "RejectedCall",
     "ResponseError",
     "RetryPolicy",
+    "SyncBulkWriter",
     "TransportError",
     "ValidationError",
     "__version__",

@@ -270,7 +270,7 @@ class AsyncDialer:
         return answer.structure(PendingCalls)
 
     async def start_campaign(self, campaign: str | Campaign) -> None:
-        """JournalReplay dialling a paused campaign."""
+        """Resume dialling a paused campaign."""
         await self._call("StartCampaign", check.campaign_code(campaign))
 
     async def stop_campaign(self, campaign: str | Campaign) -> None:
