@@ -40,8 +40,8 @@ def test_csv_with_blank_lines_and_multiline_fields(tmp_path: Path) -> None:
         stream = LeadStream(lead_file, phone_normaliser(None))
         calls = list(stream)
 
-    assert [c.target for c in calls] == ["0501234567", "0501234568", "0501234569"]
-    assert calls[1].customer_name == "two\nlines"
+    assert [c["phone"] for c in calls] == ["0501234567", "0501234568", "0501234569"]
+    assert calls[1]["customer_name"] == "two\nlines"
     # A multi-line record is on the line it starts on (issue 11 item 17: was its last, 5).
     assert [stream.lines[i] for i in range(3)] == [2, 4, 6]
 
@@ -77,7 +77,7 @@ def test_json_numbers_are_numbers(tmp_path: Path) -> None:
     path.write_text('{"phone": 972501234567}\n{"phone": 972501234568.0}\n{"phone": true}\n')
 
     with open_leads(str(path)) as lead_file:
-        targets = [call.target for call in LeadStream(lead_file, phone_normaliser(None))]
+        targets = [call["phone"] for call in LeadStream(lead_file, phone_normaliser(None))]
 
     assert targets == ["972501234567", "972501234568", True]  # validation reports the last
 
@@ -130,6 +130,6 @@ def test_a_pipe_is_read_once(tmp_path: Path) -> None:
 
     with open_leads(str(fifo)) as lead_file:
         writer.join()
-        targets = [call.target for call in LeadStream(lead_file, phone_normaliser(None))]
+        targets = [call["phone"] for call in LeadStream(lead_file, phone_normaliser(None))]
 
     assert targets == ["972500000000", "972500000001", "972500000002"]

@@ -1,5 +1,6 @@
 """What a lead's fields mean: which name the phone and the name, numbers in the vendor's
-form, and a lead record (or a command's options) turned into a :class:`Call`."""
+form, and a lead record turned into a call's mapping (or a command's options into a
+:class:`Call`)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ __all__ = [
     "DEFAULT_REGION",
     "NAME_COLUMNS",
     "PHONE_COLUMNS",
-    "lead_call",
+    "lead_fields",
     "option_call",
     "phone_normaliser",
     "region_normaliser",
@@ -116,36 +117,37 @@ def _number(value: object, normalise: Callable[[str], str]) -> object:
     return normalise(value) if isinstance(value, str) else value  # validation reports others
 
 
-def lead_call(fields: Mapping[str, Any], phone_key: str, normalise: Callable[[str], str]) -> Call:
-    """The call of a lead whose fields are *fields*, its number under *phone_key*.
+def lead_fields(
+    fields: Mapping[str, Any], phone_key: str, normalise: Callable[[str], str]
+) -> dict[str, Any]:
+    """The call of a lead whose fields are *fields*, its number under *phone_key*, as the
+    plain mapping bulk uploads take (:class:`~voicenter_dialer.CallFields`): no :class:`Call`
+    per lead. The number goes under ``phone`` or ``target``, as the file names it, so that
+    validation names the file's field.
 
-    Columns starting with ``_`` and empty values are ignored; columns that are not a call's
-    field go into its custom data.
+    Columns starting with ``_`` and empty values are left out; columns that are not a call's
+    field go into its custom data (left out when it holds none).
     """
     custom: dict[str, Any] = {}
-    name = priority = caller_id = None
+    lead: dict[str, Any] = {phone_key.strip().lower(): _number(fields.get(phone_key), normalise)}
     for key, value in fields.items():
         lowered = key.strip().lower()
         if key == phone_key or not lowered or lowered.startswith("_") or value in (None, ""):
             continue
         if lowered in NAME_COLUMNS:
-            name = value
+            lead["customer_name"] = value
         elif lowered == "priority":
-            priority = _integer_or_raw(value) if isinstance(value, str) else value
+            lead["priority"] = _integer_or_raw(value) if isinstance(value, str) else value
         elif lowered == "caller_id":
-            caller_id = _number(value, normalise)
+            lead["caller_id"] = _number(value, normalise)
         elif lowered == "custom_data" and isinstance(value, Mapping):
             custom.update(value)
         else:
             custom[key] = value
     # Values of the wrong type are passed on as they are: validation reports them per lead.
-    return Call(
-        _number(fields.get(phone_key), normalise),  # type: ignore[arg-type]
-        customer_name=name,
-        priority=priority,  # type: ignore[arg-type]
-        caller_id=caller_id,  # type: ignore[arg-type]
-        custom_data=custom,
-    )
+    if custom:
+        lead["custom_data"] = custom
+    return lead
 
 
 def option_call(

@@ -1,10 +1,11 @@
-"""Lead files: CSV or JSONL, read as a stream, checked first, turned into Calls.
+"""Lead files: CSV or JSONL, read as a stream, checked first, turned into calls.
 
 The whole input is checked (:func:`open_leads`) before anything is sent, so a bad file is
 refused with its line number, and its leads are counted (for progress and the journal); then
-:class:`LeadStream` yields one :class:`Call` per lead. Both passes walk the file with the one
-record reader (:class:`_Records`), so they agree on what a lead is. Nothing is ever held
-whole, not even a line: one longer than :data:`MAX_LINE_BYTES` is refused as it is read.
+:class:`LeadStream` yields one call per lead, as a plain mapping of its fields. Both passes
+walk the file with the one record reader (:class:`_Records`), so they agree on what a lead
+is. Nothing is ever held whole, not even a line: one longer than :data:`MAX_LINE_BYTES` is
+refused as it is read.
 
 An input that cannot be read twice (standard input ``-``, a pipe, ``/dev/stdin``) is read
 once: copied to an anonymous temporary file while it is checked, and the leads are read from
@@ -40,9 +41,8 @@ from typing import IO, Any, Literal
 import attrs
 
 from voicenter_dialer._exceptions import LeadFileError
-from voicenter_dialer._models import Call
 
-from ._calls import NAME_COLUMNS, PHONE_COLUMNS, lead_call
+from ._calls import NAME_COLUMNS, PHONE_COLUMNS, lead_fields
 
 __all__ = [
     "DELIMITERS",
@@ -436,7 +436,8 @@ def _refuse_lone_surrogates(name: str, number: int, lead: dict[str, Any]) -> Non
 
 @attrs.frozen
 class LeadStream:
-    """A checked lead file as an iterable of Calls with a length (for progress and journals).
+    """A checked lead file as an iterable of calls (plain mappings of their fields, see
+    :func:`lead_fields`) with a length (for progress and journals).
 
     Iterating reads the file again, recording in :attr:`lines` the line each lead starts on.
     """
@@ -448,7 +449,7 @@ class LeadStream:
     def __len__(self) -> int:
         return self.lead_file.rows
 
-    def __iter__(self) -> Iterator[Call]:
+    def __iter__(self) -> Iterator[dict[str, Any]]:
         lead_file, lines, normalise = self.lead_file, self.lines, self.normalise
         with lead_file.reopen() as file:
             lead_file.check_unchanged(file, 1)
@@ -458,7 +459,7 @@ class LeadStream:
                 if len(lines) % _CHANGE_CHECK_EVERY == 0:
                     lead_file.check_unchanged(file, line)
                 lines.append(line)
-                yield lead_call(fields, phone_key, normalise)
+                yield lead_fields(fields, phone_key, normalise)
             lead_file.check_unchanged(file, "end")
         if len(lines) != lead_file.rows:
             raise lead_file.changed("end")

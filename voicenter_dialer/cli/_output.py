@@ -75,6 +75,7 @@ _FLAGS = {
     "allow_insecure_http": "--allow-insecure-http",
     "base_url": "--base-url",
     "chunk_size": "--chunk-size",
+    "max_chunk_bytes": "--max-chunk-bytes",
     "max_retries": "--max-retries",
     "requests_per_second": "--requests-per-second",
 }

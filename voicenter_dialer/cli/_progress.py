@@ -11,8 +11,8 @@ from typing import TextIO
 import attrs
 
 from voicenter_dialer._client import AsyncDialer
-from voicenter_dialer._concurrency import Concurrency
-from voicenter_dialer._models import BulkReport, Call
+from voicenter_dialer._concurrency import AUTO, Concurrency
+from voicenter_dialer._models import BulkReport, CallInput
 from voicenter_dialer._resume import JournalSpec
 from voicenter_dialer._session import BulkProgress
 
@@ -47,12 +47,18 @@ class _RetryCounter(logging.Handler):
         return f", {self.retries:,} retried" if self.retries else ""
 
 
+def _limit_note(progress: BulkProgress, auto: bool) -> str:
+    """Where ``--concurrency auto`` stands now (nothing to say of a fixed one)."""
+    return f"; concurrency {progress.concurrency} (auto)" if auto and progress.concurrency else ""
+
+
 class _PlainProgress:
     """Progress as occasional lines, for logs and pipes."""
 
-    def __init__(self, total: int | None, out: TextIO) -> None:
+    def __init__(self, total: int | None, out: TextIO, auto: bool) -> None:
         self._total = total
         self._out = out
+        self._auto = auto
         self._next = 0.0
         self.retries = _RetryCounter()
 
@@ -69,7 +75,7 @@ class _PlainProgress:
             write(
                 f"  {progress.done:,}{total} leads: {progress.accepted:,} accepted, "
                 f"{progress.rejected:,} rejected, {progress.failed:,} failed"
-                f"{self.retries.note()}",
+                f"{self.retries.note()}{_limit_note(progress, self._auto)}",
                 self._out,
             )
             self._next = share + 0.1
@@ -78,7 +84,7 @@ class _PlainProgress:
 class _RichProgress:
     """A progress bar, on a terminal with rich installed (the ``cli`` extra)."""
 
-    def __init__(self, total: int | None, out: TextIO) -> None:
+    def __init__(self, total: int | None, out: TextIO, auto: bool) -> None:
         from rich.console import Console
         from rich.progress import (
             BarColumn,
@@ -99,6 +105,7 @@ class _RichProgress:
             console=Console(file=out),
         )
         self._task = self._bar.add_task("upload", total=total, detail="")
+        self._auto = auto
         self.retries = _RetryCounter()
 
     def __enter__(self) -> _RichProgress:
@@ -110,7 +117,7 @@ class _RichProgress:
 
     def update(self, progress: BulkProgress) -> None:
         detail = f"{progress.rejected:,} rejected, {progress.failed:,} failed"
-        detail += self.retries.note()
+        detail += self.retries.note() + _limit_note(progress, self._auto)
         self._bar.update(self._task, completed=progress.done, detail=detail)
 
 
@@ -131,40 +138,44 @@ class _NoProgress:
 
 
 def _progress(
-    total: int | None, out: TextIO, show: bool
+    total: int | None, out: TextIO, show: bool, auto: bool
 ) -> _PlainProgress | _RichProgress | _NoProgress:
     if not show:
         return _NoProgress()
     if out.isatty():
         try:
-            return _RichProgress(total, out)
+            return _RichProgress(total, out, auto)
         except ImportError:
             pass
-    return _PlainProgress(total, out)
+    return _PlainProgress(total, out, auto)
 
 
 @attrs.frozen
 class Upload:
     report: BulkReport
     seconds: float
+    #: ``--concurrency auto``: the report's ``concurrency`` is where it settled.
+    auto: bool = False
 
 
 async def upload_with_progress(
     dialer: AsyncDialer,
     campaign: str,
-    calls: Iterable[Call],
+    calls: Iterable[CallInput],
     *,
     total: int | None,
     chunk_size: int,
     concurrency: Concurrency,
     journal: JournalSpec | None = None,
     reconcile: bool = False,
+    max_chunk_bytes: int | None = None,
     show: bool = True,
 ) -> Upload:
     """Upload *calls* with progress on stderr (none unless *show*)."""
     sys.stdout.flush()  # what was printed so far comes before the progress lines
     started = time.perf_counter()
-    with _progress(total, sys.stderr, show) as progress, progress.retries:
+    auto = concurrency == AUTO
+    with _progress(total, sys.stderr, show, auto) as progress, progress.retries:
         report = await dialer.add_calls_bulk(
             campaign,
             calls,
@@ -173,5 +184,6 @@ async def upload_with_progress(
             on_progress=progress.update,
             journal=journal,
             reconcile=reconcile,
+            max_chunk_bytes=max_chunk_bytes,
         )
-    return Upload(report, time.perf_counter() - started)
+    return Upload(report, time.perf_counter() - started, auto)

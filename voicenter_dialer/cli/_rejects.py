@@ -9,7 +9,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import TextIO
 
-from voicenter_dialer._models import BulkReport, Call
+from voicenter_dialer._models import BulkReport, Call, CallInput, given_target
 
 from ._leads import LeadFile, LineMap
 from ._output import UsageError
@@ -46,11 +46,10 @@ def write_rejects(
     ``_line`` (where the lead starts in the input), ``_status`` (rejected, failed, or unknown
     when the lead may have been added) and ``_reason`` (without the codes in *secrets*).
     """
-    refused = list(refused_leads(report, lines, secrets))
+    refused = [(lead, _fields(lead.call)) for lead in refused_leads(report, lines, secrets)]
     custom_keys: dict[str, None] = {}
-    for lead in refused:
-        if isinstance(lead.call, Call) and isinstance(lead.call.custom_data, Mapping):
-            custom_keys.update(dict.fromkeys(str(key) for key in lead.call.custom_data))
+    for _, (_, custom) in refused:
+        custom_keys.update(dict.fromkeys(custom))
     columns = [
         "phone",
         "name",
@@ -63,25 +62,42 @@ def write_rejects(
     ]
     writer = csv.DictWriter(file, columns)
     writer.writeheader()
-    for lead in refused:
-        row: dict[str, object] = {
-            "_line": "" if lead.line is None else lead.line,
-            "_status": lead.status,
-            "_reason": lead.reason,
-        }
-        call = lead.call
-        if isinstance(call, Call):
-            row.update(
-                phone=call.target,
-                name=call.customer_name or "",
-                priority="" if call.priority is None else call.priority,
-                caller_id=call.caller_id or "",
-            )
-            if isinstance(call.custom_data, Mapping):
-                row.update({str(k): v for k, v in call.custom_data.items()})
-        writer.writerow(row)
+    for lead, (fields, custom) in refused:
+        writer.writerow(
+            {
+                **fields,
+                **custom,
+                "_line": "" if lead.line is None else lead.line,
+                "_status": lead.status,
+                "_reason": lead.reason,
+            }
+        )
     file.close()  # a full disk shows here: the last buffer is written on closing
     return len(refused)
+
+
+def _fields(call: CallInput | None) -> tuple[dict[str, object], dict[str, object]]:
+    """The columns of *call* (a :class:`Call`, or a mapping of its fields, as the CLI sends
+    leads), and those of its custom data; nothing of a call of neither kind."""
+    values: tuple[object, object, object, object]
+    if isinstance(call, Call):
+        values = (call.customer_name, call.priority, call.caller_id, call.custom_data)
+    elif isinstance(call, Mapping):
+        get = call.get
+        values = (get("customer_name"), get("priority"), get("caller_id"), get("custom_data"))
+    else:
+        return {}, {}
+    name, priority, caller_id, custom = values
+    fields: dict[str, object] = {
+        "phone": given_target(call),
+        "name": "" if name is None else name,
+        "priority": "" if priority is None else priority,
+        "caller_id": "" if caller_id is None else caller_id,
+    }
+    custom_fields: dict[str, object] = (
+        {str(key): value for key, value in custom.items()} if isinstance(custom, Mapping) else {}
+    )
+    return fields, custom_fields
 
 
 def close_quietly(file: TextIO) -> None:

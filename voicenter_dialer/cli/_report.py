@@ -7,13 +7,22 @@ from typing import Any, Literal
 
 import attrs
 
+from voicenter_dialer._exceptions import DialerError
 from voicenter_dialer._journal import JournalSummary
-from voicenter_dialer._models import BulkReport, CallInput, Campaign, given_target
+from voicenter_dialer._models import (
+    AddResult,
+    BulkReport,
+    CallInput,
+    Campaign,
+    FailedCall,
+    RejectedCall,
+    given_target,
+)
 from voicenter_dialer._resume import JournalSpec
 from voicenter_dialer._secrets import mask, mask_url, redact
 
 from ._leads import LeadFile, LineMap, delimiter_name
-from ._output import Output
+from ._output import Output, for_shell
 from ._progress import Upload
 
 __all__ = [
@@ -51,26 +60,53 @@ def refused_leads(
     :meth:`BulkReport.outcomes`, the one per-lead view), its reason redacted of *secrets*
     (the service may echo a code)."""
     for outcome in report.outcomes():
-        if outcome.result is not None:
-            result = outcome.result
-            yield RefusedLead(
-                outcome.index,
-                lines.get(outcome.index),
-                "rejected",
-                outcome.call,
-                result.error_code,
-                redact(result.description or str(result.error_code), secrets),
+        if not outcome.accepted:
+            yield _refused(
+                outcome.index, outcome.call, outcome.result, outcome.error, lines, secrets
             )
-        elif outcome.error is not None:
-            error = outcome.error
-            yield RefusedLead(
-                outcome.index,
-                lines.get(outcome.index),
-                "unknown" if error.outcome_unknown else "failed",
-                outcome.call,
-                None,
-                redact(error.message, secrets),
-            )
+
+
+def _refused(
+    index: int,
+    call: CallInput | None,
+    result: AddResult | None,
+    error: DialerError | None,
+    lines: LineMap,
+    secrets: Sequence[str | None],
+) -> RefusedLead:
+    """The lead at *index* the service refused (*result*) or that failed (*error*); its
+    reason names the CLI's flags, not the library's keywords."""
+    line = lines.get(index)
+    if result is not None:
+        reason = redact(result.description or str(result.error_code), secrets)
+        return RefusedLead(index, line, "rejected", call, result.error_code, reason)
+    assert error is not None  # a lead not accepted was rejected or failed
+    status: Literal["failed", "unknown"] = "unknown" if error.outcome_unknown else "failed"
+    return RefusedLead(index, line, status, call, None, for_shell(redact(error.message, secrets)))
+
+
+def _first_refused(
+    report: BulkReport, lines: LineMap, secrets: Sequence[str | None]
+) -> Iterator[RefusedLead]:
+    """The first few rejected leads, then the first few failed ones: what a text report
+    shows (without walking every outcome, as :func:`refused_leads` does)."""
+    entries: list[RejectedCall | FailedCall] = [*report.rejected[:_SHOWN], *report.failed[:_SHOWN]]
+    for entry in entries:
+        if isinstance(entry, RejectedCall):
+            yield _refused(entry.index, entry.call, entry.result, None, lines, secrets)
+        else:
+            yield _refused(entry.index, entry.call, None, entry.error, lines, secrets)
+
+
+#: Refused leads a text report lists, of each kind.
+_SHOWN = 3
+
+
+def _lead_line(lead: RefusedLead) -> str:
+    """A refused lead as a text report lists it: where it is, its number, why."""
+    where = "" if lead.line is None else f" (line {lead.line})"
+    target = given_target(lead.call) or None
+    return f"    {lead.status} #{lead.index}{where}: {target!r}: {lead.reason}"
 
 
 def _settled_note(settled: int) -> str:
@@ -119,6 +155,7 @@ def upload_report(
         "failed": len(report.failed) - unknown,
         "unknown": unknown,
         "seconds": round(upload.seconds, 3),
+        "concurrency": {"mode": "auto" if upload.auto else "fixed", "settled": report.concurrency},
     }
     if rejects is None:
         document["leads"] = [_lead_entry(lead) for lead in refused_leads(report, lines, secrets)]
@@ -143,11 +180,15 @@ def upload_report(
         f"  failed    {len(report.failed):>10,}"
         + (f"  ({unknown:,} may have been added)" if unknown else "")
     )
-    for entry in report.rejected[:3]:
-        description = redact(entry.result.description, secrets)
-        out.say(f"    rejected #{entry.index}: {entry.result.target!r}: {description}")
-    for failed in report.failed[:3]:
-        out.say(f"    failed #{failed.index}: {redact(failed.error.message, secrets)}")
+    if upload.auto and report.concurrency is not None:
+        out.say(f"  concurrency: auto, settled at {report.concurrency}")
+    shown = 0
+    for lead in _first_refused(report, lines, secrets):
+        out.say(_lead_line(lead))
+        shown += 1
+    if len(report.rejected) + len(report.failed) > shown:
+        more = len(report.rejected) + len(report.failed) - shown
+        out.say(f"    … and {more:,} more (--rejects or --json lists them all)")
     if rejects is not None:
         out.say(f"{rejects[1]:,} rejected and failed leads written to {rejects[0]}")
 
@@ -188,11 +229,10 @@ def dry_run_report(
     out.say(f"  valid       {valid:>10,}")
     out.say(f"  invalid     {len(invalid):>10,}")
     out.say(f"  would send  {would_send:>10,}")
-    for lead in invalid[:3]:
-        target = given_target(lead.call) or None
-        out.say(f"    invalid #{lead.index} (line {lead.line}): {target!r}: {lead.reason}")
-    if len(invalid) > 3:
-        out.say(f"    … and {len(invalid) - 3:,} more (--json lists them all)")
+    for lead in invalid[:_SHOWN]:
+        out.say(_lead_line(lead))
+    if len(invalid) > _SHOWN:
+        out.say(f"    … and {len(invalid) - _SHOWN:,} more (--json lists them all)")
     if journal is not None:
         summary = journal[1]
         out.say(

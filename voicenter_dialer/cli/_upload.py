@@ -22,6 +22,7 @@ from ._commands import (
     campaign_code,
     command,
     optional_campaign_code,
+    positive,
     region_option,
 )
 from ._leads import LeadStream, open_leads
@@ -120,6 +121,7 @@ async def _upload(dialer: AsyncDialer, args: argparse.Namespace, out: Output) ->
                 show=not out.quiet,
                 journal=args.journal,
                 reconcile=args.reconcile,
+                max_chunk_bytes=args.max_chunk_bytes,
             )
         except JournalError as exc:
             if len(calls.lines):  # leads were read, so some may have been sent
@@ -214,6 +216,13 @@ def register(commands: Subparsers) -> None:
     )
     region_option(upload)
     bulk_options(upload)
+    upload.add_argument(
+        "--max-chunk-bytes",
+        type=positive,
+        metavar="N",
+        help="no request body larger than N bytes: a chunk is split, and a lead whose "
+        "request alone is larger fails (default: no bound)",
+    )
 
     journal = command(
         commands, "journal", "summarise an upload journal", _journal, connection=False
