@@ -19,8 +19,12 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ._chunk import METHOD, Chunk, ChunkOutcome, ChunkSender
+from ._concurrency import Limiter
 from ._exceptions import DialerError
+from ._journal import check_input, open_store
+from ._journal_records import MissingJournal
 from ._models import BulkReport, CallInput
+from ._resume import digest
 from ._session import (
     DEFAULT_CHUNK_SIZE,
     DEFAULT_CONCURRENCY,
@@ -39,6 +43,7 @@ __all__ = [
     "DEFAULT_CONCURRENCY",
     "MAX_CHUNK_SIZE",
     "BulkProgress",
+    "check_journal",
     "stream",
     "upload",
 ]
@@ -222,3 +227,39 @@ async def upload(
         report.concurrency,
     )
     return report
+
+
+async def check_journal(
+    sender: ChunkSender, calls: Iterable[CallInput] | AsyncIterable[CallInput], options: BulkOptions
+) -> None:
+    """Compare all of *calls* with what the journal of *options* recorded, sending nothing:
+    :class:`JournalError` names the first chunk that differs (or another campaign). A journal
+    not started yet holds nothing to differ from.
+
+    For a caller that can read its input twice (a file): an upload alone checks each chunk as
+    it comes, so a changed third chunk is found after the first two were replayed.
+    """
+    assert options.journal is not None
+    try:
+        store = await open_store(
+            options.journal,
+            campaign=sender.campaign,
+            chunk_size=options.chunk_size,
+            total=None,
+            create=False,
+        )
+    except MissingJournal:
+        return  # nothing journalled yet: the upload will start the journal
+    try:
+        runner = ChunkRunner(sender, Limiter(1, 1), None, store.chunk_size, options.max_chunk_bytes)
+        fingerprints: list[tuple[int, int, bytes]] = []
+        start = 0
+        async with aclosing(_chunks(calls, store.chunk_size)) as chunks:
+            async for calls_read in chunks:
+                for chunk in runner.prepare(start, calls_read):
+                    fingerprints.append((chunk.start, len(chunk.calls), digest(chunk)))
+                start += len(calls_read)
+        await check_input(store, fingerprints)
+    finally:
+        with anyio.CancelScope(shield=True):
+            await store.aclose()

@@ -14,7 +14,7 @@ import httpx
 from . import _telemetry as telemetry
 from . import _validation as check
 from ._answer import Answer
-from ._bulk import stream, upload
+from ._bulk import check_journal, stream, upload
 from ._chunk import METHOD as BULK_METHOD
 from ._chunk import ChunkOutcome
 from ._concurrency import DEFAULT_MAX_CONCURRENCY, Concurrency
@@ -414,6 +414,34 @@ class AsyncDialer:
             max_chunk_bytes=max_chunk_bytes,
         )
         return _traced(stream(self._sender(campaign), calls, options))
+
+    async def check_journal(
+        self,
+        campaign: str | Campaign,
+        calls: Iterable[CallInput] | AsyncIterable[CallInput],
+        *,
+        journal: JournalSpec,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        max_chunk_bytes: int | None = None,
+    ) -> None:
+        """Compare all of *calls* with what *journal* recorded, sending nothing.
+
+        Raises :class:`JournalError` naming the first chunk that differs (or another
+        campaign); returns when every journalled chunk matches, or the journal holds no
+        upload yet. An upload checks each chunk as it reads it, so a rerun whose third chunk
+        changed replays the first two before it stops: a caller that can read its input twice
+        (a file; the CLI does) checks it whole first. The other options are
+        :meth:`add_calls_bulk`'s, and must be the same as the upload's.
+        """
+        options = BulkOptions.build(
+            chunk_size=chunk_size,
+            concurrency=1,
+            max_concurrency=1,
+            flush_after=None,
+            journal=journal,
+            max_chunk_bytes=max_chunk_bytes,
+        )
+        await check_journal(self._sender(campaign), calls, options)
 
     def bulk_writer(
         self,

@@ -29,6 +29,7 @@ __all__ = [
     "JournalStore",
     "JournalSummary",
     "LeadRecord",
+    "MissingJournal",
     "another_campaign",
     "another_input",
     "campaign_digest",
@@ -190,8 +191,12 @@ def no_such_journal(where: str) -> JournalError:
     return JournalError(f"{where}: no such journal")
 
 
-def nothing_to_reconcile(where: str) -> JournalError:
-    return JournalError(
+class MissingJournal(JournalError):
+    """Opened without creating (``create=False``), the journal holds no upload."""
+
+
+def nothing_to_reconcile(where: str) -> MissingJournal:
+    return MissingJournal(
         f"{where}: no such journal, so nothing to reconcile: reconciling settles what an "
         "earlier upload's journal left unknown. Check the path or URL (a relative path is "
         "relative to the current directory); nothing was sent and no journal was created"

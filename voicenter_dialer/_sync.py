@@ -381,6 +381,26 @@ class Dialer:
         )
         return _streamed(Block(loop, upload))
 
+    def check_journal(
+        self,
+        campaign: str | Campaign,
+        calls: Iterable[CallInput],
+        *,
+        journal: JournalSpec,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        max_chunk_bytes: int | None = None,
+    ) -> None:
+        """See :meth:`AsyncDialer.check_journal`: compare *calls* with *journal*, sending
+        nothing."""
+        self._run(
+            AsyncDialer.check_journal,
+            campaign,
+            calls,
+            journal=journal,
+            chunk_size=chunk_size,
+            max_chunk_bytes=max_chunk_bytes,
+        )
+
     def bulk_writer(
         self,
         campaign: str | Campaign,

@@ -109,6 +109,16 @@ async def _upload(dialer: AsyncDialer, args: argparse.Namespace, out: Output) ->
         rejects_file = open_rejects(args.rejects, lead_file) if args.rejects else None
         if rejects_file is not None:
             stack.callback(close_quietly, rejects_file)
+        if args.journal is not None:
+            # The whole file against the journal first: a rerun whose later chunk changed is
+            # refused before the first request, not after replaying the chunks before it.
+            await dialer.check_journal(
+                campaign,
+                LeadStream(lead_file, normalise),
+                journal=args.journal,
+                chunk_size=args.chunk_size,
+                max_chunk_bytes=args.max_chunk_bytes,
+            )
         calls = LeadStream(lead_file, normalise)
         try:
             upload = await upload_with_progress(
