@@ -18,7 +18,7 @@ annotations and defaults come from the source, so they link to the reference as 
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import griffe
@@ -26,6 +26,9 @@ import griffe
 __all__ = ["AttrsInit"]
 
 _FIELD = frozenset({"attrs.field", "attr.ib", "attr.attrib", "attr.field"})
+# mypy checks as Python 3.10, where griffe's StrEnum members read as plain str.
+_POSITIONAL = cast("griffe.ParameterKind", griffe.ParameterKind.positional_or_keyword)
+_KEYWORD_ONLY = cast("griffe.ParameterKind", griffe.ParameterKind.keyword_only)
 
 
 class AttrsInit(griffe.Extension):
@@ -65,19 +68,16 @@ def _document(cls: griffe.Class) -> None:
     # A class that writes its own __init__ has it in the source already; init=False has none.
     if "__init__" in cls.members or "__init__" not in vars(runtime):
         return
-    parameters = [griffe.Parameter("self", kind=griffe.ParameterKind.positional_or_keyword)]
-    for field in fields:
-        if not field.init:
-            continue
+    parameters = [griffe.Parameter("self", kind=_POSITIONAL)]
+    # attrs puts the keyword-only fields last, wherever they are declared.
+    for field in sorted((f for f in fields if f.init), key=lambda f: f.kw_only):
         member = cls.all_members.get(field.name)
         attribute = member if isinstance(member, griffe.Attribute) else None
         parameters.append(
             griffe.Parameter(
                 field.alias,
                 annotation=attribute.annotation if attribute else field.type,
-                kind=griffe.ParameterKind.keyword_only
-                if field.kw_only
-                else griffe.ParameterKind.positional_or_keyword,
+                kind=_KEYWORD_ONLY if field.kw_only else _POSITIONAL,
                 default=_default(field, attribute, module),
                 docstring=attribute.docstring if attribute else None,
             )
@@ -100,15 +100,18 @@ def _default(
         return None
     value = attribute.value if attribute else None
     if isinstance(value, griffe.ExprCall) and value.canonical_path in _FIELD:
-        given = {arg.name: arg.value for arg in value.arguments if isinstance(arg, griffe.ExprKeyword)}
+        given = {
+            arg.name: arg.value for arg in value.arguments if isinstance(arg, griffe.ExprKeyword)
+        }
         if "default" in given:
             return given["default"]
-        if "factory" in given:
-            return griffe.ExprCall(function=given["factory"], arguments=[])
+        if isinstance(factory := given.get("factory"), griffe.Expr):
+            return griffe.ExprCall(function=factory, arguments=[])
     elif value is not None and not isinstance(value, griffe.ExprCall):
         return value
     # A helper's field (``extra: ... = _extra()``): attrs knows the default, the source does not.
-    if isinstance(field.default, attrs.Factory):  # type: ignore[arg-type]
-        return f"{field.default.factory.__qualname__}()"
-    named = [name for name, value in vars(module).items() if value is field.default]
-    return named[0] if named else repr(field.default)
+    default: Any = field.default
+    if isinstance(default, attrs.Factory):  # type: ignore[arg-type]  # a class, typed as a function
+        return f"{default.factory.__qualname__}()"
+    named = [name for name, value in vars(module).items() if value is default]
+    return named[0] if named else repr(default)

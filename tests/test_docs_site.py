@@ -79,7 +79,7 @@ def _field_comments(cls: type) -> dict[str, str]:
     comments: dict[str, str] = {}
     for node in body.body:
         if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            above = []
+            above: list[str] = []
             index = node.lineno - 2
             while index >= 0 and (line := lines[index].strip()).startswith("#:"):
                 above.insert(0, line[2:].strip())
