@@ -24,6 +24,11 @@ import voicenter_dialer
 import voicenter_dialer.testing
 
 pytest.importorskip("mkdocs", reason="the docs group is not installed")
+# `make docs` builds on Python 3.11; uv.lock's docs tools for 3.10 (mkdocstrings 1.0.6 with
+# pymdown-extensions 12.3) fail on any page with an API reference, so nox's 3.10 sessions skip.
+pytestmark = pytest.mark.skipif(
+    sys.version_info < (3, 11), reason="the locked docs tools cannot build the site on 3.10"
+)
 
 ROOT = Path(__file__).parent.parent
 PUBLIC_CLASSES = [
