@@ -18,6 +18,7 @@ annotations and defaults come from the source, so they link to the reference as 
 from __future__ import annotations
 
 import sys
+from types import ModuleType
 from typing import Any, cast
 
 import attrs
@@ -63,7 +64,7 @@ def _document(cls: griffe.Class) -> None:
         member = cls.members.get(field.name)
         if isinstance(member, griffe.Attribute):
             member.value = _default(field, member, module)
-            # attrs classes are slotted: a field lives on the instance, its default in __init__.
+            # attrs takes fields off the class: one lives on the instance, its default in __init__.
             member.labels.discard("class-attribute")
     # A class that writes its own __init__ has it in the source already; init=False has none.
     if "__init__" in cls.members or "__init__" not in vars(runtime):
@@ -94,7 +95,7 @@ def _document(cls: griffe.Class) -> None:
 
 
 def _default(
-    field: attrs.Attribute[Any], attribute: griffe.Attribute | None, module: Any
+    field: attrs.Attribute[Any], attribute: griffe.Attribute | None, module: ModuleType
 ) -> str | griffe.Expr | None:
     if field.default is attrs.NOTHING:
         return None

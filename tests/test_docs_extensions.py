@@ -82,12 +82,21 @@ def test_an_attrs_class_gets_the_init_attrs_writes(load: Load) -> None:
     module = load(
         "models",
         """
+        from typing import Any
+
         import attrs
 
 
         @attrs.define
         class Base:
             first: int
+
+
+        NONE_GIVEN = object()
+
+
+        def _kept() -> Any:
+            return attrs.field(default=NONE_GIVEN, kw_only=True)
 
 
         @attrs.frozen
@@ -97,6 +106,8 @@ def test_an_attrs_class_gets_the_init_attrs_writes(load: Load) -> None:
             items: list[int] = attrs.field(factory=list)
             _secret: str = attrs.field(default="", repr=False)
             hidden: int = attrs.field(default=0, init=False)
+            #: Built by a helper: only attrs knows its default.
+            kept: object = _kept()
 
 
         @attrs.define(init=False)
@@ -116,9 +127,11 @@ def test_an_attrs_class_gets_the_init_attrs_writes(load: Load) -> None:
         ("items", "positional or keyword", "list()"),
         ("secret", "positional or keyword", "''"),
         ("flag", "keyword-only", "False"),
+        ("kept", "keyword-only", "NONE_GIVEN"),
     ]
     assert init.parameters["flag"].docstring.value.startswith("Keyword-only")
     assert str(module["Model.items"].value) == "list()"
     assert str(module["Model.hidden"].value) == "0"
+    assert str(module["Model.kept"].value) == "NONE_GIVEN"
     assert module["Base.first"].value is None
     assert [p.name for p in module["Own"].members["__init__"].parameters] == ["self", "y"]
