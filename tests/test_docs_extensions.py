@@ -29,7 +29,9 @@ def load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Load]:
         (tmp_path / f"{name}.py").write_text(textwrap.dedent(source))
         names.append(name)
         extensions = griffe.load_extensions(
-            "griffe_field_comments:FieldComments", "griffe_attrs:AttrsInit"
+            "griffe_field_comments:FieldComments",
+            "griffe_attrs:AttrsInit",
+            "griffe_init_attributes:InitAttributes",
         )
         module = griffe.load(name, search_paths=[tmp_path], extensions=extensions)
         assert isinstance(module, griffe.Module)
@@ -135,3 +137,30 @@ def test_an_attrs_class_gets_the_init_attrs_writes(load: Load) -> None:
     assert str(module["Model.kept"].value) == "NONE_GIVEN"
     assert module["Base.first"].value is None
     assert [p.name for p in module["Own"].members["__init__"].parameters] == ["self", "y"]
+
+
+def test_an_attribute_set_from_init_arguments_shows_no_value(load: Load) -> None:
+    module = load(
+        "assigned",
+        """
+        class Thing:
+            size: int
+
+            def __init__(self, size: int, name: str, items: list[int] | None = None) -> None:
+                self.size = size
+                self.name = name
+                self.items = items or []
+                self.seen: list[str] = []
+        """,
+    )
+    shown = {
+        name: (str(module[f"Thing.{name}"].annotation), str(module[f"Thing.{name}"].value))
+        for name in ("size", "name", "items", "seen")
+    }
+
+    assert shown == {
+        "size": ("int", "None"),
+        "name": ("str", "None"),
+        "items": ("None", "None"),
+        "seen": ("list[str]", "[]"),
+    }

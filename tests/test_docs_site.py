@@ -151,3 +151,13 @@ def test_the_sitemap_has_absolute_addresses(site: Path) -> None:
     sitemap = (site / "sitemap.xml").read_text()
 
     assert re.findall(r"<loc>https://[^<]+/reference/models/</loc>", sitemap) != []
+
+
+def test_an_attribute_set_in_init_shows_its_type_not_the_constructors_code(reference: str) -> None:
+    assert _signature(reference, "voicenter_dialer.DialerError.response") == (
+        "response: Response | None"
+    )
+    assert _signature(reference, "voicenter_dialer.RawResponse.http_response") == (
+        "http_response: Response"
+    )
+    assert _signature(reference, "voicenter_dialer.testing.FakeService.faults") == "faults"
