@@ -44,7 +44,7 @@ def test_every_public_name_and_member_has_a_docstring() -> None:
     undocumented: list[str] = []
     for path in PUBLIC:
         obj = package[path.split(".", 1)[1]].final_target
-        # A class's methods and properties; its fields are described in its own docstring.
+        # A class's methods and properties; its fields by `#:` comments (see test_docs_site.py).
         methods = [
             member
             for name, member in (obj.members.items() if obj.is_class else ())
