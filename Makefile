@@ -13,7 +13,7 @@ export UV_PYTHON_DOWNLOADS := never
 # pyenv's interpreters (3.10 to 3.13 here), ahead of its shims, which only run the selected one.
 PYENV_BINS := $(subst $() ,:,$(wildcard $(HOME)/.pyenv/versions/3.1[0-3].*/bin))
 
-.PHONY: test test-all lint typecheck unit docs demo lock clean
+.PHONY: test test-all lint typecheck unit docs serve-docs demo lock clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -36,6 +36,12 @@ unit: $(STAMP)
 # The documentation site, into site/; --strict fails on a broken link or API reference.
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+# The site at http://127.0.0.1:$(DOCS_PORT)/, rebuilt on every edit (Ctrl-C stops it). Its links
+# name folders, which a web server answers with their index.html and a browser on site/ does not.
+DOCS_PORT ?= 8000
+serve-docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --strict --dev-addr 127.0.0.1:$(DOCS_PORT)
 
 # The fast one: Python 3.11 (python3 here) only.
 test: lint typecheck unit docs

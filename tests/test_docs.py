@@ -44,7 +44,7 @@ def test_every_public_name_and_member_has_a_docstring() -> None:
     undocumented: list[str] = []
     for path in PUBLIC:
         obj = package[path.split(".", 1)[1]].final_target
-        # A class's methods and properties; its fields are described in its own docstring.
+        # A class's methods and properties; its fields by `#:` comments (see test_docs_site.py).
         methods = [
             member
             for name, member in (obj.members.items() if obj.is_class else ())
@@ -55,3 +55,22 @@ def test_every_public_name_and_member_has_a_docstring() -> None:
                 undocumented.append(path if each is obj else f"{path}.{each.name}")
 
     assert undocumented == []
+
+
+def test_the_readme_and_the_guides_agree_on_what_make_test_runs() -> None:
+    # `make test` runs its prerequisites; each description names every one of them.
+    prerequisites = re.search(r"^test: (.+)$", (ROOT / "Makefile").read_text(), re.MULTILINE)
+    assert prerequisites is not None
+    named_by = {"lint": "ruff", "typecheck": "mypy", "unit": "test suite", "docs": "docs"}
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    descriptions = {
+        match
+        for page in pages
+        for match in re.findall(r"^make test +# (.+)$", page.read_text(), re.MULTILINE)
+    }
+
+    assert len(descriptions) == 1
+    (description,) = descriptions
+    assert [
+        target for target in prerequisites[1].split() if named_by[target] not in description
+    ] == []
