@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import functools
 import json
+import signal
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -664,3 +668,30 @@ async def test_a_journal_of_an_older_schema_is_refused(
         db.execute("UPDATE voicenter_dialer.schema_version SET version = 0")
     with pytest.raises(JournalError, match="version 0"):
         await open_postgres(url, campaign=CAMPAIGN, chunk_size=10, total=None)
+
+
+def test_the_cli_exits_130_on_the_first_ctrl_c_while_the_journal_hangs(
+    silent_server: int, tmp_path: Path
+) -> None:
+    """A journal on a server that accepts and never answers: one Ctrl-C ends the upload."""
+    leads = tmp_path / "leads.csv"
+    leads.write_text("phone\n972501234567\n")
+    url = f"postgresql://u@127.0.0.1:{silent_server}/db#hung"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "voicenter_dialer", "--base-url", "http://127.0.0.1:9/",
+         "--code", "account-code-1234", "upload", str(leads), "--campaign", "campaign-code-1234",
+         "--journal", url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # A suite started in the background ignores SIGINT: give it the default, as a terminal.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.default_int_handler),
+    )  # fmt: skip
+    time.sleep(2)  # connecting to the journal, which never answers
+    assert process.poll() is None
+    process.send_signal(signal.SIGINT)
+    # One Ctrl-C is enough (no second one is sent), and it does not wait for libpq's connect
+    # timeout (10 s by default) to end the process: a hang guard, well above a prompt exit.
+    _, err = process.communicate(timeout=6)
+    assert process.returncode == 130
+    assert "Traceback" not in err

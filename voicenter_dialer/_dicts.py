@@ -19,7 +19,7 @@ from typing import Any, cast
 
 import attrs
 
-from ._exceptions import APIError, DialerError, ResponseError
+from ._exceptions import APIError, DialerError, ResponseError, kind
 from ._models import Campaign
 from ._secrets import mask
 from ._validation import shown
@@ -80,7 +80,7 @@ def jsonable(value: object, *, mask_codes: bool = False) -> Any:
 
 def _error(error: DialerError) -> dict[str, Any]:
     rendered: dict[str, Any] = {
-        "type": type(error).__name__,
+        "type": kind(error),
         "message": error.message,
         "method": error.method,
         "outcome_unknown": error.outcome_unknown,

@@ -52,6 +52,7 @@ __all__ = [
     "TransportError",
     "ValidationError",
     "api_error",
+    "kind",
 ]
 
 
@@ -206,3 +207,12 @@ def api_error(
         message=message,
         response=response,
     )
+
+
+def kind(error: BaseException) -> str:
+    """The name of *error*'s class as users know it: the nearest class of this tree (a store's
+    own refinement of :class:`JournalError` is a ``JournalError``), else its own class's."""
+    for cls in type(error).__mro__:
+        if cls.__module__ == __name__ and cls.__name__ in __all__:
+            return cls.__name__
+    return type(error).__name__

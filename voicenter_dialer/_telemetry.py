@@ -19,6 +19,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import TYPE_CHECKING, Final, Protocol
 
 from ._exceptions import DialerError, ResponseError
+from ._exceptions import kind as error_kind
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -52,7 +53,7 @@ class OperationSpan:
 
     def failed(self, error: BaseException) -> None:
         """Mark the span failed: the error's type and outcome, never its message."""
-        kind = type(error).__name__
+        kind = error_kind(error)
         self._span.set_attribute("error.type", kind)
         if isinstance(error, DialerError):
             self.set("outcome_unknown", error.outcome_unknown)

@@ -18,6 +18,7 @@ from . import _commands, _completion, _fake, _upload
 from ._output import (
     EPILOG,
     EXIT_INCOMPLETE,
+    EXIT_INTERRUPTED,
     EXIT_USAGE,
     Incomplete,
     Output,
@@ -89,8 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INCOMPLETE
     except BaseException as exc:
         if _interrupted(exc):
-            out.error("interrupted", KeyboardInterrupt(), 130)
-            return 130
+            out.error("interrupted", KeyboardInterrupt(), EXIT_INTERRUPTED)
+            return EXIT_INTERRUPTED
         if not isinstance(exc, Exception):  # SystemExit and the like are not failures
             raise
         if isinstance(exc, BrokenPipeError):  # stdout's reader left (| head): nobody to tell

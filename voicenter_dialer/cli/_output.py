@@ -17,10 +17,12 @@ from typing import Any, TextIO
 
 from voicenter_dialer._dicts import jsonable as library_jsonable
 from voicenter_dialer._exceptions import DialerError
+from voicenter_dialer._exceptions import kind as error_kind
 
 __all__ = [
     "EPILOG",
     "EXIT_INCOMPLETE",
+    "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_USAGE",
     "LIBRARY_LOGGER",
@@ -33,7 +35,7 @@ __all__ = [
     "write",
 ]
 
-EXIT_OK, EXIT_INCOMPLETE, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_INCOMPLETE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 #: Every command's --help ends with this.
 EPILOG = """\
@@ -153,7 +155,7 @@ class Output:
         write(f"{prog}: {label}{message}", sys.stderr)
         if isinstance(error, Incomplete):
             error = error.error
-        kind = "UsageError" if isinstance(error, UsageError) else type(error).__name__
+        kind = "UsageError" if isinstance(error, UsageError) else error_kind(error)
         self.document({"error": {"type": kind, "message": message}, "exit_status": status})
 
 

@@ -6,6 +6,8 @@ import argparse
 import contextlib
 from typing import Any
 
+import anyio
+
 from voicenter_dialer._client import AsyncDialer
 from voicenter_dialer._converter import call_to_wire
 from voicenter_dialer._exceptions import JournalError, ValidationError
@@ -36,12 +38,18 @@ __all__ = ["register"]
 Subparsers = Any  # argparse's _SubParsersAction is private
 
 
-def _settled(journal: JournalSpec | None) -> int:
+async def _summary(journal: JournalSpec) -> JournalSummary:
+    """:func:`summarise_journal` in a worker thread: a journal's server may hang, and Ctrl-C
+    must still end the command at once (the thread is abandoned)."""
+    return await anyio.to_thread.run_sync(summarise_journal, journal, abandon_on_cancel=True)
+
+
+async def _settled(journal: JournalSpec | None) -> int:
     """How many leads the journal settled in earlier runs (a rerun does not send them)."""
     if journal is None:
         return 0
     try:
-        return summarise_journal(journal).done
+        return (await _summary(journal)).done
     except JournalError:  # no journal yet; or one the upload itself will refuse, saying why
         return 0
 
@@ -59,7 +67,7 @@ def _would_send(valid: int, rows: int, journal: JournalSummary | None) -> int:
     return min(valid, max(left, 0))
 
 
-def _dry_run(args: argparse.Namespace, out: Output) -> int:
+async def _dry_run(args: argparse.Namespace, out: Output) -> int:
     """Check the lead file and validate each lead; compare with the journal by its counts."""
     for option, given in (("--reconcile", args.reconcile), ("--rejects", args.rejects)):
         if given:
@@ -70,7 +78,7 @@ def _dry_run(args: argparse.Namespace, out: Output) -> int:
     journal = None
     if args.journal is not None:
         try:
-            journal = summarise_journal(args.journal)
+            journal = await _summary(args.journal)
         except JournalError as exc:  # a first upload starts it; or it will refuse, saying why
             out.warn(f"--journal: {exc}")
     invalid: list[RefusedLead] = []
@@ -97,12 +105,12 @@ def _dry_run(args: argparse.Namespace, out: Output) -> int:
 
 async def _upload(dialer: AsyncDialer, args: argparse.Namespace, out: Output) -> int:
     if args.dry_run:
-        return _dry_run(args, out)
+        return await _dry_run(args, out)
     campaign = campaign_code(args)
     normalise = region_normaliser(args.region)
     if args.reconcile and args.journal is None:
         raise UsageError("--reconcile needs --journal: it settles what a journal left unknown")
-    settled = _settled(args.journal)
+    settled = await _settled(args.journal)
     secrets = (campaign, account_code(args))
     with contextlib.ExitStack() as stack:
         lead_file = stack.enter_context(open_leads(args.file, args.format, args.delimiter))
@@ -162,7 +170,7 @@ async def _upload(dialer: AsyncDialer, args: argparse.Namespace, out: Output) ->
 
 
 async def _journal(args: argparse.Namespace, out: Output) -> int:
-    summary = summarise_journal(args.path)
+    summary = await _summary(args.path)
     return EXIT_OK if journal_report(out, args.path, summary) else EXIT_INCOMPLETE
 
 
