@@ -16,11 +16,13 @@ LATENCY = 0.02
 
 
 class Driver:
-    """Drives a limiter by hand, keeping it full as an upload does."""
+    """Drives a limiter by hand, keeping it full as an upload does; answers come oldest first."""
 
     def __init__(self, limiter: Limiter) -> None:
         self.limiter = limiter
         self.in_flight: list[Slot] = []
+        #: The most chunks in flight with which an answered chunk had left.
+        self.held = 0
 
     async def fill(self) -> None:
         while len(self.in_flight) < self.limiter.limit:
@@ -31,6 +33,7 @@ class Driver:
         for _ in range(count):
             await self.fill()
             slot = self.in_flight.pop(0)
+            self.held = max(self.held, slot.in_flight)
             self.limiter.answered(slot, seconds)
             self.limiter.release(slot)
         await self.fill()
@@ -112,16 +115,28 @@ def serve(capacity: int, answers: int, maximum: int = 32) -> Service:
     return anyio.run(main)
 
 
-# --- the limiter --------------------------------------------------------------------------
+# --- the limiter ---------------------------------------------------------------------------
 
 
-def test_auto_starts_at_four_and_grows_by_one_per_answer() -> None:
+def test_answers_read_together_grow_the_limit_by_one_not_by_a_round() -> None:
+    async def scenario(driver: Driver) -> None:
+        assert driver.limiter.limit == 4
+        await driver.answer(4)  # the first four, read one after the other
+        assert driver.limiter.limit == 5  # the service held 4: one more (not 8)
+
+    drive(scenario)
+
+
+def test_slow_start_grows_one_per_answer_up_to_a_little_above_what_the_service_held() -> None:
     async def scenario(driver: Driver) -> None:
         seen = [driver.limiter.limit]
-        for _ in range(5):
+        while driver.limiter.limit < 32:
             await driver.answer(1)
+            step = driver.limiter.limit - seen[-1]
+            assert step in (0, 1)  # one per answer at most
+            assert driver.limiter.limit <= max(driver.held + max(1, driver.held // 4), 4)
             seen.append(driver.limiter.limit)
-        assert seen == [4, 5, 6, 7, 8, 9]
+        assert len(seen) < 200  # and yet it gets there: a quarter more each round
 
     drive(scenario)
 
@@ -135,36 +150,41 @@ def test_auto_starts_no_higher_than_max_concurrency() -> None:
     drive(scenario, maximum=2)
 
 
-def test_the_first_refusal_sets_the_ceiling_from_the_chunks_in_flight() -> None:
+def test_the_first_refusal_makes_the_chunks_in_flight_the_ceiling() -> None:
     async def scenario(driver: Driver) -> None:
-        await driver.until(9)
-        await driver.refuse(drain=False)  # 9 in flight: the service has room for 8 at most
-        assert driver.limiter.limit == 8
+        await driver.answer(4)
+        await driver.refuse(drain=False)  # 5 in flight; the service held 4
+        assert driver.limiter.limit == 4
         driver.in_flight[0].on_refused()  # sent before the step back: old news
-        assert driver.limiter.limit == 8
-        await driver.answer(9)
-        await driver.rounds(7)
-        assert driver.limiter.limit == 8  # 9 was refused: it is probed later
+        assert driver.limiter.limit == 4
+        await driver.answer(5)
+        await driver.rounds(15)
+        assert driver.limiter.limit == 4  # 5 was refused: probed only after 16 quiet rounds
+        await driver.rounds(1)
+        assert driver.limiter.limit == 5
 
     drive(scenario)
 
 
-def test_the_first_refusal_counts_the_chunks_in_flight_not_the_limit() -> None:
+def test_after_the_first_refusal_the_limit_is_what_the_service_was_seen_to_hold() -> None:
     async def scenario(driver: Driver) -> None:
-        await driver.until(9)
-        await driver.answer(4)  # 13 allowed; 5 chunks in flight
-        for slot in driver.in_flight[5:]:
-            driver.limiter.release(slot)
-        del driver.in_flight[5:]
-        driver.in_flight[-1].on_refused()
-        assert driver.limiter.limit == 4
+        await driver.until(12)
+        held = driver.held
+        assert held < 11  # the answers of the chunks that left with more are not in yet
+        await driver.refuse()  # 12 in flight: ceiling 12
+        assert driver.limiter.limit == held
+        for _ in range(11 - held):
+            await driver.rounds(1)  # one more per quiet round...
+        assert driver.limiter.limit == 11  # ...up to the ceiling's foot
+        await driver.rounds(15)
+        assert driver.limiter.limit == 11
 
     drive(scenario)
 
 
 @pytest.mark.parametrize("capacity", [1, 3, 6, 20])
 def test_auto_meets_a_service_s_room_with_at_most_two_chunks_refused(capacity: int) -> None:
-    service = serve(capacity, answers=capacity * 6)  # to before the first probe
+    service = serve(capacity, answers=capacity * 15)  # to before the first probe
     assert service.refused <= 2
     assert service.limiter.limit == capacity
 
@@ -172,75 +192,77 @@ def test_auto_meets_a_service_s_room_with_at_most_two_chunks_refused(capacity: i
 def test_auto_against_a_steady_service_has_few_refusals_and_stays_at_its_room() -> None:
     # The benchmark's shape: 120 chunks, room for 6 (about 20 rounds).
     service = serve(6, answers=120)
-    assert service.refused <= 3
+    assert service.refused <= 2
     assert service.limiter.settled == 6
 
 
 def test_auto_probes_the_ceiling_after_quiet_rounds_waiting_twice_as_long_each_time() -> None:
     async def scenario(driver: Driver) -> None:
-        await driver.until(7)
-        await driver.refuse()  # ceiling 7
-        assert driver.limiter.limit == 6
-        await driver.rounds(7)
-        assert driver.limiter.limit == 6
-        await driver.rounds(1)  # the 8th quiet round: a probe
-        assert driver.limiter.limit == 7
+        await driver.answer(4)
+        await driver.refuse()  # ceiling 5
+        assert driver.limiter.limit == 4
+        await driver.rounds(16)  # 16 quiet rounds: a probe
+        assert driver.limiter.limit == 5
         await driver.refuse()
-        assert driver.limiter.limit == 6  # a failed probe steps back, no more
-        await driver.rounds(15)
-        assert driver.limiter.limit == 6  # and the next probe waits twice as long
+        assert driver.limiter.limit == 4  # a failed probe steps back, no more
+        await driver.rounds(31)
+        assert driver.limiter.limit == 4  # and the next probe waits twice as long
         await driver.rounds(1)
-        assert driver.limiter.limit == 7
+        assert driver.limiter.limit == 5
         await driver.refuse()
-        assert driver.limiter.limit == 6
-        assert driver.limiter.settled == 6
+        assert driver.limiter.limit == 4
+        assert driver.limiter.settled == 4
 
     drive(scenario)
 
 
 def test_a_probe_quiet_for_long_enough_raises_the_ceiling() -> None:
     async def scenario(driver: Driver) -> None:
-        await driver.until(7)
+        await driver.answer(4)
+        await driver.refuse()  # ceiling 5
+        await driver.until(5)  # the probe...
+        await driver.rounds(15)
+        assert driver.limiter.limit == 5
+        await driver.rounds(1)  # ...held 16 rounds: the ceiling is 6 now
+        await driver.rounds(15)
+        assert driver.limiter.limit == 5
+        await driver.rounds(1)
+        assert driver.limiter.limit == 6  # probed in its turn
         await driver.refuse()
-        await driver.until(7)  # the probe...
-        await driver.rounds(8)  # ...held
-        assert driver.limiter.limit == 7
-        await driver.until(8)  # the next ceiling is probed in its turn
-        await driver.refuse()
-        assert driver.limiter.limit == 7
+        assert driver.limiter.limit == 5
 
     drive(scenario)
 
 
 def test_push_back_below_the_ceiling_steps_down_by_one_then_by_a_factor_once_proven() -> None:
     async def scenario(driver: Driver) -> None:
+        await driver.until(12)
+        await driver.refuse()  # ceiling 12
         await driver.until(11)
-        await driver.refuse()  # ceiling 11
-        await driver.rounds(1)
-        await driver.refuse()  # 10, not yet proven: one too many
-        assert driver.limiter.limit == 9
+        await driver.refuse()  # 11, not proven yet: one too many
+        assert driver.limiter.limit == 10
         await driver.rounds(2)  # proven
         await driver.refuse()  # the service has less room now
-        assert driver.limiter.limit == 6  # 9 x 0.7
+        assert driver.limiter.limit == 7  # 10 x 0.7
 
     drive(scenario)
 
 
 def test_auto_cuts_on_slow_rounds_not_on_one_slow_answer_or_round() -> None:
     async def scenario(driver: Driver) -> None:
-        await driver.until(8)
+        await driver.answer(4)
+        await driver.refuse()  # ceiling 5, limit 4
         await driver.answer(1, seconds=1.0)  # one slow answer
-        await driver.refuse()  # ceiling 9
-        assert driver.limiter.limit == 8
-        await driver.answer(8, seconds=0.5)
-        assert driver.limiter.limit == 8  # one slow round: a hiccup
-        await driver.answer(8, seconds=0.5)
-        assert driver.limiter.limit == 7  # two: a trend, one step down
-        await driver.answer(8)  # the chunks sent before the step back come home
-        await driver.rounds(2)  # 7 proven
-        await driver.answer(7, seconds=0.5)
-        await driver.answer(7, seconds=0.5)
-        assert driver.limiter.limit == 4  # slow where it was fine: 7 x 0.7
+        await driver.answer(3)
+        await driver.answer(4, seconds=0.5)
+        assert driver.limiter.limit == 4  # one slow round: a hiccup
+        await driver.answer(4, seconds=0.5)
+        assert driver.limiter.limit == 3  # two: a trend; 4 was not proven, one step down
+        await driver.answer(4)  # the chunks sent before the step back come home
+        await driver.rounds(2)  # 3 proven
+        await driver.answer(3, seconds=0.5)
+        await driver.answer(3, seconds=0.5)
+        assert driver.limiter.limit == 2  # slow where it was fine: 3 x 0.7
 
     drive(scenario)
 

@@ -2,20 +2,23 @@
 
 With ``"auto"`` the limit follows the service (AIMD, as TCP does):
 
-* it starts at :data:`_INITIAL` (the default fixed concurrency: "auto" does not start slower
-  than it) and grows by one per answer, so one chunk more leaves with each answer: the limit
-  doubles each round, yet the first refusal (429/503) stops it a chunk or two above the
-  service's room;
-* that first refusal tells the service's room: it came with *k* chunks in flight, so *k* is
-  the *ceiling* and the limit drops to *k - 1*;
+* it starts at :data:`_INITIAL` (the default fixed concurrency: "auto" starts no slower) and
+  grows by one per answer, but only up to one chunk (a quarter, once that is more) above the
+  most chunks in flight that the service was seen to hold: a chunk that left with *n* in
+  flight and was answered shows room for *n*. Answers read together (the first ones are)
+  then cannot send a round's worth at once, and the first refusal (429/503) comes a chunk
+  above the service's room;
+* that first refusal tells the room: it came with *k* chunks in flight, so *k* is the
+  *ceiling*, and the limit drops to *k - 1*, or to the most the service was seen to hold if
+  fewer (answers not read yet count as in flight);
 * then it grows by one per quiet round (a round: as many answers as the limit) up to just
-  below the ceiling, and probes the ceiling only after :data:`_PATIENCE` quiet rounds; each
-  failed probe steps back to where it was and doubles that wait (up to
-  :data:`_MAX_PATIENCE` rounds), so a steady service sees few refusals. A probe quiet for
-  :data:`_PATIENCE` rounds raises the ceiling;
+  below the ceiling, and probes the ceiling only after :data:`_PATIENCE` quiet rounds there;
+  each failed probe steps back and doubles that wait (up to :data:`_MAX_PATIENCE` rounds),
+  so a steady service sees few refusals. A probe quiet for :data:`_PATIENCE` rounds raises
+  the ceiling by one;
 * push-back below the ceiling, at a limit quiet for :data:`_PROVEN` rounds, is the service
-  having less room now: the limit is multiplied by :data:`_BACKOFF`; at a limit not yet
-  proven so (the first refusal's guess, a step up), it steps down by one;
+  having less room now: the limit is multiplied by :data:`_BACKOFF`; at a limit not proven
+  yet (a step up), it steps down by one;
 * :data:`_SLOW_ROUNDS` rounds in a row whose median answer takes well over the recent floor
   (:data:`_SLOW` times the fastest of the last :data:`_SAMPLES` answers, plus :data:`_SLACK`)
   are push-back too: one slow answer, or one slow round, is a hiccup, not a trend.
@@ -46,6 +49,9 @@ Concurrency = int | Literal["auto"]
 #: Where "auto" starts: the default fixed concurrency (starting at 1 cost a 120-chunk upload
 #: a tenth of its throughput, in the rounds it took to get there).
 _INITIAL: Final = 4
+#: In slow start, the limit stays at most this many (or a quarter, once more) above the most
+#: chunks in flight the service was seen to hold.
+_OVERSHOOT: Final = 1
 #: The limit is multiplied by this when the service pushes back at a limit that was fine.
 _BACKOFF: Final = 0.7
 #: An answer slower than _SLOW x the recent floor + _SLACK seconds means the service strains.
@@ -55,9 +61,10 @@ _SLACK: Final = 0.01
 _SLOW_ROUNDS: Final = 2
 #: Answers the floor is the fastest of: more than two rounds at the largest usual limit.
 _SAMPLES: Final = 128
-#: Quiet rounds at the ceiling's foot before probing it (at first, and at most); and quiet
-#: rounds at a probe that make it hold.
-_PATIENCE: Final = 8
+#: Quiet rounds at the ceiling's foot before probing it (at first; at most), and quiet rounds
+#: at a probe that make it hold. Each probe may cost a refusal: a 120-chunk upload at 6 in
+#: flight (20 rounds) probes at most once.
+_PATIENCE: Final = 16
 _MAX_PATIENCE: Final = 64
 #: Quiet rounds that prove a limit fine: refused later, the service has less room.
 _PROVEN: Final = 2
@@ -81,12 +88,14 @@ def check_concurrency(concurrency: object, max_concurrency: object) -> tuple[int
 class Slot:
     """One chunk's place in flight."""
 
-    __slots__ = ("_limiter", "epoch", "refused")
+    __slots__ = ("_limiter", "epoch", "in_flight", "refused")
 
     def __init__(self, limiter: Limiter, epoch: int) -> None:
         self._limiter = limiter
         #: The limit's generation when the chunk left: push-back from before a cut is old news.
         self.epoch = epoch
+        #: Chunks in flight when it left, itself included.
+        self.in_flight = 0
         self.refused = False
 
     def on_refused(self) -> None:
@@ -112,6 +121,8 @@ class Limiter:
         self._round_size = self._limit
         #: The fewest chunks in flight the service refused (None: none refused yet).
         self._ceiling: int | None = None
+        #: In slow start, the most chunks in flight with which one left and was answered.
+        self._held = 0
         self._slow_rounds = 0
         #: Quiet rounds in a row at the current limit.
         self._quiet = 0
@@ -142,6 +153,7 @@ class Limiter:
         """Wait for a place in flight."""
         slot = Slot(self, self._epoch)
         await self._capacity.acquire_on_behalf_of(slot)
+        slot.in_flight = self._capacity.borrowed_tokens
         return slot
 
     def release(self, slot: Slot) -> None:
@@ -158,12 +170,18 @@ class Limiter:
         if slot.epoch != self._epoch or 2 * self._capacity.borrowed_tokens < self._limit:
             return
         if self._ceiling is None:
-            self._set(self._limit + 1)  # slow start: one more chunk leaves with each answer
+            self._slow_start_held(slot.in_flight)
         if not self._round_latencies:
             self._round_size = self._limit
         self._round_latencies.append(seconds)
         if len(self._round_latencies) >= self._round_size:
             self._round()
+
+    def _slow_start_held(self, held: int) -> None:
+        """A chunk that left with *held* chunks in flight (itself included) was answered."""
+        self._held = max(self._held, held)
+        if self._limit < self._held + max(_OVERSHOOT, self._held // 4):
+            self._set(self._limit + 1)  # one more chunk leaves with each answer
 
     def pushed_back(self, slot: Slot) -> None:
         """*slot*'s chunk was refused (429/503) while it held its place."""
@@ -201,16 +219,18 @@ class Limiter:
         self._round_latencies.clear()
         self._epoch += 1
         if ceiling is None:
-            # The first push-back tells the service's room: fewer than were in flight.
+            # The first push-back tells the service's room: fewer than were in flight. Back
+            # to as many as it was seen to hold (answers not read yet count as in flight),
+            # then one more per quiet round up to the ceiling's foot.
             self._ceiling = max(1, in_flight)
-            self._set(in_flight - 1)
+            self._set(min(in_flight - 1, self._held or in_flight))
         elif limit >= ceiling:
             # A failed probe: back to the ceiling's foot, and probe less often.
             self._patience = min(self._patience * 2, _MAX_PATIENCE)
             self._set(ceiling - 1)
         else:
             # Below the ceiling: a proven limit refused is a service with less room now; one
-            # not yet proven (the first refusal's guess, a step up) was one too many.
+            # not yet proven (a step up) was one too many.
             proven = self._quiet >= _PROVEN
             self._ceiling = limit
             self._set(int(limit * _BACKOFF) if proven else limit - 1)
