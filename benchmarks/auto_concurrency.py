@@ -72,9 +72,11 @@ def server(capacity: int | None, latency: float = LATENCY) -> Iterator[str]:
 
 
 @asynccontextmanager
-async def dialer(base_url: str, counts: Counts, **options: int) -> AsyncIterator[AsyncDialer]:
+async def dialer(
+    base_url: str, counts: Counts, max_retries: int | None = None
+) -> AsyncIterator[AsyncDialer]:
     async with httpx.AsyncClient(event_hooks={"response": [counts.hook]}, timeout=30) as client:
-        yield AsyncDialer(ACCOUNT, base_url=base_url, http_client=client, **options)
+        yield AsyncDialer(ACCOUNT, base_url=base_url, http_client=client, max_retries=max_retries)
 
 
 @attrs.frozen
