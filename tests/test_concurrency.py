@@ -95,8 +95,7 @@ class Service:
 
     async def answer(self, count: int) -> None:
         for _ in range(count):
-            tokens = self.limiter._capacity  # what an upload's places are held in
-            while tokens.borrowed_tokens < self.limiter.limit:
+            while len(self.serving) + len(self.waiting) < self.limiter.limit:
                 self._send(await self.limiter.acquire())
             slot = self.serving.pop(0)
             self.limiter.answered(slot, LATENCY)
