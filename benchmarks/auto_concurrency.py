@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import random
 import statistics
 import subprocess
@@ -141,7 +142,8 @@ def capacity_part(args: argparse.Namespace) -> bool:
     print(
         f"{args.leads:,} leads in chunks of {args.chunk} ({-(-args.leads // args.chunk)} "
         f"chunks), fake over loopback HTTP: capacity {args.capacity}, "
-        f"{args.latency * 1000:g} ms latency; fresh processes for each upload"
+        f"{args.latency * 1000:g} ms latency; fresh processes for each upload; "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )
     met = True
     for number in range(1, args.rounds + 1):
@@ -171,6 +173,7 @@ def capacity_part(args: argparse.Namespace) -> bool:
         met &= ratio >= args.min_ratio
         targets = f"auto >= {args.min_ratio:.2f} x best fixed, " + targets
     print(f"targets ({targets}): {'met' if met else 'NOT met'}")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
     return met
 
 
