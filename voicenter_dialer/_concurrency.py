@@ -46,8 +46,8 @@ DEFAULT_MAX_CONCURRENCY: Final = 32
 #: A number of chunks in flight, or "auto".
 Concurrency = int | Literal["auto"]
 
-#: Where "auto" starts: the default fixed concurrency (starting at 1 cost a 120-chunk upload
-#: a tenth of its throughput, in the rounds it took to get there).
+#: Where "auto" starts: the default fixed concurrency (from 1, a short upload spent its first
+#: rounds well below the service's room).
 _INITIAL: Final = 4
 #: In slow start, the limit stays at most this many (or a quarter, once more) above the most
 #: chunks in flight the service was seen to hold.
