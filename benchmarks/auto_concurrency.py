@@ -1,27 +1,40 @@
 """concurrency="auto" against every fixed concurrency, and one BulkWriter against add_call.
 
-    .venv/bin/python benchmarks/auto_concurrency.py [--leads 30000] [--rounds 3]
+    .venv/bin/python benchmarks/auto_concurrency.py            # 60,000 leads, capacity 6
+    .venv/bin/python benchmarks/auto_concurrency.py --leads 20000 --capacity 4 --fixed 0
 
-1. The fake dialer, in-process (``--loopback``: in its own process, over 127.0.0.1), has
-   room for 6 requests at once (more are answered 429 with Retry-After) and 20 ms latency.
-   The same leads are uploaded with ``concurrency="auto"`` and with every fixed concurrency
-   1..16, in an order that changes each round; prints each one's median throughput, the
-   share of requests refused, and auto's throughput divided by the best fixed one's.
+1. Each upload runs in a fresh client process against a fresh fake dialer in a process of its
+   own, over 127.0.0.1 (in one process the fake and the client share one interpreter, and
+   that hid refusals). The fake has room for ``--capacity`` requests at once (more are answered
+   429 with a Retry-After of its latency) and ``--latency`` seconds of latency. The same leads
+   are uploaded with ``concurrency="auto"`` and with every fixed concurrency 1..``--fixed``, in
+   an order that changes each round. The client keeps the library's default retries (2), so
+   that a chunk refused more often is saved by the "busy is not failed" rule, or fails.
+   Prints each round (auto's throughput, its share of requests refused, the leads failed by
+   every setting), the medians of all rounds, and whether the targets were met (exit 1 if
+   not): auto's median throughput at least ``--min-ratio`` of the best fixed median, and in
+   every round at most ``--max-refused`` of auto's requests refused and no lead failed.
+   What bounds a run: the fake's capacity and latency (at most ``capacity`` chunks per
+   latency), and the client's CPU (the library's own work per lead, the same for every
+   setting); each client process is killed after ``--timeout`` seconds.
 2. Against a fake without that limit (20 ms latency, over loopback HTTP): 2,000 producers
    each adding one lead through one ``bulk_writer``, against 2,000 concurrent ``add_call``:
-   requests sent and wall time.
+   requests sent and wall time (``--producers 0`` skips it).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
+import os
 import random
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager, nullcontext
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import anyio
@@ -30,16 +43,13 @@ import httpx
 import stamina
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ACCOUNT, CAMPAIGN, clear_campaign, target
+from _common import ACCOUNT, CAMPAIGN, ROOT, clear_campaign, target
 
-from voicenter_dialer import DEFAULT_BASE_URL, AsyncDialer, Call, DialerError
-from voicenter_dialer._concurrency import Concurrency
-from voicenter_dialer.testing import FakeDialer, FakeTransport, Faults, spawn
+from voicenter_dialer import AsyncDialer, Call, DialerError
+from voicenter_dialer._concurrency import AUTO, Concurrency
+from voicenter_dialer.testing import spawn
 
-CAPACITY = 6
 LATENCY = 0.02
-FIXED = range(1, 17)
-CHUNK = 100
 
 
 @attrs.define
@@ -49,14 +59,14 @@ class Counts:
 
     async def hook(self, response: httpx.Response) -> None:
         self.requests += 1
-        self.refused += response.status_code == 429
+        self.refused += response.status_code in (429, 503)
 
 
 @contextmanager
-def server(capacity: int | None) -> Iterator[str]:
+def server(capacity: int | None, latency: float = LATENCY) -> Iterator[str]:
     with spawn(
-        latency=LATENCY,
-        retry_after=LATENCY,
+        latency=latency,
+        retry_after=latency,
         capacity=capacity,
         account_code=ACCOUNT,
         campaign_code=CAMPAIGN,
@@ -64,94 +74,117 @@ def server(capacity: int | None) -> Iterator[str]:
         yield running.base_url
 
 
-#: Where requests go: a loopback base URL, or a fake dialer answering in-process.
-Service = str | FakeDialer
-
-
-def in_process(capacity: int) -> FakeDialer:
-    fake = FakeDialer(
-        ACCOUNT, faults=Faults(latency=LATENCY, retry_after=LATENCY, capacity=capacity)
-    )
-    fake.add_campaign("Bench", code=CAMPAIGN)
-    return fake
-
-
 @asynccontextmanager
-async def dialer(service: Service, counts: Counts) -> AsyncIterator[AsyncDialer]:
-    hooks = {"response": [counts.hook]}
-    if isinstance(service, str):
-        client = httpx.AsyncClient(event_hooks=hooks, timeout=30)
-        base_url = service
-    else:
-        client = httpx.AsyncClient(event_hooks=hooks, transport=FakeTransport(service))
-        base_url = DEFAULT_BASE_URL
-    async with client:
-        # Enough retries that no fixed concurrency loses calls: they pay in waits instead.
-        yield AsyncDialer(ACCOUNT, base_url=base_url, http_client=client, max_retries=20)
-
-
-def clear(service: Service) -> None:
-    if isinstance(service, str):
-        clear_campaign(service)
-    else:
-        service.campaigns[CAMPAIGN].calls.clear()
+async def dialer(
+    base_url: str, counts: Counts, max_retries: int | None = None
+) -> AsyncIterator[AsyncDialer]:
+    async with httpx.AsyncClient(event_hooks={"response": [counts.hook]}, timeout=30) as client:
+        yield AsyncDialer(ACCOUNT, base_url=base_url, http_client=client, max_retries=max_retries)
 
 
 @attrs.frozen
 class Run:
-    rate: float
-    refused: float
+    """One upload, as its client process reports it."""
+
+    seconds: float
+    total: int
+    failed: int
+    requests: int
+    refused: int
     settled: int | None
 
+    @property
+    def rate(self) -> float:
+        return self.total / self.seconds
 
-async def upload(service: Service, calls: list[Call], concurrency: Concurrency) -> Run:
+    @property
+    def refused_share(self) -> float:
+        return self.refused / self.requests
+
+
+async def client(base_url: str, leads: int, chunk: int, concurrency: Concurrency) -> Run:
+    """The client process: one upload, measured from its first lead to its report."""
+    calls = [Call(target(i)) for i in range(leads)]
     counts = Counts()
-    async with dialer(service, counts) as client:
+    async with dialer(base_url, counts) as uploader:
         started = time.perf_counter()
-        report = await client.add_calls_bulk(
-            CAMPAIGN, calls, chunk_size=CHUNK, concurrency=concurrency
+        report = await uploader.add_calls_bulk(
+            CAMPAIGN, calls, chunk_size=chunk, concurrency=concurrency
         )
         seconds = time.perf_counter() - started
-    assert report.total == len(calls), report
-    return Run(report.accepted / seconds, counts.refused / counts.requests, report.concurrency)
-
-
-async def capacity_part(leads: int, rounds: int, loopback: bool) -> None:
-    calls = [Call(target(i)) for i in range(leads)]
-    runs: dict[Concurrency, list[Run]] = {c: [] for c in ["auto", *FIXED]}
-    with server(CAPACITY) if loopback else nullcontext(in_process(CAPACITY)) as service:
-        for _ in range(rounds):
-            order = list(runs)
-            random.shuffle(order)
-            for concurrency in order:
-                clear(service)
-                runs[concurrency].append(await upload(service, calls, concurrency))
-    where = "over loopback HTTP" if loopback else "in-process"
-    print(
-        f"{leads:,} leads in chunks of {CHUNK}, {where}; capacity {CAPACITY}, "
-        f"{LATENCY * 1000:g} ms latency"
+    assert report.total == leads, report
+    return Run(
+        seconds, leads, len(report.failed), counts.requests, counts.refused, report.concurrency
     )
-    print(f"{'concurrency':>12} {'leads/s':>9} {'refused':>8}  (medians of {rounds} rounds)")
+
+
+def upload(args: argparse.Namespace, concurrency: Concurrency) -> Run:
+    """One upload in a fresh client process, against a fresh fake in another."""
+    with server(args.capacity, args.latency) as base_url:
+        command = [
+            sys.executable, __file__, "--client", base_url, "--leads", str(args.leads),
+            "--chunk", str(args.chunk), "--concurrency", str(concurrency),
+        ]  # fmt: skip
+        done = subprocess.run(  # noqa: S603
+            command, capture_output=True, text=True, check=False, cwd=ROOT, timeout=args.timeout
+        )
+    if done.returncode != 0:
+        raise RuntimeError(f"the client ({concurrency}) failed:\n{done.stderr}")
+    return Run(**json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def capacity_part(args: argparse.Namespace) -> bool:
+    """Prints each round and the medians; True when the targets were met: auto's median
+    throughput against the best fixed median, and in every round auto's refused share and
+    no lead failed (with any setting)."""
+    settings: list[Concurrency] = [AUTO, *range(1, args.fixed + 1)]
+    runs: dict[Concurrency, list[Run]] = {c: [] for c in settings}
+    print(
+        f"{args.leads:,} leads in chunks of {args.chunk} ({-(-args.leads // args.chunk)} "
+        f"chunks), fake over loopback HTTP: capacity {args.capacity}, "
+        f"{args.latency * 1000:g} ms latency; fresh processes for each upload; "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
+    met = True
+    for number in range(1, args.rounds + 1):
+        order = list(settings)
+        random.shuffle(order)
+        for concurrency in order:
+            runs[concurrency].append(upload(args, concurrency))
+        auto = runs[AUTO][-1]
+        failed = sum(found[-1].failed for found in runs.values())
+        met &= failed == 0 and auto.refused_share <= args.max_refused
+        print(
+            f"round {number}: auto {auto.rate:,.0f} leads/s, {auto.refused_share:.1%} of "
+            f"{auto.requests} requests refused, settled at {auto.settled}; {failed} failed in all",
+            flush=True,
+        )
+    print(f"{'concurrency':>12} {'leads/s':>9} {'refused':>8} {'failed':>7}  (medians)")
     rate = {c: statistics.median(r.rate for r in found) for c, found in runs.items()}
     for concurrency, found in runs.items():
-        refused = statistics.median(r.refused for r in found)
-        settled = f"  settled at {found[-1].settled}" if concurrency == "auto" else ""
-        print(f"{concurrency!s:>12} {rate[concurrency]:>9,.0f} {refused:>8.1%}{settled}")
-    best = max(FIXED, key=lambda c: rate[c])
-    print(
-        f"auto / best fixed ({best}): {rate['auto'] / rate[best]:.0%} of the throughput, "
-        f"{statistics.median(r.refused for r in runs['auto']):.1%} of requests refused"
-    )
+        refused = statistics.median(r.refused_share for r in found)
+        failed = max(r.failed for r in found)
+        print(f"{concurrency!s:>12} {rate[concurrency]:>9,.0f} {refused:>8.1%} {failed:>7}")
+    targets = f"refused <= {args.max_refused:.0%} and 0 failed in every round"
+    if args.fixed:
+        best = max(range(1, args.fixed + 1), key=lambda c: rate[c])
+        ratio = rate[AUTO] / rate[best]
+        print(f"auto / best fixed ({best}): {ratio:.2f} (medians)")
+        met &= ratio >= args.min_ratio
+        targets = f"auto >= {args.min_ratio:.2f} x best fixed, " + targets
+    print(f"targets ({targets}): {'met' if met else 'NOT met'}")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
+    return met
 
 
 async def producers_part(count: int) -> None:
     with server(None) as base_url:
         clear_campaign(base_url)
         counts = Counts()
-        async with dialer(base_url, counts) as client:
+        async with dialer(base_url, counts, max_retries=20) as uploader:
             started = time.perf_counter()
             async with (
-                client.bulk_writer(CAMPAIGN, chunk_size=1000) as writer,
+                uploader.bulk_writer(CAMPAIGN, chunk_size=1000) as writer,
                 anyio.create_task_group() as producers,
             ):
                 for i in range(count):
@@ -162,38 +195,50 @@ async def producers_part(count: int) -> None:
 
         clear_campaign(base_url)
         counts = Counts()
-        async with dialer(base_url, counts) as client:
+        async with dialer(base_url, counts, max_retries=20) as uploader:
             started = time.perf_counter()
             async with anyio.create_task_group() as producers:
                 for i in range(count):
-                    producers.start_soon(_add_call, client, Call(target(i)))
+                    producers.start_soon(_add_call, uploader, Call(target(i)))
             single_seconds = time.perf_counter() - started
     print(f"{count:,} producers, one lead each ({LATENCY * 1000:g} ms latency, no capacity limit)")
     print(f"  one bulk_writer: {writer_requests:>5,} requests, {writer_seconds:.2f} s")
     print(f"  add_call each:   {counts.requests:>5,} requests, {single_seconds:.2f} s")
 
 
-async def _add_call(client: AsyncDialer, call: Call) -> None:
+async def _add_call(uploader: AsyncDialer, call: Call) -> None:
     with contextlib.suppress(DialerError):  # a number the service refuses: counted anyway
-        await client.add_call(CAMPAIGN, call)
+        await uploader.add_call(CAMPAIGN, call)
+
+
+def _concurrency(value: str) -> Concurrency:
+    return AUTO if value == AUTO else int(value)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--leads", type=int, default=30_000)
+    parser.add_argument("--leads", type=int, default=60_000)
+    parser.add_argument("--chunk", type=int, default=500)
+    parser.add_argument("--capacity", type=int, default=6)
+    parser.add_argument("--latency", type=float, default=LATENCY)
+    parser.add_argument("--fixed", type=int, default=12, help="fixed 1..FIXED (0: auto only)")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--producers", type=int, default=2000)
-    parser.add_argument(
-        "--loopback",
-        action="store_true",
-        help="part 1 over loopback HTTP too (on a small machine the client's CPU, not the "
-        "service's room, then bounds the throughput)",
-    )
+    parser.add_argument("--timeout", type=float, default=300, help="seconds per client run")
+    parser.add_argument("--min-ratio", type=float, default=0.92)
+    parser.add_argument("--max-refused", type=float, default=0.03)
+    parser.add_argument("--producers", type=int, default=2000, help="0: skip part 2")
+    parser.add_argument("--client", metavar="BASE_URL", help=argparse.SUPPRESS)
+    parser.add_argument("--concurrency", type=_concurrency, help=argparse.SUPPRESS)
     args = parser.parse_args()
     stamina.instrumentation.set_on_retry_hooks([])  # 429s are expected here: no log lines
-    anyio.run(capacity_part, args.leads, args.rounds, args.loopback)
-    anyio.run(producers_part, args.producers)
-    return 0
+    if args.client:
+        run = anyio.run(client, args.client, args.leads, args.chunk, args.concurrency)
+        print(json.dumps(attrs.asdict(run)))
+        return 0
+    met = capacity_part(args)
+    if args.producers:
+        anyio.run(producers_part, args.producers)
+    return 0 if met else 1
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""The push-style BulkWriter, flush_after for slow sources, and concurrency="auto".
+"""The push-style BulkWriter, flush_after for slow sources, and concurrency="auto" through
+them (the limiter itself: tests/test_concurrency.py).
 
 Every scenario runs under asyncio and trio.
 """
@@ -24,7 +25,6 @@ from voicenter_dialer import (
     ValidationError,
     summarise_journal,
 )
-from voicenter_dialer._concurrency import Limiter, Slot
 from voicenter_dialer.testing import FakeDialer, Faults
 from voicenter_dialer.testing._http import FakeTransport
 
@@ -418,107 +418,3 @@ def test_auto_concurrency_through_a_writer(backend: str) -> None:
         assert writer.report.concurrency in (1, 2)
 
     run(backend, scenario)
-
-
-class Driver:
-    """Drives a limiter by hand, keeping it full as an upload does: no service, no clock."""
-
-    def __init__(self, limiter: Limiter) -> None:
-        self.limiter = limiter
-        self.in_flight: list[Slot] = []
-
-    async def fill(self) -> None:
-        while len(self.in_flight) < self.limiter.limit:
-            self.in_flight.append(await self.limiter.acquire())
-
-    async def answer(self, count: int, seconds: float = 0.02) -> None:
-        """*count* answers in turn, each place refilled at once."""
-        for _ in range(count):
-            await self.fill()
-            slot = self.in_flight.pop(0)
-            self.limiter.answered(slot, seconds)
-            self.limiter.release(slot)
-        await self.fill()
-
-    async def until(self, limit: int) -> None:
-        for _ in range(1000):
-            if self.limiter.limit == limit:
-                return
-            await self.answer(1)
-        raise AssertionError(f"the limit stayed at {self.limiter.limit}, not {limit}")
-
-    async def refuse(self) -> None:
-        """The newest chunk in flight is refused (twice: one cut only)."""
-        await self.fill()
-        self.in_flight[-1].on_refused()
-        self.in_flight[-1].on_refused()
-
-
-def drive(scenario: Callable[[Driver], Awaitable[None]], concurrency: int | None = None) -> None:
-    async def main() -> None:
-        await scenario(Driver(Limiter(concurrency, 32)))
-
-    anyio.run(main)
-
-
-def test_auto_slow_start_doubles_until_a_refusal_then_steps_back() -> None:
-    async def scenario(driver: Driver) -> None:
-        seen = [driver.limiter.limit]
-        while driver.limiter.limit < 8:
-            await driver.answer(1)
-            if driver.limiter.limit != seen[-1]:
-                seen.append(driver.limiter.limit)
-        assert seen == [1, 2, 4, 8]
-        await driver.refuse()
-        assert driver.limiter.limit == 4  # the last limit that had a quiet round
-
-    drive(scenario)
-
-
-def test_auto_grows_to_below_the_ceiling_probes_it_and_cuts_on_real_overload() -> None:
-    async def scenario(driver: Driver) -> None:
-        await driver.until(8)
-        await driver.refuse()  # ceiling 8
-        await driver.until(7)  # one by one, to just below it
-        await driver.refuse()  # ceiling 7: back to 6, the last quiet limit
-        assert driver.limiter.limit == 6
-        await driver.answer(6)
-        assert driver.limiter.limit == 6  # a quiet round at the ceiling's foot...
-        await driver.until(7)  # ...then a probe
-        await driver.refuse()
-        assert driver.limiter.limit == 6  # a failed probe steps back, no more
-        await driver.answer(6 * 3)
-        assert driver.limiter.limit == 6  # and the next probe waits longer
-        await driver.until(7)
-        await driver.refuse()
-        assert driver.limiter.settled == 6
-        await driver.answer(7)  # the chunks sent before the step back come home
-        await driver.refuse()  # 6 was fine and is refused now: the service shrank
-        assert driver.limiter.limit == 4  # 6 x 0.7
-
-    drive(scenario)
-
-
-def test_auto_cuts_on_slow_rounds_not_on_one_slow_answer_or_round() -> None:
-    async def scenario(driver: Driver) -> None:
-        await driver.until(8)
-        await driver.answer(1, seconds=1.0)
-        await driver.until(16)
-        await driver.answer(16, seconds=0.5)
-        assert driver.limiter.limit == 16  # one slow round: a hiccup
-        await driver.answer(16, seconds=0.5)
-        assert driver.limiter.limit == 8  # two: back to the last quiet limit
-        await driver.answer(16)  # the chunks sent before the step back come home
-        await driver.answer(16, seconds=0.5)
-        assert driver.limiter.limit == 5  # slow where it was fine: 8 x 0.7
-
-    drive(scenario)
-
-
-def test_a_fixed_concurrency_never_moves() -> None:
-    async def scenario(driver: Driver) -> None:
-        await driver.answer(20)
-        await driver.refuse()
-        assert driver.limiter.limit == driver.limiter.settled == 4
-
-    drive(scenario, concurrency=4)
