@@ -8,7 +8,9 @@ decorated with ``attrs`` (``@attrs.frozen``, ``@attrs.define``, ...) this:
   the fields in attrs' order (a base class's first), under their ``alias``, keyword-only where
   attrs makes them so, ``init=False`` ones left out;
 - replaces each field's value by its default, as written (``None``, ``dict()`` for
-  ``factory=dict``), and removes it from a field without one.
+  ``factory=dict``), and removes it from a field without one. A default the source does not
+  show (a helper's field) is named where a reader can import it from, else shown as its value
+  (a private empty mapping as ``{}``).
 
 Which fields there are, and how ``__init__`` takes them, comes from attrs itself on the
 imported class (a field may be built by a helper the source does not show through); their
@@ -18,6 +20,7 @@ annotations and defaults come from the source, so they link to the reference as 
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from types import ModuleType
 from typing import Any, cast
 
@@ -114,5 +117,22 @@ def _default(
     default: Any = field.default
     if isinstance(default, attrs.Factory):  # type: ignore[arg-type]  # a class, typed as a function
         return f"{default.factory.__qualname__}()"
-    named = [name for name, value in vars(module).items() if value is default]
-    return named[0] if named else repr(default)
+    if (name := _public_name(default, module)) is not None:
+        return name
+    # A private constant is shown as what it holds: a reader cannot import its name.
+    return repr(dict(default)) if isinstance(default, Mapping) else repr(default)
+
+
+def _public_name(value: object, module: ModuleType) -> str | None:
+    """The name *value* is importable under from *module* or a public package above it."""
+    parts = module.__name__.split(".")
+    for depth in range(len(parts), 0, -1):
+        if any(part.startswith("_") for part in parts[:depth]):
+            continue
+        holder = sys.modules.get(".".join(parts[:depth]))
+        if holder is None:
+            continue
+        for name in getattr(holder, "__all__", None) or list(vars(holder)):
+            if not name.startswith("_") and getattr(holder, name, None) is value:
+                return str(name)
+    return None

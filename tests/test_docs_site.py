@@ -15,6 +15,7 @@ import re
 import subprocess
 import sys
 import textwrap
+from html.parser import HTMLParser
 from pathlib import Path
 
 import attrs
@@ -39,6 +40,8 @@ PUBLIC_CLASSES = [
 ]
 _TAG = re.compile(r"<[^>]+>")
 _ROLE = re.compile(r":(?:py:)?[a-z]+:`~?\.?([^`]+)`")
+# A private name (``_extra``), not a dunder (``__version__``).
+_PRIVATE_NAME = re.compile(r"(?<![\w.])_[A-Za-z]\w*")
 
 
 @pytest.fixture(scope="module")
@@ -161,3 +164,100 @@ def test_an_attribute_set_in_init_shows_its_type_not_the_constructors_code(refer
         "http_response: Response"
     )
     assert _signature(reference, "voicenter_dialer.testing.FakeService.faults") == "faults"
+
+
+class _Attributes(HTMLParser):
+    """Each documented attribute of a page: its anchor, signature and description, as text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: dict[str, dict[str, str]] = {}
+        self._divs: list[str] = []  # the role of each open <div>: attribute, part or other
+        self._anchor = ""
+        self._part = ""  # "signature" or "description" while inside one
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        classes = (dict(attrs).get("class") or "").split()
+        anchor = dict(attrs).get("id")
+        if tag != "div":
+            if anchor and self._divs and self._divs[-1] == "attribute" and not self._anchor:
+                self._anchor = anchor
+                self.found[anchor] = {"signature": "", "description": ""}
+            return
+        role = "other"
+        if "doc-attribute" in classes and "doc-object" in classes:
+            role, self._anchor = "attribute", ""
+        elif self._anchor and not self._part and self._divs[-1] == "attribute":
+            if "doc-signature" in classes:
+                role, self._part = "part", "signature"
+            elif "doc-contents" in classes:
+                role, self._part = "part", "description"
+        self._divs.append(role)
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "div" and self._divs:
+            role = self._divs.pop()
+            if role == "part":
+                self._part = ""
+            elif role == "attribute":
+                self._anchor = ""
+
+    def handle_data(self, data: str) -> None:
+        if self._part and self._anchor:
+            self.found[self._anchor][self._part] += data
+
+
+@pytest.fixture(scope="module")
+def attributes(site: Path) -> dict[str, dict[str, str]]:
+    """Every attribute the reference documents (fields, properties, class and instance
+    attributes, module constants), by anchor: its signature and description as text."""
+    found: dict[str, dict[str, str]] = {}
+    for page in sorted((site / "reference").rglob("*.html")):
+        parser = _Attributes()
+        parser.feed(page.read_text())
+        found.update(parser.found)
+    return {
+        anchor: {part: " ".join(text.split()) for part, text in parts.items()}
+        for anchor, parts in found.items()
+    }
+
+
+def test_every_attribute_in_the_reference_has_a_description(
+    attributes: dict[str, dict[str, str]],
+) -> None:
+    undescribed = sorted(anchor for anchor, parts in attributes.items() if not parts["description"])
+    # Every public field of every attrs class shown is among them: none is left out unseen.
+    shown = {anchor.rpartition(".")[0] for anchor in attributes}
+    fields = {
+        f"{path}.{field.name}"
+        for path, cls in PUBLIC_CLASSES
+        if attrs.has(cls) and path in shown
+        for field in attrs.fields(cls)
+        if not field.name.startswith("_")
+    }
+
+    assert len(attributes) >= 150
+    assert sorted(fields - attributes.keys()) == []
+    assert undescribed == []
+
+
+def test_no_attribute_shows_a_private_name(attributes: dict[str, dict[str, str]]) -> None:
+    private = {
+        anchor: names
+        for anchor, parts in attributes.items()
+        if (names := _PRIVATE_NAME.findall(f"{parts['signature']} {parts['description']}"))
+    }
+
+    assert private == {}
+
+
+def test_extra_shows_an_empty_mapping_as_its_default(
+    attributes: dict[str, dict[str, str]], reference: str
+) -> None:
+    extras = {anchor: parts for anchor, parts in attributes.items() if anchor.endswith(".extra")}
+    signature = _signature(reference, "voicenter_dialer.Campaign")
+
+    assert len(extras) >= 6
+    assert {parts["signature"] for parts in extras.values()} == {"extra: Mapping[str, object] = {}"}
+    assert "extra: Mapping[str, object] = {}" in signature
+    assert "NO_EXTRA" not in _text(reference)

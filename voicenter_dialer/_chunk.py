@@ -68,10 +68,15 @@ class ChunkOutcome:
     exactly one of ``accepted``, ``rejected`` or ``failed``.
     """
 
+    #: Input position (0-based) of the chunk's first call.
     start: int
+    #: Calls in the chunk.
     size: int
+    #: Calls of the chunk the service added; only counted, not listed.
     accepted: int
+    #: Calls of the chunk the service refused, with its per-target answers.
     rejected: list[RejectedCall] = attrs.field(factory=list)
+    #: Calls of the chunk with no per-target answer, with their errors.
     failed: list[FailedCall] = attrs.field(factory=list)
 
     def outcomes(self) -> Iterator[LeadOutcome]:

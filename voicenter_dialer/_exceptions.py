@@ -103,7 +103,7 @@ class TransportError(DialerError):
 class ResponseError(DialerError):
     """An HTTP error status, or a body that is not the documented JSON."""
 
-    #: The HTTP status of the response.
+    #: The HTTP status of the response (2xx when the body, not the status, was unusable).
     status_code: int
     #: Seconds the server asked to wait (``Retry-After``), when it said so.
     retry_after: float | None
@@ -126,6 +126,7 @@ class ResponseError(DialerError):
 class APIError(DialerError):
     """The API answered with a non-zero ``ErrorCode``."""
 
+    #: The API method that answered with the error (e.g. ``"AddCall"``); never None here.
     method: str
     #: The vendor's ``ErrorCode``.
     error_code: int

@@ -80,8 +80,11 @@ class JournalSummary:
 
     #: Calls in the input, once known (the input was read to its end, or had a length).
     total: int | None
+    #: Calls the service added.
     accepted: int
+    #: Calls the service refused (a per-target ErrorCode); a rerun does not send them again.
     rejected: int
+    #: Calls failed for good (invalid, or their campaign refused); a rerun does not send them.
     failed: int
     #: In flight when the upload stopped, or answered ambiguously: maybe added.
     unknown: int

@@ -69,17 +69,29 @@ class Campaign:
     ``code`` is a credential: its ``repr`` shows only the last characters.
     """
 
+    #: ``Name``: the campaign's name, as shown in the Voicenter account.
     name: str = ""
+    #: ``StatusName``: ``"Enabled"`` (dialling) or ``"Disabled"``; see :attr:`enabled`.
     status_name: str = ""
+    #: ``TotalPendingCalls``: calls waiting in the campaign (None when not sent).
     total_pending_calls: int | None = None
+    #: ``MaxPriority``: the highest priority among its calls (None when not sent).
     max_priority: int | None = None
+    #: ``MinPriority``: the lowest priority among its calls (None when not sent).
     min_priority: int | None = None
-    #: IVR campaigns only: ``None`` (list) or ``-1`` (details) for agent campaigns.
+    #: ``TotalAwaitingCalls``: IVR campaigns only; ``None`` (list) or ``-1`` (details) for
+    #: agent campaigns.
     total_awaiting_calls: int | None = None
+    #: ``Code``: the campaign code, what every method takes as ``campaign``. A credential:
+    #: whoever holds it can add calls and start or stop the campaign; the ``repr`` shows only
+    #: its last characters.
     code: str = attrs.field(default="", repr=lambda code: repr(mask(code)))
-    #: Present only inside GetCampaignPendingCalls answers.
+    #: ``TotalOriginatedCalls``: calls already dialled; present only inside
+    #: GetCampaignPendingCalls answers (None elsewhere).
     total_originated_calls: int | None = None
-    #: Fields of the answer this version does not know, by wire name (see :func:`_extra`).
+    #: Fields of the answer this version does not know, by wire name (empty when none): kept,
+    #: not dropped. Read-only; not compared, not in the ``repr`` (one may hold a code); in
+    #: :func:`to_dict`.
     extra: Mapping[str, object] = _extra()
 
     @property
@@ -102,13 +114,26 @@ class Call:
     true), and ``is_date_local`` may then be left out.
     """
 
+    #: ``Target``: the phone number to dial, international form without ``+``
+    #: (``972501234567``); Israeli national form (``0501234567``) is accepted too.
     target: str
+    #: ``CustomerName``: the name of the person called (None: not sent).
     customer_name: str | None = attrs.field(default=None, kw_only=True)
+    #: ``CallerID``: the number the call shows, one of the account's (None: not sent).
     caller_id: str | None = attrs.field(default=None, kw_only=True)
+    #: ``Priority``: higher dials first (None: not sent).
     priority: int | None = attrs.field(default=None, kw_only=True)
+    #: ``CustomData``: the caller's own fields (``var_`` keys by convention), kept with the
+    #: call; empty: not sent.
     custom_data: Mapping[str, CustomValue] = attrs.field(factory=dict, kw_only=True, hash=False)
+    #: ``OriginateTime``: when to dial, epoch seconds or a :class:`datetime.datetime` (see
+    #: above); None: as soon as possible.
     originate_time: int | dt.datetime | None = attrs.field(default=None, kw_only=True)
+    #: ``IsDateLocal``: True when ``originate_time`` is the account's local wall clock, False
+    #: when it is UTC. Required with epoch seconds; a datetime implies it (None: not sent).
     is_date_local: bool | None = attrs.field(default=None, kw_only=True)
+    #: ``IgnoreDncStatus``: True to dial even a number on the do-not-call list (None: not
+    #: sent, the service checks it).
     ignore_dnc_status: bool | None = attrs.field(default=None, kw_only=True)
 
 
@@ -120,14 +145,23 @@ class CallFields(TypedDict, total=False):
         {"phone": "972501234567", "customer_name": "Dana", "custom_data": {"var_LeadID": 7}}
     """
 
+    #: The number to dial: :attr:`Call.target` under the name lead files use.
     phone: str
+    #: The number to dial (:attr:`Call.target`); give it or ``phone``.
     target: str
+    #: :attr:`Call.customer_name`.
     customer_name: str
+    #: :attr:`Call.caller_id`.
     caller_id: str
+    #: :attr:`Call.priority`.
     priority: int
+    #: :attr:`Call.custom_data`.
     custom_data: Mapping[str, CustomValue]
+    #: :attr:`Call.originate_time`.
     originate_time: int | dt.datetime
+    #: :attr:`Call.is_date_local`.
     is_date_local: bool
+    #: :attr:`Call.ignore_dnc_status`.
     ignore_dnc_status: bool
 
 
@@ -140,9 +174,13 @@ CallInput: TypeAlias = "Call | Mapping[str, object]"
 class CallStatus:
     """The dialling status of a pending call: 1 Pending, 2 Originated."""
 
+    #: ``Status``: 1 (pending) or 2 (originated); None when not sent.
     status: int | None = None
+    #: ``Description``: the status in words (``"Pending"``, ``"Originated"``).
     description: str = ""
-    #: Fields of the answer this version does not know, by wire name (see :func:`_extra`).
+    #: Fields of the answer this version does not know, by wire name (empty when none): kept,
+    #: not dropped. Read-only; not compared, not in the ``repr`` (one may hold a code); in
+    #: :func:`to_dict`.
     extra: Mapping[str, object] = _extra()
 
     @property
@@ -163,15 +201,25 @@ class PendingCall:
     ``custom_data`` values are always strings: the service returns numbers as strings.
     """
 
+    #: ``Phone``: the number to dial.
     phone: str = ""
+    #: ``CallerID``: the number the call shows ("" when none was given).
     caller_id: str = ""
+    #: ``CallerName``: the name the call shows ("" when none).
     caller_name: str = ""
+    #: ``OriginateTime``: when it is to be dialled, epoch seconds (None when not sent).
     originate_time: int | None = None
+    #: ``Priority``: higher dials first (None when not sent).
     priority: int | None = None
+    #: ``CustomerName``: the name of the person called.
     customer_name: str = ""
+    #: ``CallStatus``: pending or originated (None when not sent).
     call_status: CallStatus | None = None
+    #: ``CustomData``: the fields sent with the call, every value a string.
     custom_data: dict[str, str] = attrs.field(factory=dict, hash=False)
-    #: Fields of the answer this version does not know, by wire name (see :func:`_extra`).
+    #: Fields of the answer this version does not know, by wire name (empty when none): kept,
+    #: not dropped. Read-only; not compared, not in the ``repr`` (one may hold a code); in
+    #: :func:`to_dict`.
     extra: Mapping[str, object] = _extra()
 
 
@@ -179,9 +227,13 @@ class PendingCall:
 class PendingCalls:
     """The answer of GetCampaignPendingCalls: the campaign and its waiting calls."""
 
+    #: ``Campaign``: the campaign, with ``total_originated_calls``.
     campaign: Campaign = attrs.field(factory=Campaign)
+    #: ``Calls``: the calls still waiting or being dialled, as the service lists them.
     calls: list[PendingCall] = attrs.field(factory=list, hash=False)
-    #: Fields of the answer this version does not know, by wire name (see :func:`_extra`).
+    #: Fields of the answer this version does not know, by wire name (empty when none): kept,
+    #: not dropped. Read-only; not compared, not in the ``repr`` (one may hold a code); in
+    #: :func:`to_dict`.
     extra: Mapping[str, object] = _extra()
 
 
@@ -189,9 +241,14 @@ class PendingCalls:
 class Member:
     """An agent (extension) of an agent-dialer campaign."""
 
+    #: ``Member``: the agent's extension (``SIPSIP1``), what :meth:`AsyncDialer.add_member`
+    #: and :meth:`AsyncDialer.remove_member` take.
     member: str = ""
+    #: ``DisplayName``: the agent's name.
     display_name: str = ""
-    #: Fields of the answer this version does not know, by wire name (see :func:`_extra`).
+    #: Fields of the answer this version does not know, by wire name (empty when none): kept,
+    #: not dropped. Read-only; not compared, not in the ``repr`` (one may hold a code); in
+    #: :func:`to_dict`.
     extra: Mapping[str, object] = _extra()
 
 
@@ -199,11 +256,18 @@ class Member:
 class AddResult:
     """The per-target answer of AddCallsBulk."""
 
+    #: ``Target``: the number, as the service echoes it.
     target: str = ""
+    #: ``ErrorCode``: 0 when added (see :attr:`ok`), else why not (-2: number invalid); None
+    #: when the answer has none.
     error_code: int | None = None
+    #: ``Description``: the service's words for ``error_code`` (``"OK"``).
     description: str = ""
+    #: ``CustomData``: the call's custom data, as the service echoes it.
     custom_data: dict[str, str] = attrs.field(factory=dict, hash=False)
-    #: Fields of the answer this version does not know, by wire name (see :func:`_extra`).
+    #: Fields of the answer this version does not know, by wire name (empty when none): kept,
+    #: not dropped. Read-only; not compared, not in the ``repr`` (one may hold a code); in
+    #: :func:`to_dict`.
     extra: Mapping[str, object] = _extra()
 
     @property
@@ -220,6 +284,7 @@ class RejectedCall:
     index: int
     #: The call as given.
     call: CallInput
+    #: The service's answer for this call: its non-zero ``error_code`` and ``description``.
     result: AddResult
 
     @property
@@ -235,9 +300,12 @@ class FailedCall:
     ``error.outcome_unknown`` tells whether the server may have added it anyway.
     """
 
+    #: Position of the call in the input (0-based).
     index: int
     #: The call as given.
     call: CallInput
+    #: Why it has no answer: a :class:`ValidationError`, a :class:`TransportError` after the
+    #: retries, ...; ``error.outcome_unknown`` is True when it may have been added.
     error: DialerError
 
     @property
@@ -254,9 +322,13 @@ class BulkReport:
     len(failed)``.
     """
 
+    #: Calls in the input.
     total: int
+    #: Calls the service added (per-target ErrorCode 0); only counted, not listed.
     accepted: int
+    #: Calls the service refused, each with its per-target answer, in input order.
     rejected: list[RejectedCall] = attrs.field(factory=list, hash=False)
+    #: Calls with no per-target answer, each with its error, in input order.
     failed: list[FailedCall] = attrs.field(factory=list, hash=False)
     #: The chunks in flight the upload settled on: with ``concurrency="auto"`` the limit
     #: most chunks were answered under, else the fixed number (None when not known). How an
@@ -318,11 +390,15 @@ class LeadOutcome:
     ``outcome_unknown`` whether the call may have been added anyway).
     """
 
+    #: The call's position among the writer's calls, or in the upload's input (0-based).
     index: int
     #: The call as given; None for an accepted call of :meth:`BulkReport.outcomes`.
     call: CallInput | None
+    #: ``"accepted"``, ``"rejected"`` or ``"failed"``.
     status: Literal["accepted", "rejected", "failed"]
+    #: The service's per-target answer of a rejected call; None otherwise.
     result: AddResult | None = None
+    #: Why a failed call has no answer; None otherwise.
     error: DialerError | None = None
 
     @property

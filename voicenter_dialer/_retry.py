@@ -66,13 +66,17 @@ class RetryPolicy:
     The time a call may take in all is the dialer's ``deadline``, not a part of this policy.
     """
 
-    #: Retries after the first attempt.
+    #: Retries after the first attempt (0: none).
     max_retries: int = 2
-    #: Backoff before the first retry; doubles each time up to ``wait_max``, plus jitter.
+    #: Backoff before the first retry, in seconds; doubles each time up to ``wait_max``, plus
+    #: jitter.
     wait_initial: float = 0.5
+    #: The longest backoff, in seconds, jitter included.
     wait_max: float = 8.0
+    #: At most this many seconds, drawn at random, added to each backoff so that clients
+    #: refused together do not retry together.
     wait_jitter: float = 0.5
-    #: The longest ``Retry-After`` honoured; a longer one is waited only this long.
+    #: The longest ``Retry-After`` honoured, in seconds; a longer one is waited only this long.
     max_retry_after: float = 30.0
     #: Re-send non-idempotent methods after an outcome-unknown failure (may dial twice).
     resend_unknown_outcome: bool = False

@@ -45,12 +45,19 @@ _CAMPAIGN_MISSING = _error(1, "Campaign code missing")
 class Destination:
     """A call destination held by a fake campaign."""
 
+    #: ``Target``: the number, as sent (without a leading ``+``).
     target: str
+    #: ``CustomerName`` as sent ("" when not sent).
     customer_name: str = ""
+    #: ``CallerID`` as sent ("" when not sent).
     caller_id: str = ""
+    #: ``Priority`` as sent (0 when not sent).
     priority: int = 0
+    #: ``CustomData`` as sent, every value as text (as the service stores it).
     custom_data: dict[str, str] = attrs.Factory(dict)
+    #: ``OriginateTime`` as sent, epoch seconds (None when not sent).
     originate_time: int | None = None
+    #: ``IsDateLocal`` as sent (None when not sent).
     is_date_local: bool | None = None
     #: 1 Pending, 2 Originated.
     status: int = 1
@@ -76,10 +83,16 @@ class Destination:
 class FakeCampaign:
     """A campaign of the fake dialer; its lists may be read and changed by tests."""
 
+    #: ``Name``: the campaign's name.
     name: str
+    #: ``Code``: the campaign code clients send (kept out of the ``repr``).
     code: str = attrs.field(repr=False)
+    #: ``"ivr"`` or ``"agent"`` (an agent dialer campaign: members, strategy, and the
+    #: vendor's ``TotalAwaitingCalls`` quirk).
     kind: Kind = "ivr"
+    #: True when ``StatusName`` is ``"Enabled"``; StartCampaign and StopCampaign set it.
     enabled: bool = True
+    #: Every destination added and not removed, in the order added (duplicates included).
     calls: list[Destination] = attrs.Factory(list)
     #: Member (extension SIP code) -> display name.
     members: dict[str, str] = attrs.Factory(dict)
@@ -158,8 +171,11 @@ class FakeService:
     """
 
     def __init__(self, account_code: str | None = None, *, faults: Faults | None = None) -> None:
+        #: The account ``Code`` GetCampaignList accepts (a random one unless given).
         self.account_code = account_code or "FAKE-ACCOUNT-" + secrets.token_hex(8)
+        #: The faults injected into requests (none unless given).
         self.faults = faults or Faults()
+        #: The campaigns, by code; :meth:`add_campaign` adds one.
         self.campaigns: dict[str, FakeCampaign] = {}
         #: The method of every request that reached the service, in order, including those
         #: answered with an injected fault.

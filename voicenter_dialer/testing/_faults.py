@@ -51,12 +51,20 @@ class Faults:
     once, without being processed (counted in :attr:`over_capacity`). None: no limit.
     """
 
+    #: Each :data:`Fault`'s probability per request, between 0 and 1 (adding up to at most 1).
     rates: Mapping[Fault, float] = attrs.field(factory=dict, validator=_check_rates)
+    #: The API methods faults are injected into (``{"AddCallsBulk"}``); None: all of them.
     methods: frozenset[str] | None = None
+    #: Seconds added to every answer.
     latency: float = 0.0
+    #: The ``Retry-After`` of 503 and 429 answers, in seconds.
     retry_after: float = 0.0
+    #: How late a ``"slow"`` answer comes, in seconds.
     slow_seconds: float = 5.0
+    #: The random generator's seed: the same seed gives the same faults.
     seed: int = 0
+    #: Requests the service serves at once; one more is answered 429 unprocessed. None: no
+    #: limit.
     capacity: int | None = attrs.field(
         default=None, validator=attrs.validators.optional(attrs.validators.ge(1))
     )

@@ -155,6 +155,7 @@ class FakeTransport(httpx.AsyncBaseTransport):
     """An httpx transport that answers from a fake service, with no network at all."""
 
     def __init__(self, fake: FakeService) -> None:
+        #: The fake service that answers, faults included.
         self.fake = fake
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -183,6 +184,7 @@ class FakeApp:
     """An ASGI app serving a fake service, for uvicorn on loopback."""
 
     def __init__(self, fake: FakeService) -> None:
+        #: The fake service that answers, faults included.
         self.fake = fake
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

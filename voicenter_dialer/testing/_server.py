@@ -32,8 +32,11 @@ _PATH = "/ForwardDialer/Dialer/"
 class FakeServer:
     """A running loopback server: point ``AsyncDialer(base_url=server.base_url)`` at it."""
 
+    #: The fake dialer it serves: its state may be read and changed while it runs.
     fake: FakeDialer
+    #: The address it listens on, as given to :func:`serve` (``"127.0.0.1"``).
     host: str
+    #: The port it listens on (the one the system chose when :func:`serve` was given 0).
     port: int
 
     @property
@@ -123,10 +126,13 @@ def serve(
 class SpawnedServer:
     """A fake dialer running in a process of its own (see :func:`spawn`)."""
 
+    #: The URL to pass as ``AsyncDialer(base_url=...)``.
     base_url: str
+    #: The account ``Code`` it accepts (random unless given to :func:`spawn`).
     account_code: str
     #: The code of its one campaign.
     campaign_code: str
+    #: The process id of the server.
     pid: int
 
 
