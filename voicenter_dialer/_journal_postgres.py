@@ -11,7 +11,7 @@ name, which the server releases when that connection ends, however its process d
 
 psycopg's async API runs under asyncio only, so the synchronous one runs in a worker thread:
 the event loop never waits on a round trip, under asyncio and trio alike; a cancelled task
-does not wait for its thread either (see :class:`_Session`). Connecting and every statement
+does not wait for its thread either (see :class:`Session`). Connecting and every statement
 are bounded (:data:`CONNECT_TIMEOUT`, :data:`STATEMENT_TIMEOUT`). Each write is a
 single statement (one round trip, atomic on its own in autocommit mode); looking a chunk up
 takes none.
@@ -57,6 +57,10 @@ if TYPE_CHECKING:
 __all__ = [
     "CONNECT_TIMEOUT",
     "STATEMENT_TIMEOUT",
+    "Location",
+    "Session",
+    "connect",
+    "in_thread",
     "is_postgres_url",
     "open_postgres",
     "summarise_postgres",
@@ -203,7 +207,7 @@ def _require_psycopg() -> None:
 
 
 @attrs.frozen
-class _Location:
+class Location:
     #: What libpq connects to: the URL without its credentials (given to libpq apart, so
     #: that it never parses, or quotes, the password) and without its fragment (its query
     #: may hold a password: not shown in a repr).
@@ -217,7 +221,7 @@ class _Location:
     secrets: tuple[str, ...] = attrs.field(repr=False)
 
     @classmethod
-    def parse(cls, url: str) -> _Location:
+    def parse(cls, url: str) -> Location:
         parts = split_url(url) if is_postgres_url(url) else None
         if parts is None:
             raise ValidationError("a PostgreSQL journal is a postgresql://...#UPLOAD_NAME URL")
@@ -308,7 +312,7 @@ def _check_hosts(hosts: str, description: str) -> None:
             raise ValidationError(f"{description}: port {port!r} is not from 1 to 65535")
 
 
-def _connect(location: _Location) -> psycopg.Connection[tuple[Any, ...]]:
+def connect(location: Location) -> psycopg.Connection[tuple[Any, ...]]:
     import psycopg
     from psycopg.conninfo import make_conninfo
 
@@ -332,7 +336,7 @@ def _connect(location: _Location) -> psycopg.Connection[tuple[Any, ...]]:
     return db
 
 
-def _check_schema(db: psycopg.Connection[tuple[Any, ...]], location: _Location) -> bool:
+def _check_schema(db: psycopg.Connection[tuple[Any, ...]], location: Location) -> bool:
     """Whether the tables are there (and of a version this release reads)."""
     # Read from the catalog with this statement's snapshot (to_regclass may answer from a
     # cache that has not yet seen tables another upload just created).
@@ -349,7 +353,7 @@ def _check_schema(db: psycopg.Connection[tuple[Any, ...]], location: _Location) 
     return True
 
 
-def _create_schema(db: psycopg.Connection[tuple[Any, ...]], location: _Location) -> None:
+def _create_schema(db: psycopg.Connection[tuple[Any, ...]], location: Location) -> None:
     # Two uploads starting at once on a new database must not both create the tables.
     with db.transaction():
         db.execute("SELECT pg_advisory_xact_lock(%s)", (_schema_key(),))
@@ -366,7 +370,7 @@ def _schema_key() -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
-def _lock(db: psycopg.Connection[tuple[Any, ...]], location: _Location) -> None:
+def _lock(db: psycopg.Connection[tuple[Any, ...]], location: Location) -> None:
     """Take the upload's lock for as long as the connection lives, or refuse."""
     deadline = time.monotonic() + _LOCK_WAIT
     while True:
@@ -378,12 +382,12 @@ def _lock(db: psycopg.Connection[tuple[Any, ...]], location: _Location) -> None:
         time.sleep(_LOCK_POLL)
 
 
-class _Session:
+class Session:
     """A store's one connection, used from worker threads that a cancelled task abandons
     rather than waits for (a hung server must not hang the upload): it is closed once, by
     whichever thread stops using it last."""
 
-    def __init__(self, location: _Location) -> None:
+    def __init__(self, location: Location) -> None:
         self._location = location
         self._db: psycopg.Connection[tuple[Any, ...]] | None = None
         self._state = threading.Condition()
@@ -393,7 +397,7 @@ class _Session:
         self._closing = False
 
     def connect(self) -> None:
-        db = _connect(self._location)
+        db = connect(self._location)
         with self._state:
             if not self._closing:
                 self._db = db
@@ -459,8 +463,8 @@ class _Session:
             db.close()
 
 
-async def _in_thread(
-    work: Callable[[], T], session: _Session, limiter: anyio.CapacityLimiter | None = None
+async def in_thread(
+    work: Callable[[], T], session: Session, limiter: anyio.CapacityLimiter | None = None
 ) -> T:
     """*work* in a worker thread; on cancellation, the thread is left to end by itself (the
     statement running cancelled if it does not end soon), so that the caller returns at once.
@@ -478,8 +482,8 @@ class PostgresJournal:
 
     def __init__(
         self,
-        session: _Session,
-        location: _Location,
+        session: Session,
+        location: Location,
         chunk_size: int,
         chunks: dict[int, ChunkRecord],
     ) -> None:
@@ -496,9 +500,9 @@ class PostgresJournal:
 
     @classmethod
     async def open(
-        cls, location: _Location, campaign: str, chunk_size: int, total: int | None, create: bool
+        cls, location: Location, campaign: str, chunk_size: int, total: int | None, create: bool
     ) -> PostgresJournal:
-        session = _Session(location)
+        session = Session(location)
 
         def start() -> tuple[int, dict[int, ChunkRecord]]:
             try:
@@ -511,7 +515,7 @@ class PostgresJournal:
                 raise
 
         try:
-            size, chunks = await _in_thread(start, session)
+            size, chunks = await in_thread(start, session)
         except anyio.get_cancelled_exc_class():
             session.close()  # once the abandoned thread is done with it
             raise
@@ -524,7 +528,7 @@ class PostgresJournal:
             cursor = db.execute(query, {"upload": self._location.upload, **params})
             return cursor.fetchall() if cursor.description is not None else []
 
-        return await _in_thread(lambda: self._session.run(execute), self._session, self._limiter)
+        return await in_thread(lambda: self._session.run(execute), self._session, self._limiter)
 
     async def chunk(self, start: int) -> ChunkRecord | None:
         return self._chunks.get(start)
@@ -562,7 +566,7 @@ class PostgresJournal:
 
 def _start(
     db: psycopg.Connection[tuple[Any, ...]],
-    location: _Location,
+    location: Location,
     campaign: str,
     chunk_size: int,
     total: int | None,
@@ -611,15 +615,15 @@ async def open_postgres(
 ) -> JournalStore:
     """Open the journal of the upload named in *url*, or (if *create*) start it; refuse one
     for another campaign, or one that a running upload holds."""
-    location = _Location.parse(url)
+    location = Location.parse(url)
     return await PostgresJournal.open(location, campaign, chunk_size, total, create)
 
 
 def summarise_postgres(url: str) -> JournalSummary:
     """Count what the journal of the upload named in *url* holds, without changing it (and
     while its upload runs, if it does)."""
-    location = _Location.parse(url)
-    db = _connect(location)
+    location = Location.parse(url)
+    db = connect(location)
     try:
         with location.errors():
             found, counts = _summarise(db, location)
@@ -630,7 +634,7 @@ def summarise_postgres(url: str) -> JournalSummary:
 
 
 def _summarise(
-    db: psycopg.Connection[tuple[Any, ...]], location: _Location
+    db: psycopg.Connection[tuple[Any, ...]], location: Location
 ) -> tuple[tuple[Any, ...], dict[str, int]]:
     from psycopg import IsolationLevel  # importable: _connect imported psycopg
 
