@@ -261,9 +261,15 @@ async def test_claim_many(store: IdempotencyStore) -> None:
 
 
 async def test_bad_settings_are_validation_errors(tmp_path: Path) -> None:
-    for settings in ({"ttl": 0}, {"wait": -1}, {"lease_seconds": float("nan")}):
+    settings: list[dict[str, float]] = [
+        {"ttl": 0},
+        {"wait": -1},
+        {"lease_seconds": float("nan")},
+        {"lease_seconds": float("inf")},
+    ]
+    for each in settings:
         with pytest.raises(ValidationError):
-            await open_idempotency_store(tmp_path / "keys", **settings)  # type: ignore[arg-type]
+            await open_idempotency_store(tmp_path / "keys", **each)
 
 
 async def test_a_journal_is_not_taken_for_a_store(tmp_path: Path) -> None:
@@ -281,12 +287,14 @@ async def test_a_journal_is_not_taken_for_a_store(tmp_path: Path) -> None:
 # --- real processes -----------------------------------------------------------------------
 
 
-def worker(*args: str, **options: object) -> subprocess.Popen[str]:
+def worker(*args: str, pipes: bool = False) -> subprocess.Popen[str]:
+    pipe = subprocess.PIPE if pipes else None
     return subprocess.Popen(
         [sys.executable, "-m", "tests.idempotency_worker", *args],
         cwd=ROOT,
         text=True,
-        **options,  # type: ignore[call-overload]
+        stdin=pipe,
+        stdout=pipe,
     )
 
 
@@ -315,7 +323,7 @@ def test_two_processes_claiming_the_same_keys_settle_each_once(spec: str, tmp_pa
 
 
 def test_a_stopped_holder_loses_its_lease_and_is_fenced(spec: str) -> None:
-    holder = worker("hold", spec, "order-1", "1.0", stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    holder = worker("hold", spec, "order-1", "1.0", pipes=True)
     with holder:
         assert holder.stdout is not None
         assert holder.stdin is not None

@@ -57,8 +57,10 @@ async def open_idempotency_store(
     for name, value in (("ttl", ttl), ("wait", wait), ("lease_seconds", lease_seconds)):
         if not isinstance(value, (int, float)) or value != value or value < 0:
             raise ValidationError(f"idempotency {name} must be a number of seconds >= 0")
-    if lease_seconds <= 0 or ttl <= 0:
-        raise ValidationError("idempotency ttl and lease_seconds must be more than 0")
+    if not 0 < lease_seconds < float("inf") or ttl <= 0:
+        raise ValidationError(
+            "idempotency ttl and lease_seconds must be more than 0 (a lease, finite)"
+        )
     if is_postgres_url(spec):
         return await open_postgres_keys(str(spec), ttl=ttl, wait=wait, lease=lease_seconds)
     return await SqliteKeys.open(spec, ttl=ttl, wait=wait, lease=lease_seconds)

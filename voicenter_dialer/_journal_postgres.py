@@ -63,6 +63,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONNECT_TIMEOUT",
+    "DEFAULT_LEASE_SECONDS",
     "STATEMENT_TIMEOUT",
     "Location",
     "Session",
