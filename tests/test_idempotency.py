@@ -362,3 +362,16 @@ def test_no_password_shows(postgres_database: str) -> None:
     finally:
         anyio.run(store.aclose)
     json.dumps(store.description)
+
+
+async def test_a_key_forgotten_and_claimed_again_fences_its_earlier_holder(
+    store: IdempotencyStore,
+) -> None:
+    first = await store.claim("order-1", ONE)
+    assert isinstance(first, Claimed)
+    await store.release([first])  # forgotten: the row is gone
+    again = await store.claim("order-1", ONE)
+    assert isinstance(again, Claimed)
+    with pytest.raises(JournalError, match="taken over"):
+        await store.settle(first, Outcome.accepted())  # a stale claim of its earlier life
+    await store.settle(again, Outcome.accepted())

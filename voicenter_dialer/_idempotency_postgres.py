@@ -71,8 +71,9 @@ ORDER BY key FOR UPDATE
 _INSERT: Final = """
 INSERT INTO voicenter_dialer.idempotency_keys
     (store, key, fingerprint, state, token, lease_until, expires)
-SELECT %(store)s, u.key, u.fingerprint, 'pending', 1, %(lease_until)s, %(expires)s
-FROM unnest(%(keys)s::text[], %(prints)s::text[]) AS u(key, fingerprint)
+SELECT %(store)s, u.key, u.fingerprint, 'pending', u.token, %(lease_until)s, %(expires)s
+FROM unnest(%(keys)s::text[], %(prints)s::text[], %(tokens)s::bigint[])
+    AS u(key, fingerprint, token)
 ORDER BY u.key
 ON CONFLICT DO NOTHING
 RETURNING key
@@ -214,20 +215,15 @@ class PostgresKeys:
                 ]
                 times = {**store, "lease_until": now + self._lease, "expires": now + self._ttl}
                 new = [
-                    (place, stored, print_)
+                    (place, stored, print_, decision.take[1])
                     for place, ((_, print_), stored, decision) in enumerate(
                         zip(claims, keys, decisions, strict=True)
                     )
                     if decision.take is not None and stored not in rows
                 ]
-                inserted = {
-                    r[0]
-                    for r in db.execute(
-                        _INSERT,
-                        {**times, "keys": [k for _, k, _ in new], "prints": [p for _, _, p in new]},
-                    ).fetchall()
-                }
-                for place, stored, _ in new:
+                columns = _columns([row[1:] for row in new], "keys", "prints", "tokens")
+                inserted = {r[0] for r in db.execute(_INSERT, {**times, **columns}).fetchall()}
+                for place, stored, *_ in new:
                     if stored not in inserted:  # claimed elsewhere a moment ago: ask again
                         decisions[place] = Decision(None, wait=True)
                 taken = [

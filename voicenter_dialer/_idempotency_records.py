@@ -243,8 +243,10 @@ def decide(key: str, print_: str, row: KeyRow | None, now: float) -> Decision:
     key's *row* (None: never seen) at *now*. One rule for every store."""
     held = row is not None and row.lease_until is not None and row.lease_until > now
     if row is None or (row.expires <= now and not held):
-        return Decision(Claimed(key, print_, 1 if row is None else row.token + 1),
-                        take=("pending", 1 if row is None else row.token + 1))  # fmt: skip
+        # A key forgotten and claimed again must not give back a token a stalled holder of
+        # its earlier life may still carry: a new key's token is the time, in microseconds.
+        token = int(now * 1_000_000) if row is None else row.token + 1
+        return Decision(Claimed(key, print_, token), take=("pending", token))
     if row.fingerprint != print_:
         return Decision(
             IdempotencyConflict(
