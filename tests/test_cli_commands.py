@@ -35,6 +35,8 @@ COMMANDS: dict[str, tuple[str, tuple[str, ...], str]] = {
     # The streaming and push forms of a bulk upload: the upload command is their use.
     "stream_calls_bulk": ("upload", ("LEADS",), "AddCallsBulk"),
     "bulk_writer": ("upload", ("LEADS",), "AddCallsBulk"),
+    # A rerun's upload checks its whole file against the journal first.
+    "check_journal": ("upload", ("LEADS",), "AddCallsBulk"),
     "get_members_list": ("members", (), "GetMembersList"),
     "add_member": ("add-member", ("SIP7",), "AddMember"),
     "remove_member": ("remove-member", ("SIP7",), "RemoveMember"),

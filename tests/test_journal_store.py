@@ -322,11 +322,11 @@ async def test_a_journal_of_a_newer_schema_is_refused(
     await store.aclose()
     opened.clear()
     location = backend.location("upload")
-    backend.set_schema_version(location, 2)
+    backend.set_schema_version(location, 99)  # newer than any store's
 
-    with pytest.raises(JournalError, match="2"):
+    with pytest.raises(JournalError, match="99"):
         await open_store()
-    with pytest.raises(JournalError, match="2"):
+    with pytest.raises(JournalError, match="99"):
         backend.summarise(location)
 
 

@@ -17,6 +17,7 @@ from ._dicts import to_dict
 from ._exceptions import (
     APIError,
     DialerError,
+    IdempotencyConflict,
     InvalidCampaignError,
     InvalidTargetError,
     JournalError,
@@ -79,6 +80,7 @@ __all__ = [
     "Dialer",
     "DialerError",
     "FailedCall",
+    "IdempotencyConflict",
     "InvalidCampaignError",
     "InvalidTargetError",
     "JournalError",

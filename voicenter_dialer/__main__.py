@@ -1,5 +1,7 @@
 """``python -m voicenter_dialer``: the same as the ``voicenter-dialer`` command."""
 
-from .cli import console
+import sys
 
-console()
+from .cli import main
+
+sys.exit(main())

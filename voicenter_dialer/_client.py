@@ -21,6 +21,13 @@ from ._concurrency import DEFAULT_MAX_CONCURRENCY, Concurrency
 from ._converter import call_to_wire, calls_to_wire
 from ._core import Admission, RequestCore, longest
 from ._exceptions import DialerError, MemberError, ValidationError
+from ._idempotency import (
+    DEFAULT_IDEMPOTENCY_TTL,
+    DEFAULT_IDEMPOTENCY_WAIT,
+    DEFAULT_LEASE_SECONDS,
+    IdempotencySpec,
+)
+from ._idempotent_call import KeyStore, add_once
 from ._models import BulkReport, Call, CallInput, Campaign, Member, PendingCalls
 from ._options import (
     DEFAULT_LIMITS,
@@ -120,6 +127,11 @@ class AsyncDialer:
             their turn. Keep it at most your ``http_client``'s ``max_connections``.
         max_response_bytes: the largest answer read (decoded); a larger one raises
             :class:`ResponseError` (default 64 MiB).
+        idempotency_store: where ``idempotency_key`` calls are remembered: a path (SQLite)
+            or ``postgresql://USER@HOST:PORT/DB#NAME`` (see the "Exactly once" guide).
+        idempotency_ttl: seconds a key is remembered (7 days).
+        idempotency_wait: seconds to wait for a key being added elsewhere, before
+            :class:`IdempotencyConflict`.
 
     Each attempt as a whole (connecting, sending, the whole answer) must complete within the
     longest of its timeouts, not only each read: a server trickling bytes is cut off. Redirects
@@ -142,6 +154,9 @@ class AsyncDialer:
         allow_insecure_http: bool = False,
         max_concurrent_requests: int = DEFAULT_LIMITS.max_connections or 100,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        idempotency_store: IdempotencySpec | None = None,
+        idempotency_ttl: float = DEFAULT_IDEMPOTENCY_TTL,
+        idempotency_wait: float = DEFAULT_IDEMPOTENCY_WAIT,
     ) -> None:
         options = ClientOptions.build(
             code,
@@ -161,6 +176,13 @@ class AsyncDialer:
         self._options = options
         self._code = options.code
         self._core = _request_core(options)
+        self._keys = KeyStore(
+            idempotency_store,
+            ttl=idempotency_ttl,
+            wait=idempotency_wait,
+            lease=DEFAULT_LEASE_SECONDS,
+        )
+        self._owns_keys = True
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -178,9 +200,12 @@ class AsyncDialer:
     async def aclose(self) -> None:
         """Close the HTTP client if the dialer created it; a caller's client stays open.
 
-        A dialer from :meth:`with_options` never closes the client it shares.
+        A dialer from :meth:`with_options` never closes the client (or the idempotency store)
+        it shares.
         """
         await self._core.aclose()
+        if self._owns_keys:
+            await self._keys.aclose()
 
     def with_options(
         self,
@@ -207,6 +232,7 @@ class AsyncDialer:
             resend_unknown_outcome=resend_unknown_outcome,
         )
         derived = copy.copy(self)
+        derived._owns_keys = False
         derived._options = options
         derived._core = self._core.derive(
             retry=options.retry, deadline=options.deadline, timeout=timeout
@@ -308,9 +334,29 @@ class AsyncDialer:
         payload = call_to_wire(code, call, self._code_for_every_request())
         await self._core.send_json(method, payload, idempotent=method != "AddCall", campaign=code)
 
-    async def add_call(self, campaign: str | Campaign, call: Call) -> None:
-        """Add one destination. Not retried when the outcome is unknown (see "Retries")."""
-        await self._send_call("AddCall", campaign, call)
+    async def add_call(
+        self, campaign: str | Campaign, call: Call, *, idempotency_key: str | None = None
+    ) -> None:
+        """Add one destination. Not retried when the outcome is unknown (see "Retries").
+
+        With an *idempotency_key* (and the dialer's ``idempotency_store``), a call whose key
+        was answered before is not sent again: its outcome is returned (or raised) again.
+        """
+        if idempotency_key is None:
+            await self._send_call("AddCall", campaign, call)
+            return
+        code = check.campaign_code(campaign)
+        if not isinstance(call, Call):
+            raise ValidationError(f"expected a Call, got {type(call).__name__}")
+        wire = call_to_wire(code, call)
+        await add_once(
+            self._keys,
+            idempotency_key,
+            code,
+            wire,
+            lambda: self._send_call("AddCall", code, call),
+            lambda: self._sender(code).held_targets(),
+        )
 
     async def update_call(self, campaign: str | Campaign, call: Call) -> None:
         """Update a destination, or add it when the campaign does not hold it."""

@@ -14,6 +14,8 @@ The tree::
     │   └── MemberError          the member is missing or was not added
     ├── JournalError             a bulk journal of another input or campaign, in use, or not
     │                            a journal
+    ├── IdempotencyConflict      an idempotency key used for another call, or still being
+    │                            added elsewhere after idempotency_wait seconds
     ├── BulkError                BulkReport.raise_for_failures(): some leads were not
     │                            accepted; .report (defined beside BulkReport, in _models)
     └── LeadFileError            a lead file the CLI cannot read (names the file and line);
@@ -43,6 +45,7 @@ if TYPE_CHECKING:
 __all__ = [
     "APIError",
     "DialerError",
+    "IdempotencyConflict",
     "InvalidCampaignError",
     "InvalidTargetError",
     "JournalError",
@@ -150,6 +153,11 @@ class APIError(DialerError):
 class JournalError(DialerError):
     """The journal cannot be used: another input or campaign, in use, a foreign or corrupt
     file."""
+
+
+class IdempotencyConflict(DialerError):
+    """An idempotency key used before for another call, or still being added elsewhere after
+    ``idempotency_wait`` seconds. Nothing was sent."""
 
 
 class LeadFileError(ValidationError):

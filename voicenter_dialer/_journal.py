@@ -12,7 +12,12 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from ._journal_postgres import is_postgres_url, open_postgres, summarise_postgres
+from ._journal_postgres import (
+    DEFAULT_LEASE_SECONDS,
+    is_postgres_url,
+    open_postgres,
+    summarise_postgres,
+)
 from ._journal_records import (
     ChunkRecord,
     JournalStore,
@@ -46,12 +51,19 @@ async def open_store(
     chunk_size: int,
     total: int | None,
     create: bool = True,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
 ) -> JournalStore:
     """Open the journal *spec* names; start it when it is not there, if *create* (else,
-    refuse it without leaving anything behind)."""
+    refuse it without leaving anything behind). A PostgreSQL journal is held by a lease of
+    *lease_seconds*."""
     if is_postgres_url(spec):
         return await open_postgres(
-            str(spec), campaign=campaign, chunk_size=chunk_size, total=total, create=create
+            str(spec),
+            campaign=campaign,
+            chunk_size=chunk_size,
+            total=total,
+            create=create,
+            lease_seconds=lease_seconds,
         )
     return await SqliteJournal.open(
         spec, campaign=campaign, chunk_size=chunk_size, total=total, create=create

@@ -6,12 +6,18 @@ the ``voicenter_dialer`` schema, created on first use. What is kept, and when it
 committed, is what the SQLite journal keeps (see :mod:`._journal_records`); the campaign only as a
 hash, no code at all.
 
-One upload at a time per name: its connection holds a session-level advisory lock on the
-name, which the server releases when that connection ends, however its process died.
+One upload at a time per name, held by a lease (``lease_seconds``, default 30) that the
+holder renews while it has the journal open, in a thread of its own, and with every write.
+Each taking of the lease draws a new fencing token, and every write carries the holder's: a
+holder whose lease ran out while it was stopped (SIGSTOP, a frozen VM) and was taken over
+finds its next write refused (JournalError), before it sends anything more. Opening an upload
+whose lease is held waits, at most one lease period: refused as in use if the holder renews
+it, taken over if it runs out, or at once if the holder's database session has ended (its
+process died). TCP keepalives bound how long a vanished peer keeps a connection open.
 
 psycopg's async API runs under asyncio only, so the synchronous one runs in a worker thread:
 the event loop never waits on a round trip, under asyncio and trio alike; a cancelled task
-does not wait for its thread either (see :class:`_Session`). Connecting and every statement
+does not wait for its thread either (see :class:`Session`). Connecting and every statement
 are bounded (:data:`CONNECT_TIMEOUT`, :data:`STATEMENT_TIMEOUT`). Each write is a
 single statement (one round trip, atomic on its own in autocommit mode); looking a chunk up
 takes none.
@@ -47,6 +53,7 @@ from ._journal_records import (
     schema_version,
     storable,
     storable_code,
+    taken_over,
 )
 from ._secrets import mask_url, scrub, split_url
 
@@ -56,7 +63,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONNECT_TIMEOUT",
+    "DEFAULT_LEASE_SECONDS",
     "STATEMENT_TIMEOUT",
+    "Location",
+    "Session",
+    "connect",
+    "in_thread",
     "is_postgres_url",
     "open_postgres",
     "summarise_postgres",
@@ -77,10 +89,24 @@ _CANCEL_WAIT: Final = 5.0
 
 #: The version of the tables below; a database with a higher one was set up by a newer
 #: release, whose journal this one cannot be trusted to read or write.
-SCHEMA_VERSION: Final = 1
-# How long to wait for another upload's lock before saying the journal is in use.
-_LOCK_WAIT: Final = 0.5
-_LOCK_POLL: Final = 0.05
+SCHEMA_VERSION: Final = 2
+# Versions whose tables this release upgrades to its own (1: before leases).
+_UPGRADABLE: Final = (1,)
+#: How long a lease lasts unless renewed.
+DEFAULT_LEASE_SECONDS: Final = 30.0
+# How often an open journal renews its lease (a few times a lease at least), and how often
+# an upload waiting for another's lease looks at it.
+_RENEW_EVERY: Final = 1.0
+_LEASE_POLL: Final = 0.1
+# TCP keepalives, unless the URL says: a peer gone without a word (a machine switched off, a
+# network cut) ends the connection within about a minute, on both sides.
+_KEEPALIVES: Final = {
+    "keepalives": "1",
+    "keepalives_idle": "15",
+    "keepalives_interval": "5",
+    "keepalives_count": "3",
+    "tcp_user_timeout": "45000",
+}
 # Keys of advisory locks, in the one key space that every client of the database shares:
 # derived from a name unlikely to be anyone else's.
 _KEY_PREFIX: Final = b"voicenter-dialer bulk journal\0"
@@ -92,7 +118,10 @@ CREATE TABLE voicenter_dialer.uploads (
     campaign text NOT NULL,
     chunk_size integer NOT NULL,
     total bigint,
-    created timestamptz NOT NULL DEFAULT now()
+    created timestamptz NOT NULL DEFAULT now(),
+    lease_token bigint NOT NULL DEFAULT 0,
+    lease_until double precision,
+    lease_pid integer
 );
 CREATE TABLE voicenter_dialer.chunks (
     upload text NOT NULL REFERENCES voicenter_dialer.uploads ON DELETE CASCADE,
@@ -114,15 +143,32 @@ CREATE TABLE voicenter_dialer.leads (
     PRIMARY KEY (upload, idx)
 );
 """
-# Each statement below is one round trip, atomic on its own; the leads go as one array per
-# column. A data-modifying WITH runs to completion even though nothing reads it.
+_UPGRADE_FROM_1: Final = """
+ALTER TABLE voicenter_dialer.uploads
+    ADD COLUMN lease_token bigint NOT NULL DEFAULT 0,
+    ADD COLUMN lease_until double precision,
+    ADD COLUMN lease_pid integer;
+UPDATE voicenter_dialer.schema_version SET version = 2;
+"""
+# Each write below is one round trip, atomic on its own; the leads go as one array per
+# column. A data-modifying WITH runs to completion even though nothing reads it. Each is
+# fenced: its first part renews the lease if the token is still the holder's, and every other
+# part writes only if it did (what it returns says so); a takeover committed meanwhile is seen
+# (READ COMMITTED re-reads the row it waited for).
+_FENCE: Final = """
+WITH fence AS (
+    UPDATE voicenter_dialer.uploads
+    SET lease_until = extract(epoch FROM clock_timestamp()) + %(lease)s
+    WHERE name = %(upload)s AND lease_token = %(token)s
+    RETURNING 1
+)"""
 # Leads, inserted (or, with _UPSERT_LEADS, replacing the rows of the same index).
 _INSERT_LEADS: Final = """
 INSERT INTO voicenter_dialer.leads (upload, idx, status, target, error_code, kind, reason)
-SELECT %(upload)s, * FROM unnest(
+SELECT %(upload)s, u.* FROM unnest(
     %(idx)s::bigint[], %(status)s::text[], %(target)s::text[], %(error_code)s::integer[],
     %(kind)s::text[], %(reason)s::text[]
-)
+) AS u, fence
 """
 _UPSERT_LEADS: Final = (
     _INSERT_LEADS
@@ -132,31 +178,34 @@ ON CONFLICT (upload, idx) DO UPDATE SET
     kind = excluded.kind, reason = excluded.reason
 """
 )
+_FENCED: Final = "SELECT count(*) FROM fence"
 _SENT: Final = (
-    """
-WITH chunk AS (
+    _FENCE  # noqa: S608 - constant SQL joined to constant SQL: nothing from input
+    + """, chunk AS (
     INSERT INTO voicenter_dialer.chunks (upload, start, size, digest, state)
-    VALUES (%(upload)s, %(start)s, %(size)s, %(digest)s, 'sent')
-)
-"""  # noqa: S608 - constant SQL joined to constant SQL: nothing from input
+    SELECT %(upload)s, %(start)s, %(size)s, %(digest)s, 'sent' FROM fence
+), leads AS ("""
     + _INSERT_LEADS
+    + ")"
+    + _FENCED
 )
 # The sub-statements of one statement run in no set order, so the DELETE spares the rows
 # that the INSERT replaces rather than racing it for them.
 _DONE: Final = (
-    """
-WITH chunk AS (
+    _FENCE  # noqa: S608 - constant SQL joined to constant SQL: nothing from input
+    + """, chunk AS (
     UPDATE voicenter_dialer.chunks SET state = 'done', accepted = %(accepted)s
-    WHERE upload = %(upload)s AND start = %(start)s
+    WHERE upload = %(upload)s AND start = %(start)s AND EXISTS (SELECT FROM fence)
 ), stale AS (
     DELETE FROM voicenter_dialer.leads
     WHERE upload = %(upload)s AND idx >= %(start)s AND idx < %(end)s
-        AND idx <> ALL (%(idx)s::bigint[])
-)
-"""  # noqa: S608 - constant SQL joined to constant SQL: nothing from input
+        AND idx <> ALL (%(idx)s::bigint[]) AND EXISTS (SELECT FROM fence)
+), leads AS ("""
     + _UPSERT_LEADS
+    + ")"
+    + _FENCED
 )
-_RESENDING: Final = _UPSERT_LEADS
+_RESENDING: Final = _FENCE + ", leads AS (" + _UPSERT_LEADS + ")" + _FENCED
 _CHUNKS: Final = """
 SELECT start, size, digest, state, accepted FROM voicenter_dialer.chunks
 WHERE upload = %(upload)s
@@ -172,7 +221,16 @@ SELECT EXISTS (
     SELECT 1 FROM voicenter_dialer.leads WHERE upload = %(upload)s AND status = 'unknown'
 )
 """
-_FINISHED: Final = "UPDATE voicenter_dialer.uploads SET total = %(total)s WHERE name = %(upload)s"
+# The fence's own row: one UPDATE both renews and records (a row is changed once a statement).
+_FINISHED: Final = """
+WITH fence AS (
+    UPDATE voicenter_dialer.uploads
+    SET total = %(total)s, lease_until = extract(epoch FROM clock_timestamp()) + %(lease)s
+    WHERE name = %(upload)s AND lease_token = %(token)s
+    RETURNING 1
+)
+SELECT count(*) FROM fence"""
+_RENEW: Final = _FENCE + _FENCED
 _SUMMARY: Final = """
 SELECT
     (SELECT total FROM voicenter_dialer.uploads WHERE name = %(upload)s),
@@ -203,7 +261,7 @@ def _require_psycopg() -> None:
 
 
 @attrs.frozen
-class _Location:
+class Location:
     #: What libpq connects to: the URL without its credentials (given to libpq apart, so
     #: that it never parses, or quotes, the password) and without its fragment (its query
     #: may hold a password: not shown in a repr).
@@ -217,7 +275,7 @@ class _Location:
     secrets: tuple[str, ...] = attrs.field(repr=False)
 
     @classmethod
-    def parse(cls, url: str) -> _Location:
+    def parse(cls, url: str) -> Location:
         parts = split_url(url) if is_postgres_url(url) else None
         if parts is None:
             raise ValidationError("a PostgreSQL journal is a postgresql://...#UPLOAD_NAME URL")
@@ -240,9 +298,8 @@ class _Location:
             if raw
             for form in (raw, unquote(raw), unquote_plus(raw))
         }
-        options = (
-            {"connect_timeout": str(CONNECT_TIMEOUT)} if "connect_timeout" not in query else {}
-        )
+        defaults = {"connect_timeout": str(CONNECT_TIMEOUT), **_KEEPALIVES}
+        options = {key: value for key, value in defaults.items() if key not in query}
         if parts.user:
             options["user"] = unquote(parts.user)
         if parts.password is not None:
@@ -254,10 +311,6 @@ class _Location:
         with location.errors(ValidationError):  # a malformed URL: nothing is sent
             conninfo_to_dict(location.conninfo, **options)
         return location
-
-    def lock_key(self) -> int:
-        digest = hashlib.blake2b(_KEY_PREFIX + self.upload.encode(), digest_size=8).digest()
-        return int.from_bytes(digest, "big", signed=True)
 
     @contextmanager
     def errors(self, kind: type[DialerError] = JournalError, doing: str = "") -> Iterator[None]:
@@ -308,7 +361,7 @@ def _check_hosts(hosts: str, description: str) -> None:
             raise ValidationError(f"{description}: port {port!r} is not from 1 to 65535")
 
 
-def _connect(location: _Location) -> psycopg.Connection[tuple[Any, ...]]:
+def connect(location: Location) -> psycopg.Connection[tuple[Any, ...]]:
     import psycopg
     from psycopg.conninfo import make_conninfo
 
@@ -320,11 +373,26 @@ def _connect(location: _Location) -> psycopg.Connection[tuple[Any, ...]]:
         )
     try:
         with location.errors():
-            # Bounded, unless the URL (options=-c statement_timeout=...) or the server says.
+            # Bounded, unless the URL (options=-c statement_timeout=...) or the server says;
+            # the server's side of the connection too, for a client gone without a word.
             db.execute(
                 "SELECT CASE WHEN current_setting('statement_timeout') = '0' "
-                "THEN set_config('statement_timeout', %s, false) END",
-                (STATEMENT_TIMEOUT,),
+                "THEN set_config('statement_timeout', %s, false) END, "
+                "CASE WHEN current_setting('tcp_keepalives_idle') = '0' "
+                "THEN set_config('tcp_keepalives_idle', %s, false) END, "
+                "CASE WHEN current_setting('tcp_keepalives_interval') = '0' "
+                "THEN set_config('tcp_keepalives_interval', %s, false) END, "
+                "CASE WHEN current_setting('tcp_keepalives_count') = '0' "
+                "THEN set_config('tcp_keepalives_count', %s, false) END, "
+                "CASE WHEN current_setting('tcp_user_timeout') = '0' "
+                "THEN set_config('tcp_user_timeout', %s, false) END",
+                (
+                    STATEMENT_TIMEOUT,
+                    _KEEPALIVES["keepalives_idle"],
+                    _KEEPALIVES["keepalives_interval"],
+                    _KEEPALIVES["keepalives_count"],
+                    _KEEPALIVES["tcp_user_timeout"],
+                ),
             )
     except BaseException:
         db.close()
@@ -332,8 +400,13 @@ def _connect(location: _Location) -> psycopg.Connection[tuple[Any, ...]]:
     return db
 
 
-def _check_schema(db: psycopg.Connection[tuple[Any, ...]], location: _Location) -> bool:
-    """Whether the tables are there (and of a version this release reads)."""
+def _check_schema(
+    db: psycopg.Connection[tuple[Any, ...]],
+    location: Location,
+    accept: tuple[int, ...] = (*_UPGRADABLE, SCHEMA_VERSION),
+) -> int | None:
+    """The version of the tables, None when they are not there; one not in *accept* is
+    refused."""
     # Read from the catalog with this statement's snapshot (to_regclass may answer from a
     # cache that has not yet seen tables another upload just created).
     row = db.execute(
@@ -341,24 +414,27 @@ def _check_schema(db: psycopg.Connection[tuple[Any, ...]], location: _Location) 
         "WHERE schemaname = 'voicenter_dialer' AND tablename = 'schema_version')"
     ).fetchone()
     if row is None or not row[0]:
-        return False
+        return None
     found = db.execute("SELECT max(version) FROM voicenter_dialer.schema_version").fetchone()
     version = None if found is None else found[0]
-    if version != SCHEMA_VERSION:
+    if version not in accept:
         raise schema_version(location.description, version, SCHEMA_VERSION)
-    return True
+    return int(version)
 
 
-def _create_schema(db: psycopg.Connection[tuple[Any, ...]], location: _Location) -> None:
+def _create_schema(db: psycopg.Connection[tuple[Any, ...]], location: Location) -> None:
     # Two uploads starting at once on a new database must not both create the tables.
     with db.transaction():
         db.execute("SELECT pg_advisory_xact_lock(%s)", (_schema_key(),))
-        if not _check_schema(db, location):
+        version = _check_schema(db, location)
+        if version is None:
             db.execute(_SCHEMA)
             db.execute(
                 "INSERT INTO voicenter_dialer.schema_version (version) VALUES (%s)",
                 (SCHEMA_VERSION,),
             )
+        elif version == 1:
+            db.execute(_UPGRADE_FROM_1)
 
 
 def _schema_key() -> int:
@@ -366,24 +442,69 @@ def _schema_key() -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
-def _lock(db: psycopg.Connection[tuple[Any, ...]], location: _Location) -> None:
-    """Take the upload's lock for as long as the connection lives, or refuse."""
-    deadline = time.monotonic() + _LOCK_WAIT
+_HOLDER: Final = """
+SELECT campaign, chunk_size, lease_token, lease_until,
+    extract(epoch FROM clock_timestamp())::float8,
+    EXISTS (SELECT FROM pg_stat_activity WHERE pid = lease_pid)
+FROM voicenter_dialer.uploads WHERE name = %(upload)s
+FOR UPDATE
+"""
+_TAKE: Final = """
+UPDATE voicenter_dialer.uploads
+SET lease_token = lease_token + 1,
+    lease_until = extract(epoch FROM clock_timestamp()) + %(lease)s,
+    lease_pid = pg_backend_pid()
+WHERE name = %(upload)s
+RETURNING lease_token, chunk_size
+"""
+
+
+def _take_lease(
+    db: psycopg.Connection[tuple[Any, ...]],
+    location: Location,
+    digest: str,
+    chunk_size: int,
+    create: bool,
+    lease: float,
+) -> tuple[int, int]:
+    """Take the upload's lease (starting the upload if *create*): its fencing token and chunk
+    size. A lease held by a live session is waited for, one lease period at most: renewed
+    meanwhile, the upload is in use; run out, it is taken over."""
+    params = {"upload": location.upload, "lease": lease}
+    deadline = time.monotonic() + lease
+    seen: float | None = None
     while True:
-        row = db.execute("SELECT pg_try_advisory_lock(%s)", (location.lock_key(),)).fetchone()
-        if row is not None and row[0]:
-            return
-        if time.monotonic() >= deadline:
+        with db.transaction():
+            found = db.execute(_HOLDER, params).fetchone()
+            if found is None:
+                if not create:
+                    raise nothing_to_reconcile(location.description)
+                db.execute(
+                    "INSERT INTO voicenter_dialer.uploads (name, campaign, chunk_size) "
+                    "VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+                    (location.upload, digest, chunk_size),
+                )
+                continue  # read it again, locked (another upload may have just started it)
+            campaign, _, _, until, now, alive = found
+            if campaign != digest:
+                raise another_campaign(location.description)
+            if until is None or until <= now or not alive:
+                taken = db.execute(_TAKE, params).fetchone()
+                if taken is None:  # the row locked above cannot be gone
+                    raise JournalError(f"{location.description}: the upload vanished")
+                return taken[0], taken[1]
+        if (seen is not None and until > seen) or time.monotonic() >= deadline:
             raise in_use(location.description)
-        time.sleep(_LOCK_POLL)
+        seen = until
+        time.sleep(_LEASE_POLL)
 
 
-class _Session:
+class Session:
     """A store's one connection, used from worker threads that a cancelled task abandons
     rather than waits for (a hung server must not hang the upload): it is closed once, by
     whichever thread stops using it last."""
 
-    def __init__(self, location: _Location) -> None:
+    def __init__(self, location: Location) -> None:
         self._location = location
         self._db: psycopg.Connection[tuple[Any, ...]] | None = None
         self._state = threading.Condition()
@@ -393,7 +514,7 @@ class _Session:
         self._closing = False
 
     def connect(self) -> None:
-        db = _connect(self._location)
+        db = connect(self._location)
         with self._state:
             if not self._closing:
                 self._db = db
@@ -459,8 +580,8 @@ class _Session:
             db.close()
 
 
-async def _in_thread(
-    work: Callable[[], T], session: _Session, limiter: anyio.CapacityLimiter | None = None
+async def in_thread(
+    work: Callable[[], T], session: Session, limiter: anyio.CapacityLimiter | None = None
 ) -> T:
     """*work* in a worker thread; on cancellation, the thread is left to end by itself (the
     statement running cancelled if it does not end soon), so that the caller returns at once.
@@ -478,13 +599,16 @@ class PostgresJournal:
 
     def __init__(
         self,
-        session: _Session,
-        location: _Location,
+        session: Session,
+        location: Location,
         chunk_size: int,
         chunks: dict[int, ChunkRecord],
+        fence: Mapping[str, object],
     ) -> None:
         self._session = session
-        # Every chunk record, read once: while the lock is held nobody else writes them, so
+        # What every write carries: the upload, its fencing token, the lease it renews.
+        self._fence = fence
+        # Every chunk record, read once: while the lease is held nobody else writes them, so
         # looking a chunk up before it is sent costs no round trip.
         self._chunks = chunks
         self._location = location
@@ -493,38 +617,47 @@ class PostgresJournal:
         # One statement at a time on the one connection; the others wait here, not in a
         # thread each.
         self._limiter = anyio.CapacityLimiter(1)
+        self._stop = threading.Event()
+        threading.Thread(target=_renewing, args=(session, fence, self._stop), daemon=True).start()
 
     @classmethod
     async def open(
-        cls, location: _Location, campaign: str, chunk_size: int, total: int | None, create: bool
+        cls,
+        location: Location,
+        campaign: str,
+        chunk_size: int,
+        total: int | None,
+        create: bool,
+        lease: float,
     ) -> PostgresJournal:
-        session = _Session(location)
+        session = Session(location)
 
-        def start() -> tuple[int, dict[int, ChunkRecord]]:
+        def start() -> tuple[int, int, dict[int, ChunkRecord]]:
             try:
                 session.connect()
                 return session.run(
-                    lambda db: _start(db, location, campaign, chunk_size, total, create)
+                    lambda db: _start(db, location, campaign, chunk_size, total, create, lease)
                 )
             except BaseException:
                 session.close()
                 raise
 
         try:
-            size, chunks = await _in_thread(start, session)
+            token, size, chunks = await in_thread(start, session)
         except anyio.get_cancelled_exc_class():
             session.close()  # once the abandoned thread is done with it
             raise
-        return cls(session, location, size, chunks)
+        fence = {"upload": location.upload, "token": token, "lease": lease}
+        return cls(session, location, size, chunks, fence)
 
     async def _run(
         self, query: LiteralString, params: Mapping[str, object]
     ) -> list[tuple[Any, ...]]:
         def execute(db: psycopg.Connection[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-            cursor = db.execute(query, {"upload": self._location.upload, **params})
+            cursor = db.execute(query, {**self._fence, **params})
             return cursor.fetchall() if cursor.description is not None else []
 
-        return await _in_thread(lambda: self._session.run(execute), self._session, self._limiter)
+        return await in_thread(lambda: self._session.run(execute), self._session, self._limiter)
 
     async def chunk(self, start: int) -> ChunkRecord | None:
         return self._chunks.get(start)
@@ -537,62 +670,75 @@ class PostgresJournal:
         rows = await self._run(_HAS_UNKNOWN, {})
         return bool(rows[0][0])
 
+    async def _write(self, query: LiteralString, params: Mapping[str, object]) -> None:
+        """A fenced write: refused when another upload took this one over."""
+        rows = await self._run(query, params)
+        if not rows[0][0]:
+            self._stop.set()
+            raise taken_over(self.description)
+
     async def sent(self, start: int, size: int, digest: bytes, leads: list[LeadRecord]) -> None:
-        await self._run(_SENT, {"start": start, "size": size, "digest": digest, **_columns(leads)})
+        await self._write(
+            _SENT, {"start": start, "size": size, "digest": digest, **_columns(leads)}
+        )
         self._chunks[start] = ChunkRecord(start, size, digest, "sent", 0)
 
     async def resending(self, leads: list[LeadRecord]) -> None:
-        await self._run(_RESENDING, _columns(leads))
+        await self._write(_RESENDING, _columns(leads))
 
     async def done(self, start: int, size: int, accepted: int, leads: list[LeadRecord]) -> None:
-        await self._run(
+        await self._write(
             _DONE, {"start": start, "end": start + size, "accepted": accepted, **_columns(leads)}
         )
         if start in self._chunks:  # as the UPDATE found it, or not
             self._chunks[start] = attrs.evolve(self._chunks[start], state="done", accepted=accepted)
 
     async def finished(self, total: int) -> None:
-        await self._run(_FINISHED, {"total": total})
+        await self._write(_FINISHED, {"total": total})
 
     async def aclose(self) -> None:
-        # Ending the session releases the upload's lock (at once, or when a statement a
-        # cancellation abandoned ends).
+        # Ending the session frees the upload at once: the next one sees its holder's session
+        # gone (at once, or when a statement a cancellation abandoned ends).
+        self._stop.set()
         await anyio.to_thread.run_sync(self._session.close)
+
+
+def _renewing(session: Session, fence: Mapping[str, object], stop: threading.Event) -> None:
+    """Renew the lease every little while until *stop*, the lease is lost or the connection
+    fails (the writes say which). A thread: it renews under asyncio and trio alike, and stops
+    with its process (SIGSTOP), which is when the lease must run out."""
+    while not stop.wait(_RENEW_EVERY):
+        try:
+            rows = session.run(lambda db: db.execute(_RENEW, fence).fetchall())
+        except JournalError:
+            return
+        if not rows[0][0]:
+            return
 
 
 def _start(
     db: psycopg.Connection[tuple[Any, ...]],
-    location: _Location,
+    location: Location,
     campaign: str,
     chunk_size: int,
     total: int | None,
     create: bool,
-) -> tuple[int, dict[int, ChunkRecord]]:
-    """Take the upload's journal (started if *create*): its chunk size and chunk records."""
-    if not _check_schema(db, location):
-        if not create:
-            raise nothing_to_reconcile(location.description)
-        _create_schema(db, location)
-    _lock(db, location)
+    lease: float,
+) -> tuple[int, int, dict[int, ChunkRecord]]:
+    """Take the upload's journal (started if *create*): its fencing token, chunk size and
+    chunk records."""
+    version = _check_schema(db, location)
+    if version is None and not create:
+        raise nothing_to_reconcile(location.description)
+    if version != SCHEMA_VERSION:
+        _create_schema(db, location)  # created, or upgraded
     digest = campaign_digest(campaign)
-    found = db.execute(
-        "SELECT campaign, chunk_size FROM voicenter_dialer.uploads WHERE name = %s",
-        (location.upload,),
-    ).fetchone()
-    if found is None:  # a new upload (the lock keeps any other from starting it)
-        if not create:
-            raise nothing_to_reconcile(location.description)
-        db.execute(
-            "INSERT INTO voicenter_dialer.uploads (name, campaign, chunk_size) VALUES (%s, %s, %s)",
-            (location.upload, digest, chunk_size),
-        )
-        found = (digest, chunk_size)
-    if found[0] != digest:
-        raise another_campaign(location.description)
+    token, size = _take_lease(db, location, digest, chunk_size, create, lease)
+    fence = {"upload": location.upload, "token": token, "lease": lease}
     if total is not None:
-        db.execute(_FINISHED, {"total": total, "upload": location.upload})
-    rows = db.execute(_CHUNKS, {"upload": location.upload}).fetchall()
-    return found[1], {row[0]: ChunkRecord(*row) for row in rows}
+        db.execute(_FINISHED, {"total": total, **fence})
+    rows = db.execute(_CHUNKS, fence).fetchall()
+    return token, size, {row[0]: ChunkRecord(*row) for row in rows}
 
 
 def _columns(leads: list[LeadRecord]) -> dict[str, list[Any]]:
@@ -607,19 +753,27 @@ def _columns(leads: list[LeadRecord]) -> dict[str, list[Any]]:
 
 
 async def open_postgres(
-    url: str, *, campaign: str, chunk_size: int, total: int | None, create: bool = True
+    url: str,
+    *,
+    campaign: str,
+    chunk_size: int,
+    total: int | None,
+    create: bool = True,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
 ) -> JournalStore:
     """Open the journal of the upload named in *url*, or (if *create*) start it; refuse one
-    for another campaign, or one that a running upload holds."""
-    location = _Location.parse(url)
-    return await PostgresJournal.open(location, campaign, chunk_size, total, create)
+    for another campaign, or one that a running upload holds (its lease renewed)."""
+    if not isinstance(lease_seconds, (int, float)) or not 0 < lease_seconds < float("inf"):
+        raise ValidationError("lease_seconds must be a number of seconds more than 0")
+    location = Location.parse(url)
+    return await PostgresJournal.open(location, campaign, chunk_size, total, create, lease_seconds)
 
 
 def summarise_postgres(url: str) -> JournalSummary:
     """Count what the journal of the upload named in *url* holds, without changing it (and
     while its upload runs, if it does)."""
-    location = _Location.parse(url)
-    db = _connect(location)
+    location = Location.parse(url)
+    db = connect(location)
     try:
         with location.errors():
             found, counts = _summarise(db, location)
@@ -630,7 +784,7 @@ def summarise_postgres(url: str) -> JournalSummary:
 
 
 def _summarise(
-    db: psycopg.Connection[tuple[Any, ...]], location: _Location
+    db: psycopg.Connection[tuple[Any, ...]], location: Location
 ) -> tuple[tuple[Any, ...], dict[str, int]]:
     from psycopg import IsolationLevel  # importable: _connect imported psycopg
 

@@ -40,6 +40,7 @@ __all__ = [
     "schema_version",
     "storable",
     "storable_code",
+    "taken_over",
 ]
 
 
@@ -177,6 +178,13 @@ def storable_code(code: int | None) -> int | None:
 
 def in_use(where: str) -> JournalError:
     return JournalError(f"{where} is in use by a running upload")
+
+
+def taken_over(where: str) -> JournalError:
+    return JournalError(
+        f"{where}: another upload took this upload over (its lease ran out while this one was "
+        "stopped or stalled); this one sends nothing more"
+    )
 
 
 def another_campaign(where: str) -> JournalError:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
+import functools
+import threading
+from collections.abc import Callable
 from typing import Any
-
-import anyio
 
 from voicenter_dialer._client import AsyncDialer
 from voicenter_dialer._converter import call_to_wire
@@ -39,9 +41,28 @@ Subparsers = Any  # argparse's _SubParsersAction is private
 
 
 async def _summary(journal: JournalSpec) -> JournalSummary:
-    """:func:`summarise_journal` in a worker thread: a journal's server may hang, and Ctrl-C
-    must still end the command at once (the thread is abandoned)."""
-    return await anyio.to_thread.run_sync(summarise_journal, journal, abandon_on_cancel=True)
+    """:func:`summarise_journal` in a daemon thread of its own: a journal's server may hang,
+    and Ctrl-C must end the command at once, without the interpreter waiting at exit for a
+    thread still connecting (as it would for a worker of anyio's pool)."""
+    loop = asyncio.get_running_loop()
+    summary: asyncio.Future[JournalSummary] = loop.create_future()
+
+    def deliver(outcome: Callable[[], None]) -> None:
+        if not summary.done():  # not cancelled meanwhile
+            outcome()
+
+    def read() -> None:
+        try:
+            found = summarise_journal(journal)
+        except BaseException as exc:
+            reply = functools.partial(summary.set_exception, exc)
+        else:
+            reply = functools.partial(summary.set_result, found)
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits any more
+            loop.call_soon_threadsafe(deliver, reply)
+
+    threading.Thread(target=read, name="voicenter-dialer journal", daemon=True).start()
+    return await summary
 
 
 async def _settled(journal: JournalSpec | None) -> int:

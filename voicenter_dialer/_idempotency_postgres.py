@@ -1,0 +1,302 @@
+"""Idempotency keys in PostgreSQL, shared by processes on any number of machines.
+
+``postgresql://USER@HOST:PORT/DB#NAME`` names a database and, as its fragment, a store:
+many stores share the table ``voicenter_dialer.idempotency_keys`` side by side, each under
+its name. A claim is one transaction that locks the rows of its keys (in key order, so that
+two claims of overlapping chunks never deadlock); the times of leases and expiries are the
+server's clock, which every machine shares. The connection, its bounds and its worker threads
+are the journal's (:mod:`._journal_postgres`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+
+import anyio
+import anyio.to_thread
+
+from ._exceptions import IdempotencyConflict
+from ._idempotency_records import (
+    Claim,
+    Claimed,
+    ClaimResult,
+    Decision,
+    KeyRow,
+    Outcome,
+    claim_all,
+    decide,
+    lease_lost,
+)
+from ._journal_postgres import Location, Session, in_thread
+from ._journal_records import storable
+
+if TYPE_CHECKING:
+    import psycopg
+    from typing_extensions import LiteralString
+
+__all__ = ["PostgresKeys", "open_postgres_keys"]
+
+T = TypeVar("T")
+
+# Expired keys deleted by one claim, at most once per _CLEANUP_EVERY seconds, skipping any
+# row another transaction holds: nobody waits for it.
+_CLEANUP_BATCH: Final = 500
+_CLEANUP_EVERY: Final = 60.0
+_SCHEMA: Final = """
+CREATE SCHEMA IF NOT EXISTS voicenter_dialer;
+CREATE TABLE IF NOT EXISTS voicenter_dialer.idempotency_keys (
+    store text NOT NULL,
+    key text NOT NULL,
+    fingerprint text NOT NULL,
+    state text NOT NULL
+        CHECK (state IN ('pending', 'unknown', 'accepted', 'rejected', 'failed')),
+    token bigint NOT NULL,
+    lease_until double precision,
+    expires double precision NOT NULL,
+    outcome text,
+    PRIMARY KEY (store, key)
+);
+CREATE INDEX IF NOT EXISTS idempotency_keys_expires
+    ON voicenter_dialer.idempotency_keys (store, expires);
+"""
+_NOW: Final = "SELECT extract(epoch FROM clock_timestamp())::float8"
+_LOCK_ROWS: Final = """
+SELECT key, fingerprint, state, token, lease_until, expires, outcome
+FROM voicenter_dialer.idempotency_keys
+WHERE store = %(store)s AND key = ANY(%(keys)s::text[])
+ORDER BY key FOR UPDATE
+"""
+_INSERT: Final = """
+INSERT INTO voicenter_dialer.idempotency_keys
+    (store, key, fingerprint, state, token, lease_until, expires)
+SELECT %(store)s, u.key, u.fingerprint, 'pending', u.token, %(lease_until)s, %(expires)s
+FROM unnest(%(keys)s::text[], %(prints)s::text[], %(tokens)s::bigint[])
+    AS u(key, fingerprint, token)
+ORDER BY u.key
+ON CONFLICT DO NOTHING
+RETURNING key
+"""
+_TAKE: Final = """
+UPDATE voicenter_dialer.idempotency_keys AS k
+SET fingerprint = u.fingerprint, state = u.state, token = u.token,
+    lease_until = %(lease_until)s, expires = %(expires)s, outcome = NULL
+FROM unnest(%(keys)s::text[], %(prints)s::text[], %(states)s::text[], %(tokens)s::bigint[])
+    AS u(key, fingerprint, state, token)
+WHERE k.store = %(store)s AND k.key = u.key
+"""
+_CLEANUP: Final = """
+DELETE FROM voicenter_dialer.idempotency_keys WHERE ctid IN (
+    SELECT ctid FROM voicenter_dialer.idempotency_keys
+    WHERE store = %(store)s AND expires <= %(now)s
+        AND (lease_until IS NULL OR lease_until <= %(now)s)
+    LIMIT %(limit)s FOR UPDATE SKIP LOCKED
+)
+"""
+# Fenced writes: each matches a key only with the token of its claim; the rows not matched
+# were taken over. One statement each (atomic in autocommit mode).
+_RENEW: Final = """
+UPDATE voicenter_dialer.idempotency_keys AS k
+SET lease_until = extract(epoch FROM clock_timestamp()) + %(lease)s
+FROM unnest(%(keys)s::text[], %(tokens)s::bigint[]) AS u(key, token)
+WHERE k.store = %(store)s AND k.key = u.key AND k.token = u.token
+    AND k.state IN ('pending', 'unknown')
+RETURNING 1
+"""
+_UNKNOWN: Final = """
+UPDATE voicenter_dialer.idempotency_keys AS k SET state = 'unknown', lease_until = NULL
+FROM unnest(%(keys)s::text[], %(tokens)s::bigint[]) AS u(key, token)
+WHERE k.store = %(store)s AND k.key = u.key AND k.token = u.token
+    AND k.state IN ('pending', 'unknown')
+RETURNING 1
+"""
+_FORGET: Final = """
+DELETE FROM voicenter_dialer.idempotency_keys AS k
+USING unnest(%(keys)s::text[], %(tokens)s::bigint[]) AS u(key, token)
+WHERE k.store = %(store)s AND k.key = u.key AND k.token = u.token AND k.state = 'pending'
+RETURNING 1
+"""
+_LET_GO: Final = """
+UPDATE voicenter_dialer.idempotency_keys AS k SET lease_until = NULL
+FROM unnest(%(keys)s::text[], %(tokens)s::bigint[]) AS u(key, token)
+WHERE k.store = %(store)s AND k.key = u.key AND k.token = u.token AND k.state = 'unknown'
+RETURNING 1
+"""
+_SETTLE: Final = """
+UPDATE voicenter_dialer.idempotency_keys AS k
+SET state = u.state, outcome = u.outcome, lease_until = NULL,
+    expires = extract(epoch FROM clock_timestamp()) + %(ttl)s
+FROM unnest(%(keys)s::text[], %(tokens)s::bigint[], %(states)s::text[], %(outcomes)s::text[])
+    AS u(key, token, state, outcome)
+WHERE k.store = %(store)s AND k.key = u.key AND k.token = u.token
+    AND k.state IN ('pending', 'unknown')
+RETURNING 1
+"""
+
+
+def _schema_key() -> int:
+    digest = hashlib.blake2b(b"voicenter-dialer idempotency keys\0schema", digest_size=8)
+    return int.from_bytes(digest.digest(), "big", signed=True)
+
+
+class PostgresKeys:
+    """An open PostgreSQL idempotency store (see
+    :class:`._idempotency_records.IdempotencyStore`): one connection."""
+
+    def __init__(
+        self, session: Session, location: Location, ttl: float, wait: float, lease: float
+    ) -> None:
+        self._session = session
+        self._store = location.upload
+        self.description = location.description
+        self._ttl = ttl
+        self._wait = wait
+        self._lease = lease
+        self._limiter = anyio.CapacityLimiter(1)
+        self._cleaned = 0.0
+
+    def __repr__(self) -> str:
+        return f"PostgresKeys({self.description!r})"
+
+    @classmethod
+    async def open(cls, url: str, *, ttl: float, wait: float, lease: float) -> PostgresKeys:
+        location = Location.parse(url)
+        session = Session(location)
+
+        def start() -> None:
+            try:
+                session.connect()
+                session.run(_create_schema)
+            except BaseException:
+                session.close()
+                raise
+
+        try:
+            await in_thread(start, session)
+        except anyio.get_cancelled_exc_class():
+            session.close()
+            raise
+        return cls(session, location, ttl, wait, lease)
+
+    async def _run(self, work: Callable[[psycopg.Connection[tuple[Any, ...]]], T]) -> T:
+        return await in_thread(lambda: self._session.run(work), self._session, self._limiter)
+
+    async def claim(self, key: str, fingerprint: str) -> ClaimResult:
+        (result,) = await self.claim_many([(key, fingerprint)])
+        if isinstance(result, IdempotencyConflict):
+            raise result
+        return result
+
+    async def claim_many(
+        self, claims: Sequence[tuple[str, str]]
+    ) -> list[ClaimResult | IdempotencyConflict]:
+        return await claim_all(self._attempt, claims, self._wait)
+
+    async def _attempt(self, claims: Sequence[tuple[str, str]]) -> list[Decision]:
+        return await self._run(lambda db: self._decide(db, claims))
+
+    def _decide(
+        self, db: psycopg.Connection[tuple[Any, ...]], claims: Sequence[tuple[str, str]]
+    ) -> list[Decision]:
+        import psycopg
+
+        keys = [storable(key) for key, _ in claims]
+        try:
+            with db.transaction():
+                row = db.execute(_NOW).fetchone()
+                now: float = row[0] if row is not None else 0.0
+                store = {"store": self._store}
+                found = db.execute(_LOCK_ROWS, {**store, "keys": keys}).fetchall()
+                rows = {r[0]: KeyRow(*r[1:]) for r in found}
+                decisions = [
+                    decide(key, print_, rows.get(stored), now)
+                    for (key, print_), stored in zip(claims, keys, strict=True)
+                ]
+                times = {**store, "lease_until": now + self._lease, "expires": now + self._ttl}
+                new = [
+                    (place, stored, print_, decision.take[1])
+                    for place, ((_, print_), stored, decision) in enumerate(
+                        zip(claims, keys, decisions, strict=True)
+                    )
+                    if decision.take is not None and stored not in rows
+                ]
+                columns = _columns([row[1:] for row in new], "keys", "prints", "tokens")
+                inserted = {r[0] for r in db.execute(_INSERT, {**times, **columns}).fetchall()}
+                for place, stored, *_ in new:
+                    if stored not in inserted:  # claimed elsewhere a moment ago: ask again
+                        decisions[place] = Decision(None, wait=True)
+                taken = [
+                    (stored, print_, *decision.take)
+                    for (_, print_), stored, decision in zip(claims, keys, decisions, strict=True)
+                    if decision.take is not None and stored in rows
+                ]
+                db.execute(
+                    _TAKE, {**times, **_columns(taken, "keys", "prints", "states", "tokens")}
+                )
+                if now - self._cleaned >= _CLEANUP_EVERY:
+                    self._cleaned = now
+                    db.execute(_CLEANUP, {**store, "now": now, "limit": _CLEANUP_BATCH})
+        except psycopg.errors.DeadlockDetected:
+            # Rolled back, nothing taken: the keys are asked for again.
+            return [Decision(None, wait=True) for _ in claims]
+        return decisions
+
+    async def _fenced(self, query: LiteralString, params: Mapping[str, object], count: int) -> None:
+        if not count:
+            return
+
+        def execute(db: psycopg.Connection[tuple[Any, ...]]) -> int:
+            return len(db.execute(query, {"store": self._store, **params}).fetchall())
+
+        matched = await self._run(execute)
+        if matched != count:
+            raise lease_lost(self.description, count - matched)
+
+    async def renew(self, claims: Sequence[Claim]) -> None:
+        await self._fenced(_RENEW, {"lease": self._lease, **_held(claims)}, len(claims))
+
+    async def settle(self, claim: Claim, outcome: Outcome) -> None:
+        await self.settle_many([(claim, outcome)])
+
+    async def settle_many(self, settled: Sequence[tuple[Claim, Outcome]]) -> None:
+        params = {
+            "ttl": self._ttl,
+            **_held([claim for claim, _ in settled]),
+            "states": [outcome.status for _, outcome in settled],
+            "outcomes": [storable(outcome.dumps()) for _, outcome in settled],
+        }
+        await self._fenced(_SETTLE, params, len(settled))
+
+    async def unknown(self, claims: Sequence[Claim]) -> None:
+        await self._fenced(_UNKNOWN, _held(claims), len(claims))
+
+    async def release(self, claims: Sequence[Claim]) -> None:
+        # A claimed key is forgotten; an unknown one stays unknown, for the next to reconcile.
+        claimed = [claim for claim in claims if isinstance(claim, Claimed)]
+        unknown = [claim for claim in claims if not isinstance(claim, Claimed)]
+        await self._fenced(_FORGET, _held(claimed), len(claimed))
+        await self._fenced(_LET_GO, _held(unknown), len(unknown))
+
+    async def aclose(self) -> None:
+        await anyio.to_thread.run_sync(self._session.close)
+
+
+def _held(claims: Sequence[Claim]) -> dict[str, list[Any]]:
+    return {"keys": [storable(c.key) for c in claims], "tokens": [c.token for c in claims]}
+
+
+def _columns(rows: list[tuple[Any, ...]], *names: str) -> dict[str, list[Any]]:
+    return {name: [row[i] for row in rows] for i, name in enumerate(names)}
+
+
+def _create_schema(db: psycopg.Connection[tuple[Any, ...]]) -> None:
+    # Two stores opening at once on a new database must not both create the table.
+    with db.transaction():
+        db.execute("SELECT pg_advisory_xact_lock(%s)", (_schema_key(),))
+        db.execute(_SCHEMA)
+
+
+async def open_postgres_keys(url: str, *, ttl: float, wait: float, lease: float) -> PostgresKeys:
+    """Open the idempotency store named in *url* (its table created on first use)."""
+    return await PostgresKeys.open(url, ttl=ttl, wait=wait, lease=lease)
