@@ -3,6 +3,7 @@ only what they use. Behaviour only (which modules a fresh process holds), never 
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import pytest
 
 import voicenter_dialer
 import voicenter_dialer.testing
+from voicenter_dialer.cli import _main as cli_main
 
 #: What most programs never touch: journal stores, telemetry, the fake's server, the CLI's
 #: progress bar. None of it may be loaded by ``import voicenter_dialer``.
@@ -127,3 +129,24 @@ def test_help_loads_no_library_module() -> None:
     loaded = _loaded_after(code, prelude="")
 
     assert not loaded & {"httpx", "anyio", "cattrs", "stamina", *HEAVY}
+
+
+def _registered(parser: argparse.ArgumentParser) -> dict[str, str | None]:
+    """Each command of *parser*, and its help line."""
+    (commands,) = (a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return {action.dest: action.help for action in commands._choices_actions}
+
+
+def test_the_command_table_is_what_the_modules_register() -> None:
+    """--help lists COMMANDS without importing the commands' modules: the table must say
+    what they register, in the same order, each command by the module it names."""
+    registered = _registered(cli_main._parser(cli_main.MODULES))
+
+    assert registered == {name: help_text for name, (_, help_text) in cli_main.COMMANDS.items()}
+    assert list(registered) == list(cli_main.COMMANDS)
+    for name, (module, _) in cli_main.COMMANDS.items():
+        assert name in _registered(cli_main._parser([module])), name
+
+
+def test_help_is_the_whole_command_lines() -> None:
+    assert cli_main._parser(None).format_help() == cli_main._parser().format_help()
