@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from ._bulk import DEFAULT_CHUNK_SIZE, DEFAULT_CONCURRENCY, MAX_CHUNK_SIZE, BulkProgress
     from ._chunk import ChunkOutcome
     from ._client import AsyncDialer
+    from ._defaults import DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES
     from ._dicts import to_dict
     from ._journal import summarise_journal
     from ._journal_records import JournalSummary
@@ -51,13 +52,7 @@ if TYPE_CHECKING:
         PendingCalls,
         RejectedCall,
     )
-    from ._options import (
-        DEFAULT_BASE_URL,
-        DEFAULT_LIMITS,
-        DEFAULT_MAX_RETRIES,
-        DEFAULT_TIMEOUT,
-        default_http_client,
-    )
+    from ._options import DEFAULT_LIMITS, DEFAULT_TIMEOUT, default_http_client
     from ._raw import RawResponse
     from ._retry import RetryPolicy
     from ._sync import Dialer
@@ -90,9 +85,9 @@ else:
         "PendingCall": "_models",
         "PendingCalls": "_models",
         "RejectedCall": "_models",
-        "DEFAULT_BASE_URL": "_options",
+        "DEFAULT_BASE_URL": "_defaults",
         "DEFAULT_LIMITS": "_options",
-        "DEFAULT_MAX_RETRIES": "_options",
+        "DEFAULT_MAX_RETRIES": "_defaults",
         "DEFAULT_TIMEOUT": "_options",
         "default_http_client": "_options",
         "RawResponse": "_raw",

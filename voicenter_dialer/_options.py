@@ -15,6 +15,7 @@ from typing import Any, Final
 import attrs
 import httpx
 
+from ._defaults import DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES
 from ._exceptions import ValidationError
 from ._retry import RetryPolicy
 from ._types import NOT_GIVEN, NotGiven
@@ -34,16 +35,12 @@ __all__ = [
     "default_http_client",
 ]
 
-DEFAULT_BASE_URL: Final = "https://api.voicenter.com/ForwardDialer/Dialer/"
-"""The service's address; a method's URL is ``base_url + MethodName``."""
 DEFAULT_TIMEOUT: Final = httpx.Timeout(30.0, connect=5.0)
 """The dialer's own client's timeouts: connect quickly or fail over to a retry; answers (a
 3,000-call bulk chunk) may take longer."""
 DEFAULT_LIMITS: Final = httpx.Limits(max_connections=100, max_keepalive_connections=100)
 """The dialer's own client's pool: room for bulk concurrency and busy request handlers alike;
 connections are kept alive for bursts rather than closed and opened again."""
-DEFAULT_MAX_RETRIES: Final = 2
-"""Retries after the first attempt, when neither ``max_retries`` nor ``retry_policy`` is given."""
 DEFAULT_MAX_RESPONSE_BYTES: Final = 64 * 1024 * 1024
 """The largest answer (decoded) read: far above any documented answer (a 3,000-call bulk
 answer is about 300 KB), far below what would exhaust a service's memory."""
