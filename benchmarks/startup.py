@@ -177,7 +177,10 @@ def main() -> None:
         prefix = None
         if mode == "source":
             env["PYTHONDONTWRITEBYTECODE"] = "1"
-            print(f"\n== bytecode not cached ({_pyc_files()} .pyc files beside the sources) ==")
+            found = _pyc_files()
+            print(f"\n== bytecode not cached ({found} .pyc files beside the sources) ==")
+            if found:  # PYTHONDONTWRITEBYTECODE stops writing them, not reading them
+                print("warning: they are read, so this is not a run from source: delete them")
         else:
             prefix = tempfile.mkdtemp(prefix="startup-pycache-")
             env.pop("PYTHONDONTWRITEBYTECODE", None)
