@@ -150,3 +150,37 @@ def test_the_command_table_is_what_the_modules_register() -> None:
 
 def test_help_is_the_whole_command_lines() -> None:
     assert cli_main._parser(None).format_help() == cli_main._parser().format_help()
+
+
+def test_spans_are_recorded_once_the_application_sets_up_tracing_later() -> None:
+    """opentelemetry is loaded by the library only once the application has loaded it: a
+    provider set up after the library's first calls still gets every later call's span."""
+    script = (
+        "import sys, anyio\n"
+        "from voicenter_dialer import Call\n"
+        "from voicenter_dialer.testing import FakeDialer\n"
+        "fake = FakeDialer()\n"
+        "campaign = fake.add_campaign('Sales').code\n"
+        "async def call(target):\n"
+        "    async with fake.client() as dialer:\n"
+        "        await dialer.add_call(campaign, Call(target))\n"
+        "anyio.run(call, '972501234567')\n"
+        "assert 'opentelemetry' not in sys.modules\n"
+        "from opentelemetry import trace\n"
+        "from opentelemetry.sdk.trace import TracerProvider\n"
+        "from opentelemetry.sdk.trace.export import SimpleSpanProcessor\n"
+        "from opentelemetry.sdk.trace.export.in_memory_span_exporter import (\n"
+        "    InMemorySpanExporter)\n"
+        "exporter = InMemorySpanExporter()\n"
+        "provider = TracerProvider()\n"
+        "provider.add_span_processor(SimpleSpanProcessor(exporter))\n"
+        "trace.set_tracer_provider(provider)\n"
+        "anyio.run(call, '972501234568')\n"
+        "print([span.name for span in exporter.get_finished_spans()])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.replace("'", '"')) == ["voicenter_dialer AddCall"]
