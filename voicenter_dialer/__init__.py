@@ -10,10 +10,11 @@ async with AsyncDialer(code="...") as dialer:
 model or report into a JSON-ready dict.
 """
 
-from ._bulk import DEFAULT_CHUNK_SIZE, DEFAULT_CONCURRENCY, MAX_CHUNK_SIZE, BulkProgress
-from ._chunk import ChunkOutcome
-from ._client import AsyncDialer
-from ._dicts import to_dict
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
 from ._exceptions import (
     APIError,
     DialerError,
@@ -27,35 +28,87 @@ from ._exceptions import (
     TransportError,
     ValidationError,
 )
-from ._journal import JournalSummary
-from ._models import (
-    AddResult,
-    BulkError,
-    BulkReport,
-    Call,
-    CallFields,
-    CallStatus,
-    Campaign,
-    FailedCall,
-    LeadOutcome,
-    Member,
-    PendingCall,
-    PendingCalls,
-    RejectedCall,
-)
-from ._options import (
-    DEFAULT_BASE_URL,
-    DEFAULT_LIMITS,
-    DEFAULT_MAX_RETRIES,
-    DEFAULT_TIMEOUT,
-    default_http_client,
-)
-from ._raw import RawResponse
-from ._resume import summarise_journal
-from ._retry import RetryPolicy
-from ._sync import Dialer, SyncBulkWriter
 from ._version import __version__
-from ._writer import BulkWriter
+
+if TYPE_CHECKING:
+    from ._bulk import DEFAULT_CHUNK_SIZE, DEFAULT_CONCURRENCY, MAX_CHUNK_SIZE, BulkProgress
+    from ._chunk import ChunkOutcome
+    from ._client import AsyncDialer
+    from ._defaults import DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES
+    from ._dicts import to_dict
+    from ._journal import summarise_journal
+    from ._journal_records import JournalSummary
+    from ._models import (
+        AddResult,
+        BulkError,
+        BulkReport,
+        Call,
+        CallFields,
+        CallStatus,
+        Campaign,
+        FailedCall,
+        LeadOutcome,
+        Member,
+        PendingCall,
+        PendingCalls,
+        RejectedCall,
+    )
+    from ._options import DEFAULT_LIMITS, DEFAULT_TIMEOUT, default_http_client
+    from ._raw import RawResponse
+    from ._retry import RetryPolicy
+    from ._sync import Dialer, SyncBulkWriter
+    from ._writer import BulkWriter
+else:
+    # Imported on first use: ``import voicenter_dialer`` (which the command line's ``--help``
+    # and the pytest plugin pay too) loads neither httpx, anyio, attrs nor cattrs, and no
+    # program pays for what it never reaches for. The exceptions and the version are eager:
+    # they need nothing but the standard library.
+    _LAZY: dict[str, str] = {
+        "BulkProgress": "_bulk",
+        "DEFAULT_CHUNK_SIZE": "_bulk",
+        "DEFAULT_CONCURRENCY": "_bulk",
+        "MAX_CHUNK_SIZE": "_bulk",
+        "ChunkOutcome": "_chunk",
+        "AsyncDialer": "_client",
+        "to_dict": "_dicts",
+        "summarise_journal": "_journal",
+        "JournalSummary": "_journal_records",
+        "AddResult": "_models",
+        "BulkError": "_models",
+        "BulkReport": "_models",
+        "Call": "_models",
+        "CallFields": "_models",
+        "CallStatus": "_models",
+        "Campaign": "_models",
+        "FailedCall": "_models",
+        "LeadOutcome": "_models",
+        "Member": "_models",
+        "PendingCall": "_models",
+        "PendingCalls": "_models",
+        "RejectedCall": "_models",
+        "DEFAULT_BASE_URL": "_defaults",
+        "DEFAULT_LIMITS": "_options",
+        "DEFAULT_MAX_RETRIES": "_defaults",
+        "DEFAULT_TIMEOUT": "_options",
+        "default_http_client": "_options",
+        "RawResponse": "_raw",
+        "RetryPolicy": "_retry",
+        "Dialer": "_sync",
+        "SyncBulkWriter": "_sync",
+        "BulkWriter": "_writer",
+    }
+
+    def __getattr__(name: str) -> object:
+        module = _LAZY.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+        globals()[name] = value  # the next read finds it without this function
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted({*globals(), *_LAZY})
+
 
 __all__ = [
     "DEFAULT_BASE_URL",

@@ -172,14 +172,17 @@ class AsyncDialer:
             allow_insecure_http=allow_insecure_http,
             max_concurrent_requests=max_concurrent_requests,
             max_response_bytes=max_response_bytes,
+            idempotency_store=idempotency_store,
+            idempotency_ttl=idempotency_ttl,
+            idempotency_wait=idempotency_wait,
         )
         self._options = options
         self._code = options.code
         self._core = _request_core(options)
         self._keys = KeyStore(
-            idempotency_store,
-            ttl=idempotency_ttl,
-            wait=idempotency_wait,
+            options.idempotency_store,
+            ttl=options.idempotency_ttl,
+            wait=options.idempotency_wait,
             lease=DEFAULT_LEASE_SECONDS,
         )
         self._owns_keys = True

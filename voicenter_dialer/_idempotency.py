@@ -7,7 +7,6 @@ import os
 from typing import TypeAlias
 
 from ._exceptions import ValidationError
-from ._idempotency_postgres import open_postgres_keys
 from ._idempotency_records import (
     DEFAULT_IDEMPOTENCY_TTL,
     DEFAULT_IDEMPOTENCY_WAIT,
@@ -22,8 +21,6 @@ from ._idempotency_records import (
     check_key,
     fingerprint,
 )
-from ._idempotency_sqlite import SqliteKeys
-from ._journal_postgres import is_postgres_url
 
 __all__ = [
     "DEFAULT_IDEMPOTENCY_TTL",
@@ -61,6 +58,13 @@ async def open_idempotency_store(
         raise ValidationError(
             "idempotency ttl and lease_seconds must be more than 0 (a lease, finite)"
         )
+    # The stores (and sqlite3, psycopg) are imported once a key is used, as journals' are.
+    from ._journal_postgres import is_postgres_url
+
     if is_postgres_url(spec):
+        from ._idempotency_postgres import open_postgres_keys
+
         return await open_postgres_keys(str(spec), ttl=ttl, wait=wait, lease=lease_seconds)
+    from ._idempotency_sqlite import SqliteKeys
+
     return await SqliteKeys.open(spec, ttl=ttl, wait=wait, lease=lease_seconds)

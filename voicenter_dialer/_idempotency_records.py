@@ -37,6 +37,7 @@ import anyio
 import attrs
 
 from ._exceptions import DialerError, IdempotencyConflict, JournalError, ValidationError
+from ._journal_records import DEFAULT_LEASE_SECONDS
 from ._models import AddResult
 
 __all__ = [
@@ -65,8 +66,6 @@ __all__ = [
 DEFAULT_IDEMPOTENCY_TTL: Final = 604800.0
 #: How long a claim waits for a key being added elsewhere before IdempotencyConflict.
 DEFAULT_IDEMPOTENCY_WAIT: Final = 30.0
-#: How long a lease lasts unless renewed.
-DEFAULT_LEASE_SECONDS: Final = 30.0
 
 
 # The longest key kept: a key is an identifier, not a payload.

@@ -12,13 +12,8 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from ._journal_postgres import (
-    DEFAULT_LEASE_SECONDS,
-    is_postgres_url,
-    open_postgres,
-    summarise_postgres,
-)
 from ._journal_records import (
+    DEFAULT_LEASE_SECONDS,
     ChunkRecord,
     JournalStore,
     JournalSummary,
@@ -26,7 +21,6 @@ from ._journal_records import (
     another_input,
     campaign_digest,
 )
-from ._journal_sqlite import SqliteJournal, summarise_sqlite
 
 __all__ = [
     "ChunkRecord",
@@ -56,6 +50,10 @@ async def open_store(
     """Open the journal *spec* names; start it when it is not there, if *create* (else,
     refuse it without leaving anything behind). A PostgreSQL journal is held by a lease of
     *lease_seconds*."""
+    # The stores (and sqlite3, psycopg) are imported once a journal is used: most programs use
+    # none, and importing the library should not pay for them.
+    from ._journal_postgres import is_postgres_url, open_postgres
+
     if is_postgres_url(spec):
         return await open_postgres(
             str(spec),
@@ -65,6 +63,8 @@ async def open_store(
             create=create,
             lease_seconds=lease_seconds,
         )
+    from ._journal_sqlite import SqliteJournal
+
     return await SqliteJournal.open(
         spec, campaign=campaign, chunk_size=chunk_size, total=total, create=create
     )
@@ -72,8 +72,12 @@ async def open_store(
 
 def summarise_journal(spec: JournalSpec) -> JournalSummary:
     """Count what a journal (a path or a ``postgresql://...#NAME`` URL) holds."""
+    from ._journal_postgres import is_postgres_url, summarise_postgres
+
     if is_postgres_url(spec):
         return summarise_postgres(str(spec))
+    from ._journal_sqlite import summarise_sqlite
+
     return summarise_sqlite(Path(spec))
 
 

@@ -41,6 +41,7 @@ import attrs
 
 from ._exceptions import DialerError, JournalError, ValidationError
 from ._journal_records import (
+    DEFAULT_LEASE_SECONDS,
     ChunkRecord,
     JournalStore,
     JournalSummary,
@@ -92,8 +93,6 @@ _CANCEL_WAIT: Final = 5.0
 SCHEMA_VERSION: Final = 2
 # Versions whose tables this release upgrades to its own (1: before leases).
 _UPGRADABLE: Final = (1,)
-#: How long a lease lasts unless renewed.
-DEFAULT_LEASE_SECONDS: Final = 30.0
 # How often an open journal renews its lease (a few times a lease at least), and how often
 # an upload waiting for another's lease looks at it.
 _RENEW_EVERY: Final = 1.0

@@ -25,6 +25,7 @@ from ._exceptions import DialerError, JournalError, ValidationError
 from ._models import LeadStatus
 
 __all__ = [
+    "DEFAULT_LEASE_SECONDS",
     "ChunkRecord",
     "JournalStore",
     "JournalSummary",
@@ -42,6 +43,10 @@ __all__ = [
     "storable_code",
     "taken_over",
 ]
+
+#: How long a lease (of a PostgreSQL journal's upload, or of an idempotency key) lasts unless
+#: renewed.
+DEFAULT_LEASE_SECONDS: Final = 30.0
 
 
 @attrs.frozen

@@ -15,7 +15,9 @@ from typing import Any, Final
 import attrs
 import httpx
 
+from ._defaults import DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES
 from ._exceptions import ValidationError
+from ._idempotency_records import DEFAULT_IDEMPOTENCY_TTL, DEFAULT_IDEMPOTENCY_WAIT
 from ._retry import RetryPolicy
 from ._secrets import mask_url
 from ._types import NOT_GIVEN, NotGiven
@@ -35,16 +37,12 @@ __all__ = [
     "default_http_client",
 ]
 
-DEFAULT_BASE_URL: Final = "https://api.voicenter.com/ForwardDialer/Dialer/"
-"""The service's address; a method's URL is ``base_url + MethodName``."""
 DEFAULT_TIMEOUT: Final = httpx.Timeout(30.0, connect=5.0)
 """The dialer's own client's timeouts: connect quickly or fail over to a retry; answers (a
 3,000-call bulk chunk) may take longer."""
 DEFAULT_LIMITS: Final = httpx.Limits(max_connections=100, max_keepalive_connections=100)
 """The dialer's own client's pool: room for bulk concurrency and busy request handlers alike;
 connections are kept alive for bursts rather than closed and opened again."""
-DEFAULT_MAX_RETRIES: Final = 2
-"""Retries after the first attempt, when neither ``max_retries`` nor ``retry_policy`` is given."""
 DEFAULT_MAX_RESPONSE_BYTES: Final = 64 * 1024 * 1024
 """The largest answer (decoded) read: far above any documented answer (a 3,000-call bulk
 answer is about 300 KB), far below what would exhaust a service's memory."""
@@ -96,6 +94,11 @@ class ClientOptions:
     deadline: float | None
     max_concurrent_requests: int
     max_response_bytes: int
+    #: Where ``idempotency_key`` calls are remembered (a path, or a PostgreSQL URL), or None.
+    idempotency_store: str | os.PathLike[str] | None
+    #: Seconds a key is remembered, and seconds to wait for a key being added elsewhere.
+    idempotency_ttl: float
+    idempotency_wait: float
 
     @classmethod
     def build(
@@ -114,6 +117,9 @@ class ClientOptions:
         allow_insecure_http: bool,
         max_concurrent_requests: int,
         max_response_bytes: int,
+        idempotency_store: object = None,
+        idempotency_ttl: object = DEFAULT_IDEMPOTENCY_TTL,
+        idempotency_wait: object = DEFAULT_IDEMPOTENCY_WAIT,
     ) -> ClientOptions:
         """The options of :class:`AsyncDialer`'s constructor, each checked (see its docs)."""
         if code is None:
@@ -140,6 +146,9 @@ class ClientOptions:
             deadline=_positive(deadline, "deadline"),
             max_concurrent_requests=_count(max_concurrent_requests, "max_concurrent_requests"),
             max_response_bytes=_count(max_response_bytes, "max_response_bytes"),
+            idempotency_store=_store(idempotency_store),
+            idempotency_ttl=_seconds(idempotency_ttl, "idempotency_ttl"),
+            idempotency_wait=_wait(idempotency_wait),
         )
 
     def changed(
@@ -182,6 +191,21 @@ def _seconds(value: object, name: str) -> float:
     if not (value > 0 and math.isfinite(value)):
         raise ValidationError(f"{name} must be > 0 seconds, got {shown(value)}")
     return float(value)
+
+
+def _store(value: object) -> str | os.PathLike[str] | None:
+    if value is not None and not isinstance(value, str | os.PathLike):
+        raise ValidationError(
+            f"idempotency_store must be a path or a postgresql:// URL, got {type(value).__name__}"
+        )
+    return value
+
+
+def _wait(value: object) -> float:
+    # 0 is a valid wait: a key held elsewhere is an IdempotencyConflict at once.
+    if value == 0 and not isinstance(value, bool):
+        return 0.0
+    return _seconds(value, "idempotency_wait")
 
 
 def _positive(value: object, name: str) -> float | None:

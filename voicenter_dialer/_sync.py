@@ -32,6 +32,7 @@ from ._chunk import ChunkOutcome
 from ._client import AsyncDialer
 from ._concurrency import DEFAULT_MAX_CONCURRENCY, Concurrency
 from ._exceptions import DialerError
+from ._idempotency import DEFAULT_IDEMPOTENCY_TTL, DEFAULT_IDEMPOTENCY_WAIT, IdempotencySpec
 from ._loop_thread import CLOSED, OWN_THREAD, Block, LoopThread, Task
 from ._models import BulkReport, Call, CallInput, Campaign, LeadOutcome, Member, PendingCalls
 from ._options import DEFAULT_LIMITS, DEFAULT_MAX_RESPONSE_BYTES, Timeout
@@ -89,6 +90,9 @@ class Dialer:
         allow_insecure_http: bool = False,
         max_concurrent_requests: int = DEFAULT_LIMITS.max_connections or 100,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        idempotency_store: IdempotencySpec | None = None,
+        idempotency_ttl: float = DEFAULT_IDEMPOTENCY_TTL,
+        idempotency_wait: float = DEFAULT_IDEMPOTENCY_WAIT,
     ) -> None:
         options: dict[str, Any] = {
             "base_url": base_url,
@@ -103,6 +107,9 @@ class Dialer:
             "allow_insecure_http": allow_insecure_http,
             "max_concurrent_requests": max_concurrent_requests,
             "max_response_bytes": max_response_bytes,
+            "idempotency_store": idempotency_store,
+            "idempotency_ttl": idempotency_ttl,
+            "idempotency_wait": idempotency_wait,
         }
         # Built here, in the caller's thread, so bad arguments raise before a thread starts.
         self._async = AsyncDialer(code, **options)
@@ -290,9 +297,12 @@ class Dialer:
 
     # --- calls ---------------------------------------------------------------------------
 
-    def add_call(self, campaign: str | Campaign, call: Call) -> None:
-        """Add one destination. Not retried when the outcome is unknown (see the README)."""
-        self._run(AsyncDialer.add_call, campaign, call)
+    def add_call(
+        self, campaign: str | Campaign, call: Call, *, idempotency_key: str | None = None
+    ) -> None:
+        """See :meth:`AsyncDialer.add_call`: one destination, at most once per
+        *idempotency_key*."""
+        self._run(AsyncDialer.add_call, campaign, call, idempotency_key=idempotency_key)
 
     def update_call(self, campaign: str | Campaign, call: Call) -> None:
         """Update a destination, or add it when the campaign does not hold it."""

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import contextvars
 import os
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from typing import TYPE_CHECKING, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from ._exceptions import DialerError, ResponseError
 from ._exceptions import kind as error_kind
@@ -25,10 +26,11 @@ from ._version import __version__
 if TYPE_CHECKING:
     from opentelemetry.trace import Span, Tracer
 
-try:
-    from opentelemetry import trace
-except ImportError:  # the otel extra is not installed
-    trace = None  # type: ignore[assignment]
+#: ``opentelemetry.trace`` once loaded, else None (and always None without the otel extra).
+#: A tracer provider cannot be set without that module, so until the application (or the
+#: environment, :data:`_PROVIDER_FROM_ENVIRONMENT`) has loaded it nothing is recorded, and a
+#: program that does not trace never imports it (:func:`_load`).
+trace: Any = None
 
 __all__ = ["ChunkCounts", "OperationSpan", "chunk_span", "request", "span"]
 
@@ -88,10 +90,26 @@ class ChunkCounts(Protocol):
 _NOT_TRACED: Final[AbstractContextManager[OperationSpan | None]] = nullcontext(None)
 # The chunk span a bulk chunk's request is recorded on, rather than a span of its own.
 _CHUNK: Final = contextvars.ContextVar[OperationSpan | None]("voicenter_dialer_chunk", default=None)
-# A proxy: it follows the tracer provider the application sets, whenever it does.
-_TRACER: Tracer | None = None if trace is None else trace.get_tracer(_PREFIX, __version__)
+# A proxy, made with `trace`: it follows the tracer provider the application sets, whenever.
+_TRACER: Tracer | None = None
 # A provider named by the environment is made on first use (by get_tracer_provider).
 _PROVIDER_FROM_ENVIRONMENT: Final = "OTEL_PYTHON_TRACER_PROVIDER" in os.environ
+
+
+def _load() -> bool:
+    """Load `trace` and the library's tracer, once a provider may have been set up; whether
+    `trace` is loaded."""
+    global trace, _TRACER
+    if not (_PROVIDER_FROM_ENVIRONMENT or "opentelemetry.trace" in sys.modules):
+        return False
+    try:
+        from opentelemetry import trace as api
+    except ImportError:  # the otel extra is not installed (or is blocked)
+        return False
+    trace = api
+    if _TRACER is None:
+        _TRACER = api.get_tracer(_PREFIX, __version__)
+    return True
 
 
 def _provider_set() -> bool:
@@ -106,7 +124,7 @@ def _provider_set() -> bool:
 
 def _start(method: str, name: str) -> Span | None:
     """A span, not yet current; None when no tracer provider is set up (the API alone)."""
-    if _TRACER is None or not _provider_set():
+    if (trace is None and not _load()) or _TRACER is None or not _provider_set():
         return None
     started = _TRACER.start_span(
         f"{_PREFIX} {name}",
@@ -136,8 +154,10 @@ def request(method: str) -> tuple[OperationSpan, AbstractContextManager[object]]
     chunk's span, or one of its own. None when nothing is recorded (the common, cheap case).
     """
     # The common case first, written out: this runs once per request.
-    if _TRACER is None or (
-        not _PROVIDER_FROM_ENVIRONMENT and getattr(trace, "_TRACER_PROVIDER", True) is None
+    if (
+        (trace is None and not _load())
+        or _TRACER is None
+        or (not _PROVIDER_FROM_ENVIRONMENT and getattr(trace, "_TRACER_PROVIDER", True) is None)
     ):
         return None
     chunk = _CHUNK.get()  # a chunk span exists only while tracing

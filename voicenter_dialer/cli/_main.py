@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import os
 import signal
 import sys
 import traceback
 from collections.abc import Coroutine, Sequence
-from typing import Any, NoReturn
+from typing import Any, Final, NoReturn
 
 from voicenter_dialer._exceptions import DialerError, JournalError, ValidationError
 from voicenter_dialer._version import __version__
 
-from . import _commands, _completion, _fake, _upload
 from ._output import (
     EPILOG,
     EXIT_INCOMPLETE,
@@ -48,7 +48,37 @@ class _Parser(argparse.ArgumentParser):
         raise _ArgumentError(self, message)
 
 
-def _parser() -> argparse.ArgumentParser:
+#: Every command, in the order --help lists them: the module that registers it (its
+#: ``register``) and its help line. A module is imported once the command line names one of its
+#: commands, so that --help, --version and a usage error import none of the commands' library.
+#: tests/test_startup.py checks this against what the modules register.
+COMMANDS: Final = {
+    "campaigns": ("_commands", "list the account's campaigns"),
+    "details": ("_commands", "show a campaign"),
+    "start": ("_commands", "start (resume) a campaign"),
+    "stop": ("_commands", "stop (pause) a campaign"),
+    "clear": ("_commands", "remove every destination of a campaign"),
+    "members": ("_commands", "list a campaign's agents"),
+    "pending": ("_commands", "list a campaign's pending calls"),
+    "add-member": ("_commands", "add an agent to a campaign"),
+    "remove-member": ("_commands", "remove an agent from a campaign"),
+    "add-call": ("_commands", "add one call (destination) to a campaign"),
+    "update-call": ("_commands", "update a campaign's call to a number (added when it holds none)"),
+    "remove-call": ("_commands", "remove every call to a number from a campaign"),
+    "update-strategy": ("_commands", "set an agent campaign's dialling strategy"),
+    "upload": ("_upload", "upload a CSV or JSONL lead file"),
+    "journal": ("_upload", "summarise an upload journal"),
+    "demo": ("_fake", "upload generated leads to the bundled fake dialer"),
+    "fake-server": ("_fake", "serve the fake dialer over HTTP"),
+    "completion": ("_completion", "print a shell completion script (needs the 'cli' extra)"),
+}
+#: The modules that register commands, in COMMANDS' order.
+MODULES: Final = tuple(dict.fromkeys(module for module, _ in COMMANDS.values()))
+
+
+def _parser(modules: Sequence[str] | None = MODULES) -> argparse.ArgumentParser:
+    """The command line, with the commands *modules* register; None: only COMMANDS' names
+    and help lines, enough to tell which command is given (or to show --help)."""
     parser = _Parser(
         prog="voicenter-dialer",
         description="Voicenter auto-dialer (ForwardDialer) from the command line.",
@@ -59,10 +89,25 @@ def _parser() -> argparse.ArgumentParser:
     output_options(parser, after_command=False)
     connection_options(parser, after_command=False)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (_commands, _upload, _fake):
-        module.register(commands)
-    _completion.register(commands, parser)
+    if modules is None:
+        for name, (_, help_text) in COMMANDS.items():
+            # What follows the command is the real parser's to read: left unrecognised here.
+            commands.add_parser(name, help=help_text, add_help=False)
+    for module in modules or ():
+        registered = importlib.import_module(f"{__package__}.{module}")
+        if module == "_completion":  # its script covers the whole command line
+            registered.register(commands, parser)
+        else:
+            registered.register(commands)
     return parser
+
+
+def _command_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
+    """The parser of the command *argv* names, with that command's module only (completion's
+    script covers every command: all of them). Raises :class:`_ArgumentError` as it would."""
+    command = _parser(None).parse_known_args(argv)[0].command
+    module = COMMANDS[command][0]
+    return _parser(MODULES if module == "_completion" else [module])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -71,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Before parsing, which may fail: then the error is a JSON document too.
     out = Output("--json" in argv)
     try:
-        args = _parser().parse_args(argv)
+        args = _command_parser(argv).parse_args(argv)
     except _ArgumentError as exc:
         if not out.json:
             exc.parser.print_usage(sys.stderr)

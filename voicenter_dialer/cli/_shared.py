@@ -7,7 +7,7 @@ import argparse
 import os
 from typing import Any
 
-from voicenter_dialer._options import DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES
+from voicenter_dialer._defaults import DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES
 
 from ._output import UsageError
 

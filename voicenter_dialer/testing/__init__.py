@@ -21,10 +21,48 @@ In a process of its own, for load tests (:func:`spawn`); as pytest fixtures:
 Faults are injected with :class:`Faults`.
 """
 
-from ._fake import MAX_BULK_RESULTS, Destination, FakeCampaign, FakeService
-from ._faults import Fault, Faults
-from ._http import FakeApp, FakeDialer, FakeTransport
-from ._server import FakeServer, SpawnedServer, bind, make_server, serve, spawn
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._fake import MAX_BULK_RESULTS, Destination, FakeCampaign, FakeService
+    from ._faults import Fault, Faults
+    from ._http import FakeApp, FakeDialer, FakeTransport
+    from ._server import FakeServer, SpawnedServer, bind, make_server, serve, spawn
+else:
+    # Imported on first use, as the package's own names are: the pytest plugin imports this
+    # package in every pytest run where voicenter-dialer is installed, fixtures used or not.
+    _LAZY: dict[str, str] = {
+        "MAX_BULK_RESULTS": "_fake",
+        "Destination": "_fake",
+        "FakeCampaign": "_fake",
+        "FakeService": "_fake",
+        "Fault": "_faults",
+        "Faults": "_faults",
+        "FakeApp": "_http",
+        "FakeDialer": "_http",
+        "FakeTransport": "_http",
+        "FakeServer": "_server",
+        "SpawnedServer": "_server",
+        "bind": "_server",
+        "make_server": "_server",
+        "serve": "_server",
+        "spawn": "_server",
+    }
+
+    def __getattr__(name: str) -> object:
+        module = _LAZY.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+        globals()[name] = value  # the next read finds it without this function
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted({*globals(), *_LAZY})
+
 
 __all__ = [
     "MAX_BULK_RESULTS",

@@ -11,11 +11,14 @@ The fixtures are synchronous, so they work with pytest-asyncio, anyio's plugin o
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
-from voicenter_dialer import AsyncDialer
+if TYPE_CHECKING:  # imported by the fixtures: pytest loads this plugin in every run
+    from voicenter_dialer import AsyncDialer
 
-from ._http import FakeDialer
+    from ._http import FakeDialer
 
 __all__ = ["voicenter_client", "voicenter_fake"]
 
@@ -23,6 +26,8 @@ __all__ = ["voicenter_client", "voicenter_fake"]
 @pytest.fixture
 def voicenter_fake() -> FakeDialer:
     """A fresh, empty fake dialer."""
+    from ._http import FakeDialer
+
     return FakeDialer()
 
 
