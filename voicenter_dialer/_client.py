@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import collections
 import copy
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Sequence
@@ -375,7 +376,7 @@ class AsyncDialer:
         await self._call("ClearCampaignCalls", check.campaign_code(campaign))
 
     def _sender(self, campaign: str | Campaign) -> _CampaignSender:
-        if self._core.http_client.is_closed:
+        if self._core.closed:
             raise DialerError("the dialer is closed; nothing was sent")
         code = check.campaign_code(campaign)
         return _CampaignSender(self, self._core, code, self._code_for_every_request())
@@ -579,6 +580,10 @@ def _request_core(options: ClientOptions) -> RequestCore:
         httpx_options["timeout"] = timeout
     effective = http_client.timeout if isinstance(timeout, NotGiven) else timeout
     headers = {"Content-Type": "application/json"}
+    if options.base_auth is not None:  # the base URL's user:password@, as httpx would send it
+        user, password = options.base_auth
+        token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+        headers["Authorization"] = f"Basic {token}"
     if http_client.headers.get("User-Agent", "").startswith("python-httpx/"):
         headers["User-Agent"] = USER_AGENT
     return RequestCore(

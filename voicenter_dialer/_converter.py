@@ -19,7 +19,6 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
-from types import MappingProxyType
 from typing import Any, Final, TypeVar
 
 import attrs
@@ -28,7 +27,16 @@ from cattrs.gen import make_dict_structure_fn, override
 
 from . import _validation as check
 from ._exceptions import ResponseError, ValidationError
-from ._models import AddResult, Call, CallStatus, Campaign, Member, PendingCall, PendingCalls
+from ._models import (
+    AddResult,
+    Call,
+    CallStatus,
+    Campaign,
+    FrozenMapping,
+    Member,
+    PendingCall,
+    PendingCalls,
+)
 
 __all__ = [
     "CALL_KEYS",
@@ -342,7 +350,7 @@ def _register_model(cls: type[Any]) -> None:
         if value.keys() <= known:  # the common case: nothing this version does not know
             return model
         extra = {str(k): v for k, v in value.items() if k not in known}
-        return attrs.evolve(model, extra=MappingProxyType(extra))
+        return attrs.evolve(model, extra=FrozenMapping(extra))
 
     _converter.register_structure_hook(cls, hook)
     list_type = list[cls]  # type: ignore[valid-type]

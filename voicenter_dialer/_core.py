@@ -88,6 +88,10 @@ class RequestCore:
     ) -> None:
         self.http_client = http_client
         self.owns_client = owns_client
+        # Closing a dialer closes the dialers derived from it (with_options), not the other
+        # way round: a caller's client stays open, so the flag, not the client, says so.
+        self._closed = False
+        self._parent: RequestCore | None = None
         self.base_url = base_url
         #: The account code, masked in anything the server echoes.
         self.code = code
@@ -104,7 +108,19 @@ class RequestCore:
         self._watchdog = None if attempt_timeout is None else Watchdog(attempt_timeout)
         self._max_response_bytes = max_response_bytes
 
+    @property
+    def closed(self) -> bool:
+        """True once this core, or the one it was derived from, was closed (or its HTTP
+        client was): nothing more is sent through it."""
+        core: RequestCore | None = self
+        while core is not None:
+            if core._closed:
+                return True
+            core = core._parent
+        return self.http_client.is_closed
+
     async def aclose(self) -> None:
+        self._closed = True
         if self.owns_client:
             await self.http_client.aclose()
 
@@ -138,6 +154,7 @@ class RequestCore:
         )
         if attempt_timeout == self._attempt_timeout:
             derived._watchdog = self._watchdog  # one timer per loop, not one per derived dialer
+        derived._parent = self
         return derived
 
     @property
@@ -254,7 +271,7 @@ class RequestCore:
         attempt: int,
         secrets: tuple[str | None, ...],
     ) -> Answer:
-        if self.http_client.is_closed:
+        if self.closed:
             raise DialerError(f"{method}: the dialer is closed; nothing was sent", method=method)
         started = time.perf_counter()
         try:

@@ -36,7 +36,7 @@ No message built here contains an account or campaign code in full.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import httpx
@@ -90,6 +90,13 @@ class DialerError(Exception):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.message!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled (Celery results, Django's cache, multiprocessing) or deep-copied: the class,
+        # the message and the attributes, without ``response`` (an httpx.Response, which
+        # does not pickle); rebuilt without calling __init__, whose arguments differ by class.
+        state = {**self.__dict__, "response": None}
+        return _restored, (type(self), self.args, state)
 
 
 class ValidationError(DialerError, ValueError):
@@ -225,3 +232,10 @@ def kind(error: BaseException) -> str:
         if cls.__module__ == __name__ and cls.__name__ in __all__:
             return cls.__name__
     return type(error).__name__
+
+
+def _restored(cls: type[DialerError], args: tuple[Any, ...], state: dict[str, Any]) -> DialerError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error

@@ -244,8 +244,21 @@ FROM voicenter_dialer.chunks WHERE upload = %(upload)s
 
 
 def is_postgres_url(journal: object) -> bool:
-    """Whether a ``journal=`` argument names a PostgreSQL journal rather than a file."""
-    return isinstance(journal, str) and journal.startswith(("postgresql://", "postgres://"))
+    """Whether a ``journal=`` (or ``idempotency_store=``) argument names a PostgreSQL store
+    rather than a file: ``postgresql://`` in any letter case (RFC 3986), ``postgres://``, or
+    SQLAlchemy's ``postgresql+DRIVER://``, blanks around it ignored.
+
+    Any other ``scheme://`` is a :class:`ValidationError`: taken for a file's path, its
+    password would be shown in the "cannot open" message.
+    """
+    if not isinstance(journal, str) or (parts := split_url(journal)) is None:
+        return False
+    scheme = parts.scheme.lower().partition("+")[0]
+    if scheme in ("postgresql", "postgres"):
+        return True
+    raise ValidationError(
+        f"{mask_url(journal.strip())!r} is neither a file nor a postgresql:// URL"
+    )
 
 
 def _require_psycopg() -> None:

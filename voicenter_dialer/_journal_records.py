@@ -199,7 +199,8 @@ def another_campaign(where: str) -> JournalError:
 def another_input(where: str, start: int, size: int) -> JournalError:
     return JournalError(
         f"{where} was written for another input: the calls at positions {start} to "
-        f"{start + size - 1} differ from those journalled. Use a new journal for a new input"
+        f"{start + size - 1} differ from those journalled (or the same input was cut another "
+        "way: give the max_chunk_bytes of the first run). Use a new journal for a new input"
     )
 
 

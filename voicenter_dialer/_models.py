@@ -10,7 +10,6 @@ import datetime as dt
 import heapq
 import operator
 from collections.abc import Iterable, Iterator, Mapping
-from types import MappingProxyType
 from typing import Any, Literal, TypeAlias, TypedDict
 
 import attrs
@@ -29,6 +28,7 @@ __all__ = [
     "Campaign",
     "CustomValue",
     "FailedCall",
+    "FrozenMapping",
     "LeadOutcome",
     "LeadStatus",
     "Member",
@@ -39,8 +39,33 @@ __all__ = [
     "lead_outcomes",
 ]
 
+
+class FrozenMapping(Mapping[str, object]):
+    """A read-only mapping that pickles and copies (a ``MappingProxyType`` does neither)."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Mapping[str, object] | None = None) -> None:
+        self._items = dict(items or {})
+
+    def __getitem__(self, key: str) -> object:
+        return self._items[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return f"FrozenMapping({self._items!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return FrozenMapping, (self._items,)
+
+
 #: The :attr:`extra` of a model whose answer held no unknown field.
-NO_EXTRA: Mapping[str, object] = MappingProxyType({})
+NO_EXTRA: Mapping[str, object] = FrozenMapping()
 
 
 def _extra() -> Any:

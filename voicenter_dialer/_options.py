@@ -84,7 +84,10 @@ class ClientOptions:
     """Every setting of a dialer, checked. Made by :meth:`build`, changed by :meth:`changed`."""
 
     code: str | None
+    #: Without its ``user:password@``, which goes in :attr:`base_auth`: httpx logs each
+    #: request's URL (at INFO), and a log line must not hold a password.
     base_url: str
+    base_auth: tuple[str, str] | None
     #: NOT_GIVEN: the caller's ``http_client``'s own timeout (or :data:`DEFAULT_TIMEOUT`).
     timeout: Timeout | NotGiven
     http_client: httpx.AsyncClient | None
@@ -133,9 +136,13 @@ class ClientOptions:
             raise ValidationError(
                 f"http_client must be an httpx.AsyncClient, got {type(http_client).__name__}"
             )
+        url, auth = _credentials(
+            _base_url(base_url, _flag(allow_insecure_http, "allow_insecure_http"))
+        )
         return cls(
             code=code,
-            base_url=_base_url(base_url, _flag(allow_insecure_http, "allow_insecure_http")),
+            base_url=url,
+            base_auth=auth,
             timeout=_timeout(timeout),
             http_client=http_client,
             send_code_with_every_request=_flag(
@@ -263,6 +270,8 @@ def _base_url(base_url: object, allow_insecure_http: bool) -> str:
         url = httpx.URL(base_url)
     except httpx.InvalidURL:  # httpx's message may quote the URL, and its password
         raise ValidationError(f"base_url is not a URL: {mask_url(base_url)!r}") from None
+    if url.port is not None and not 0 < url.port < 65536:
+        raise ValidationError(f"base_url has no valid port: {mask_url(base_url)!r}")
     if url.scheme == "https":
         return base_url
     if url.scheme != "http":
@@ -274,6 +283,15 @@ def _base_url(base_url: object, allow_insecure_http: bool) -> str:
         "campaign codes would travel in clear text. Use https://, or pass "
         "allow_insecure_http=True"
     )
+
+
+def _credentials(base_url: str) -> tuple[str, tuple[str, str] | None]:
+    """*base_url* without its ``user:password@``, and those (for HTTP Basic auth, as httpx
+    would send them)."""
+    url = httpx.URL(base_url)
+    if not url.userinfo:
+        return base_url, None
+    return str(url.copy_with(userinfo=b"")), (url.username, url.password)
 
 
 def _is_loopback(host: str) -> bool:

@@ -19,8 +19,9 @@ from contextlib import asynccontextmanager
 import anyio
 
 from ._chunk import METHOD, Chunk, ChunkSender, unknown_outcome
-from ._exceptions import DialerError, JournalError
+from ._exceptions import DialerError
 from ._journal import JournalSpec, JournalStore, LeadRecord, open_store, summarise_journal
+from ._journal_records import another_input
 from ._models import AddResult, FailedCall, LeadStatus, RejectedCall
 from ._outcome import outcome
 
@@ -91,11 +92,7 @@ class JournalReplay:
                 await self.done(chunk)
             return chunk
         if record.size != len(chunk.calls) or record.digest != fingerprint:
-            raise JournalError(
-                f"{store.description} was written for another input: the calls at positions "
-                f"{chunk.start} to {chunk.start + len(chunk.calls) - 1} differ from those "
-                "journalled. Use a new journal for a new input"
-            )
+            raise another_input(store.description, chunk.start, len(chunk.calls))
         known = await store.leads(chunk.start, len(chunk.calls))
         sent = dict(zip(chunk.offsets, chunk.targets, strict=True))
         resend: list[int] = []

@@ -49,11 +49,11 @@ def retry_after_seconds(value: str | None, *, now: dt.datetime | None = None) ->
     except ValueError:
         try:
             when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=dt.timezone.utc)
+            seconds = (when - (now or dt.datetime.now(dt.timezone.utc))).total_seconds()
+        except (TypeError, ValueError, OverflowError):  # not a date a datetime can hold
             return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=dt.timezone.utc)
-        seconds = (when - (now or dt.datetime.now(dt.timezone.utc))).total_seconds()
     if seconds != seconds:  # NaN
         return None
     return max(0.0, seconds)

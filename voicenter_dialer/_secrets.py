@@ -51,7 +51,8 @@ class UrlParts(NamedTuple):
     rest: str
 
 
-_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
+# A URL pasted with blanks before it is still one (and its password still a secret).
+_SCHEME = re.compile(r"\s*([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
 def split_url(url: str) -> UrlParts | None:
