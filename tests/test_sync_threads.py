@@ -75,7 +75,7 @@ def test_close_inside_a_block_raises_rather_than_waits_for_itself(server: FakeSe
     thread.join(LIMIT)
     assert not thread.is_alive(), "close() waited for its own block"
     assert isinstance(outcome[0], DialerError)
-    assert "after the block" in str(outcome[0])
+    assert "close the dialer after it" in str(outcome[0])
     dialer.start_campaign(code)  # still open
     dialer.close()
     assert server.fake.campaigns[code].targets() == ["972500000001"]

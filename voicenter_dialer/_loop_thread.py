@@ -250,10 +250,14 @@ class Task(Generic[T]):
         error: list[Exception] = []
 
         def callback() -> None:
+            # Counted as a block: closing the dialer from in here would wait for this task.
+            self._loop.count_block(1)
             try:
                 answer.append(func())
             except Exception as exc:  # handed to the task, which raises it
                 error.append(exc)
+            finally:
+                self._loop.count_block(-1)
             # Anything else (KeyboardInterrupt) propagates in the waiting thread, which
             # cancels this task.
             self._loop.call_soon(done.set)

@@ -18,10 +18,19 @@ from __future__ import annotations
 
 import functools
 import inspect
+import itertools
 import os
 import threading
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Sized,
+)
 from contextlib import AbstractContextManager, contextmanager
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -206,8 +215,8 @@ class Dialer:
         loop = self._loop()  # on the dialer's own thread: a DialerError, nothing closed
         if loop.in_block:
             raise DialerError(
-                "close() inside a bulk_writer or stream_calls_bulk block of this dialer would "
-                "wait for the block: close the dialer after the block"
+                "close() inside a bulk_writer or stream_calls_bulk block, or a callback, of a "
+                "call of this dialer would wait for that call: close the dialer after it"
             )
         loop.stop()  # new calls are refused; those running finish first
         if loop.close_error is not None:
@@ -330,9 +339,10 @@ class Dialer:
         flush_after: float | None = None,
         max_chunk_bytes: int | None = None,
     ) -> BulkReport:
-        """See :meth:`AsyncDialer.add_calls_bulk`. *calls* is read on the dialer's thread,
-        one chunk at a time; *on_progress* runs in the calling thread (a coroutine
-        function's progress is awaited on the dialer's thread).
+        """See :meth:`AsyncDialer.add_calls_bulk`. *calls* is read in the calling thread, a
+        chunk at a time (a Django QuerySet refuses to run on an event loop's thread);
+        *on_progress* runs in the calling thread too (a coroutine function's progress is
+        awaited on the dialer's thread).
 
         Interrupted (Ctrl-C), the upload is cancelled and its journal settled before the
         interrupt propagates."""
@@ -342,7 +352,7 @@ class Dialer:
             functools.partial(
                 self._async.add_calls_bulk,
                 campaign,
-                calls,
+                _read_in_caller(task, calls, chunk_size),
                 chunk_size=chunk_size,
                 concurrency=concurrency,
                 on_progress=progress,
@@ -458,6 +468,42 @@ class Dialer:
     def remove_member(self, campaign: str | Campaign, member: str) -> int:
         """Remove an agent; returns TotalRemoved (0: nothing was removed)."""
         return self._run(AsyncDialer.remove_member, campaign, member)
+
+
+def _read_in_caller(
+    task: Task[Any], calls: Iterable[CallInput], batch: int
+) -> AsyncIterable[CallInput]:
+    """*calls* read by the thread waiting for *task*, *batch* at a time: an ORM's query set
+    (Django's refuses to run on an event loop's thread) or a generator keeps to the thread it
+    belongs to. Sized when *calls* is, so reports and journals know the total."""
+    if isinstance(calls, Sized):
+        return _SizedRead(task, calls, batch)
+    return _Read(task, calls, batch)
+
+
+class _Read(AsyncIterable[CallInput]):
+    def __init__(self, task: Task[Any], calls: Iterable[CallInput], batch: int) -> None:
+        self._task = task
+        self._calls = calls
+        # A bad chunk_size is refused by the upload itself, with its message.
+        self._batch = batch if isinstance(batch, int) and batch > 0 else 1
+
+    async def __aiter__(self) -> AsyncIterator[CallInput]:
+        iterator = await self._task.in_caller(lambda: iter(self._calls))
+        while batch := await self._task.in_caller(
+            lambda: list(itertools.islice(iterator, self._batch))
+        ):
+            for call in batch:
+                yield call
+
+
+class _SizedRead(_Read):
+    def __init__(self, task: Task[Any], calls: Iterable[CallInput], batch: int) -> None:
+        super().__init__(task, calls, batch)
+        self._size = len(calls)  # type: ignore[arg-type]  # Sized: see _read_in_caller
+
+    def __len__(self) -> int:
+        return self._size
 
 
 async def _show(
