@@ -13,11 +13,14 @@ import logging
 import re
 import sys
 from collections.abc import Iterator, Mapping
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
+
+import attrs
 
 from voicenter_dialer._dicts import jsonable as library_jsonable
 from voicenter_dialer._exceptions import DialerError
 from voicenter_dialer._exceptions import kind as error_kind
+from voicenter_dialer._models import Campaign
 from voicenter_dialer._secrets import redact
 
 __all__ = [
@@ -93,8 +96,23 @@ def for_shell(message: str) -> str:
 
 def jsonable(value: object, *, show_codes: bool = False) -> Any:
     """A JSON-ready form of a model, report, error or plain value (:func:`to_dict`'s), with a
-    campaign's code masked unless *show_codes*."""
-    return library_jsonable(value, mask_codes=not show_codes)
+    campaign's code masked unless *show_codes*: wherever it is (an unknown field in
+    ``.extra`` may echo it)."""
+    if show_codes:
+        return library_jsonable(value, mask_codes=False)
+    return _redacted(library_jsonable(value, mask_codes=True), tuple(_campaign_codes(value)))
+
+
+def _campaign_codes(value: object) -> Iterator[str]:
+    """The codes of the campaigns *value* (a model, or a list of them) holds."""
+    if isinstance(value, Campaign):
+        yield value.code
+    elif attrs.has(type(value)):
+        for field in attrs.fields(cast(Any, type(value))):
+            yield from _campaign_codes(getattr(value, field.name))
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _campaign_codes(item)
 
 
 def write(text: str, stream: TextIO | None = None) -> None:
