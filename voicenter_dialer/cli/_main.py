@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
-import os
 import signal
 import sys
 import traceback
@@ -23,6 +22,7 @@ from ._output import (
     Incomplete,
     Output,
     UsageError,
+    discard,
     for_shell,
     log_to_stderr,
     write_stderr,
@@ -173,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not isinstance(exc, Exception):  # SystemExit and the like are not failures
             raise
         if isinstance(exc, BrokenPipeError):  # stdout's reader left (| head): nobody to tell
-            _discard_stdout()
+            discard(sys.stdout)
             return EXIT_INCOMPLETE
         # A bug: its message may hold anything (a code), so only where and its type are shown.
         if args.verbose:
@@ -182,17 +182,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         out.error(message, exc, EXIT_INCOMPLETE)
         return EXIT_INCOMPLETE
     return status
-
-
-def _discard_stdout() -> None:
-    """Point stdout at /dev/null, so that the interpreter's last flush does not fail too."""
-    try:
-        fileno = sys.stdout.fileno()
-    except (OSError, ValueError):  # not a file (captured), or closed already
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, fileno)
-    os.close(devnull)
 
 
 async def _interruptible(command: Coroutine[Any, Any, int]) -> int:

@@ -10,6 +10,7 @@ import codecs
 import contextlib
 import json
 import logging
+import os
 import re
 import sys
 from collections.abc import Iterator, Mapping
@@ -33,6 +34,7 @@ __all__ = [
     "Incomplete",
     "Output",
     "UsageError",
+    "discard",
     "for_shell",
     "jsonable",
     "log_to_stderr",
@@ -133,8 +135,22 @@ def write_stderr(text: str) -> None:
     failing: ``2>/dev/full``): narration must never cost the result on stdout."""
     if sys.stderr is None:  # fd 2 was closed when Python started
         return
-    with contextlib.suppress(OSError, ValueError):
+    try:
         write(text, sys.stderr)
+    except (OSError, ValueError):
+        discard(sys.stderr)
+
+
+def discard(stream: TextIO) -> None:
+    """Point *stream*'s file at /dev/null: what it holds and is given is dropped, and the
+    interpreter's last flush does not fail too (exit status 120)."""
+    try:
+        fileno = stream.fileno()
+    except (OSError, ValueError):  # not a file (captured), or closed already
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fileno)
+    os.close(devnull)
 
 
 def _redacted(value: Any, secrets: tuple[str, ...]) -> Any:
