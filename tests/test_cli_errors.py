@@ -85,7 +85,7 @@ def test_the_rejects_file_cannot_be_the_lead_file(
     [
         (["upload", "-", "--chunk-size", "0", "--json"], "--chunk-size: must be at least 1"),
         (["upload", "-", "--json", "--concurrency", "many"], "--concurrency: expected a whole"),
-        (["nonsense", "--json"], "invalid choice: 'nonsense'"),
+        (["nonsense", "--json"], "invalid choice: '…'"),  # a word may be a code: masked
         (["campaigns", "--json", "--no-such-option"], "unrecognized arguments: --no-such-option"),
         (["--json", "campaigns", "--max-retries", "x"], "--max-retries: invalid int value"),
     ],

@@ -406,10 +406,32 @@ def _columns(name: str, where: str, keys: Iterable[str], what: str = "column") -
     return _Columns(phone, tuple(unnamed))
 
 
+class _DuplicateKey(Exception):
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object's dict; :class:`_DuplicateKey` when a key appears twice (json keeps the
+    last value silently, as a CSV with two same columns would not)."""
+    fields = dict(pairs)
+    if len(fields) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _DuplicateKey(key)
+            seen.add(key)
+    return fields
+
+
 def _lead_object(name: str, number: int, line: str) -> dict[str, Any]:
     """A JSONL line's lead; :class:`LeadFileError` if it is not one."""
     try:
-        lead = json.loads(line)
+        lead = json.loads(line, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:  # which of the values was meant is unknown
+        raise LeadFileError(
+            f"{name}:{number}: the key {exc.key!r} appears twice in one object: keep one"
+        ) from None
     except ValueError as exc:
         raise LeadFileError(f"{name}:{number}: malformed JSON: {exc}") from None
     except RecursionError:

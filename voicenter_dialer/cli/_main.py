@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
-import os
 import signal
 import sys
 import traceback
@@ -23,11 +22,18 @@ from ._output import (
     Incomplete,
     Output,
     UsageError,
+    discard,
     for_shell,
     log_to_stderr,
-    write,
+    write_stderr,
 )
-from ._shared import check_shared, connection_options, output_options
+from ._shared import (
+    check_shared,
+    connection_options,
+    environment_codes,
+    given_codes,
+    output_options,
+)
 
 __all__ = ["main"]
 
@@ -42,7 +48,11 @@ class _ArgumentError(UsageError):
 
 class _Parser(argparse.ArgumentParser):
     """argparse's parser, whose errors are raised rather than printed and exited on: under
-    ``--json`` they too must be a JSON document. Its subcommands' parsers are of this class."""
+    ``--json`` they too must be a JSON document. Its subcommands' parsers are of this class.
+
+    It reads a unique prefix of an option as the option (``--js`` as ``--json``), as argparse
+    does by default: :func:`_json_requested` reads ``--json`` the same way.
+    """
 
     def error(self, message: str) -> NoReturn:
         raise _ArgumentError(self, message)
@@ -110,18 +120,41 @@ def _command_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     return _parser(MODULES if module == "_completion" else [module])
 
 
+def _json_requested(argv: Sequence[str]) -> bool:
+    """Whether *argv* asks for ``--json`` as the parser reads it: the flag or a prefix of it
+    (``--js``), before any ``--``. Known before parsing, which may fail: its error is then a
+    JSON document too."""
+    for word in argv:
+        if word == "--":
+            return False
+        flag = word.partition("=")[0]
+        if len(flag) > 2 and "--json".startswith(flag):
+            return True
+    return False
+
+
+def _argv_secrets(argv: Sequence[str]) -> tuple[str, ...]:
+    """What a usage error must not echo in full: the environment's codes, and every value on
+    the command line but the command's name. The parse failed, so which value is a code is
+    unknown (a campaign code where none is taken, ``upload leads.csv CODE``, is the usual
+    mistake): each is masked where argparse quotes it."""
+    values = (word.partition("=")[2] if word.startswith("-") else word for word in argv)
+    return (*environment_codes(), *(value for value in values if value not in COMMANDS))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    # Before parsing, which may fail: then the error is a JSON document too.
-    out = Output("--json" in argv)
+    out = Output(_json_requested(argv))
     try:
         args = _command_parser(argv).parse_args(argv)
     except _ArgumentError as exc:
+        out.secrets = _argv_secrets(argv)
         if not out.json:
-            exc.parser.print_usage(sys.stderr)
+            write_stderr(exc.parser.format_usage().rstrip())
         out.error(str(exc), exc, EXIT_USAGE, prog=exc.parser.prog)
         return EXIT_USAGE
+    out.json, out.secrets = args.json, given_codes(args)
     try:
         check_shared(args)
         out.quiet = args.quiet
@@ -140,26 +173,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not isinstance(exc, Exception):  # SystemExit and the like are not failures
             raise
         if isinstance(exc, BrokenPipeError):  # stdout's reader left (| head): nobody to tell
-            _discard_stdout()
+            discard(sys.stdout)
             return EXIT_INCOMPLETE
         # A bug: its message may hold anything (a code), so only where and its type are shown.
         if args.verbose:
-            write("".join(traceback.format_tb(exc.__traceback__)).rstrip(), sys.stderr)
+            write_stderr("".join(traceback.format_tb(exc.__traceback__)).rstrip())
         message = f"internal error ({type(exc).__name__}); -v shows where: please report it"
         out.error(message, exc, EXIT_INCOMPLETE)
         return EXIT_INCOMPLETE
     return status
-
-
-def _discard_stdout() -> None:
-    """Point stdout at /dev/null, so that the interpreter's last flush does not fail too."""
-    try:
-        fileno = sys.stdout.fileno()
-    except (OSError, ValueError):  # not a file (captured), or closed already
-        return
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, fileno)
-    os.close(devnull)
 
 
 async def _interruptible(command: Coroutine[Any, Any, int]) -> int:

@@ -10,14 +10,19 @@ import codecs
 import contextlib
 import json
 import logging
+import os
 import re
 import sys
 from collections.abc import Iterator, Mapping
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
+
+import attrs
 
 from voicenter_dialer._dicts import jsonable as library_jsonable
 from voicenter_dialer._exceptions import DialerError
 from voicenter_dialer._exceptions import kind as error_kind
+from voicenter_dialer._models import Campaign
+from voicenter_dialer._secrets import redact
 
 __all__ = [
     "EPILOG",
@@ -29,10 +34,12 @@ __all__ = [
     "Incomplete",
     "Output",
     "UsageError",
+    "discard",
     "for_shell",
     "jsonable",
     "log_to_stderr",
     "write",
+    "write_stderr",
 ]
 
 EXIT_OK, EXIT_INCOMPLETE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -91,8 +98,23 @@ def for_shell(message: str) -> str:
 
 def jsonable(value: object, *, show_codes: bool = False) -> Any:
     """A JSON-ready form of a model, report, error or plain value (:func:`to_dict`'s), with a
-    campaign's code masked unless *show_codes*."""
-    return library_jsonable(value, mask_codes=not show_codes)
+    campaign's code masked unless *show_codes*: wherever it is (an unknown field in
+    ``.extra`` may echo it)."""
+    if show_codes:
+        return library_jsonable(value, mask_codes=False)
+    return _redacted(library_jsonable(value, mask_codes=True), tuple(_campaign_codes(value)))
+
+
+def _campaign_codes(value: object) -> Iterator[str]:
+    """The codes of the campaigns *value* (a model, or a list of them) holds."""
+    if isinstance(value, Campaign):
+        yield value.code
+    elif attrs.has(type(value)):
+        for field in attrs.fields(cast(Any, type(value))):
+            yield from _campaign_codes(getattr(value, field.name))
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _campaign_codes(item)
 
 
 def write(text: str, stream: TextIO | None = None) -> None:
@@ -108,6 +130,40 @@ def write(text: str, stream: TextIO | None = None) -> None:
     stream.flush()
 
 
+def write_stderr(text: str) -> None:
+    """:func:`write` *text* on stderr, or drop it when stderr cannot take it (closed: ``2>&-``;
+    failing: ``2>/dev/full``): narration must never cost the result on stdout."""
+    if sys.stderr is None:  # fd 2 was closed when Python started
+        return
+    try:
+        write(text, sys.stderr)
+    except (OSError, ValueError):
+        discard(sys.stderr)
+
+
+def discard(stream: TextIO) -> None:
+    """Point *stream*'s file at /dev/null: what it holds and is given is dropped, and the
+    interpreter's last flush does not fail too (exit status 120)."""
+    try:
+        fileno = stream.fileno()
+    except (OSError, ValueError):  # not a file (captured), or closed already
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fileno)
+    os.close(devnull)
+
+
+def _redacted(value: Any, secrets: tuple[str, ...]) -> Any:
+    """A JSON-ready *value* with every string (keys too) redacted of *secrets*."""
+    if isinstance(value, str):
+        return redact(value, secrets)
+    if isinstance(value, Mapping):
+        return {redact(str(k), secrets): _redacted(v, secrets) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redacted(item, secrets) for item in value]
+    return value
+
+
 def _unicode(stream: TextIO) -> bool:
     encoding = getattr(stream, "encoding", None) or "utf-8"
     return codecs.lookup(encoding).name.startswith("utf")
@@ -119,6 +175,8 @@ class Output:
     :meth:`say` is the result as text (stdout; nothing with ``--json``), :meth:`note` is
     narration (stdout as text, stderr with ``--json``; nothing with ``-q``),
     :meth:`document` the result as JSON (stdout with ``--json``, once; nothing as text).
+    Every string printed is redacted of :attr:`secrets`: the service may echo a code anywhere
+    (a field this version does not know, a description).
     """
 
     def __init__(self, json_mode: bool, *, quiet: bool = False) -> None:
@@ -126,18 +184,24 @@ class Output:
         #: ``-q``: no narration (nor progress); the result, warnings and errors still.
         self.quiet = quiet
         self.documented = False
+        #: The codes never printed in full (the command line's and the environment's).
+        self.secrets: tuple[str, ...] = ()
 
     def say(self, text: str) -> None:
         if not self.json:
-            write(text)
+            write(redact(text, self.secrets))
 
     def note(self, text: str) -> None:
-        if not self.quiet:
-            write(text, sys.stderr if self.json else sys.stdout)
+        if self.quiet:
+            return
+        if self.json:
+            write_stderr(redact(text, self.secrets))
+        else:
+            write(redact(text, self.secrets))
 
     def warn(self, text: str) -> None:
         """A problem that does not end the command, on stderr."""
-        write(f"voicenter-dialer: warning: {text}", sys.stderr)
+        write_stderr(redact(f"voicenter-dialer: warning: {text}", self.secrets))
 
     def document(self, data: Mapping[str, Any]) -> None:
         if self.json and not self.documented:
@@ -145,14 +209,15 @@ class Output:
             # A lone surrogate left by ensure_ascii=False becomes "\udcff" in write(): a
             # JSON escape. Other escapes write() makes are not JSON's: a stream that cannot
             # hold every character gets ASCII JSON.
-            write(json.dumps(data, ensure_ascii=not _unicode(sys.stdout)))
+            safe = _redacted(data, self.secrets)
+            write(json.dumps(safe, ensure_ascii=not _unicode(sys.stdout)))
 
     def error(
         self, message: str, error: BaseException, status: int, *, prog: str = "voicenter-dialer"
     ) -> None:
         """Report a failure: on stderr, and as the JSON document when none was printed."""
         label = "error: " if status == EXIT_USAGE else ""
-        write(f"{prog}: {label}{message}", sys.stderr)
+        write_stderr(redact(f"{prog}: {label}{message}", self.secrets))
         if isinstance(error, Incomplete):
             error = error.error
         kind = "UsageError" if isinstance(error, UsageError) else error_kind(error)
@@ -167,7 +232,7 @@ class _StderrLines(logging.Handler):
     to print above itself."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        write(f"voicenter-dialer: {self.format(record)}", sys.stderr)
+        write_stderr(f"voicenter-dialer: {self.format(record)}")
 
 
 @contextlib.contextmanager

@@ -16,7 +16,7 @@ from voicenter_dialer._models import BulkReport, CallInput
 from voicenter_dialer._resume import JournalSpec
 from voicenter_dialer._session import BulkProgress
 
-from ._output import LIBRARY_LOGGER, write
+from ._output import LIBRARY_LOGGER, write_stderr
 
 __all__ = ["Upload", "upload_with_progress"]
 
@@ -53,11 +53,10 @@ def _limit_note(progress: BulkProgress, auto: bool) -> str:
 
 
 class _PlainProgress:
-    """Progress as occasional lines, for logs and pipes."""
+    """Progress as occasional lines, for logs and pipes (dropped if stderr fails: 2>/dev/full)."""
 
-    def __init__(self, total: int | None, out: TextIO, auto: bool) -> None:
+    def __init__(self, total: int | None, auto: bool) -> None:
         self._total = total
-        self._out = out
         self._auto = auto
         self._next = 0.0
         self.retries = _RetryCounter()
@@ -72,11 +71,10 @@ class _PlainProgress:
         share = progress.done / self._total if self._total else 0.0
         if share >= self._next or progress.done == self._total:
             total = f"/{self._total:,}" if self._total else ""
-            write(
+            write_stderr(
                 f"  {progress.done:,}{total} leads: {progress.accepted:,} accepted, "
                 f"{progress.rejected:,} rejected, {progress.failed:,} failed"
-                f"{self.retries.note()}{_limit_note(progress, self._auto)}",
-                self._out,
+                f"{self.retries.note()}{_limit_note(progress, self._auto)}"
             )
             self._next = share + 0.1
 
@@ -138,16 +136,17 @@ class _NoProgress:
 
 
 def _progress(
-    total: int | None, out: TextIO, show: bool, auto: bool
+    total: int | None, show: bool, auto: bool
 ) -> _PlainProgress | _RichProgress | _NoProgress:
-    if not show:
+    out = sys.stderr
+    if not show or out is None:  # None: stderr closed (2>&-), nobody to show it to
         return _NoProgress()
     if out.isatty():
         try:
             return _RichProgress(total, out, auto)
         except ImportError:
             pass
-    return _PlainProgress(total, out, auto)
+    return _PlainProgress(total, auto)
 
 
 @attrs.frozen
@@ -175,7 +174,7 @@ async def upload_with_progress(
     sys.stdout.flush()  # what was printed so far comes before the progress lines
     started = time.perf_counter()
     auto = concurrency == AUTO
-    with _progress(total, sys.stderr, show, auto) as progress, progress.retries:
+    with _progress(total, show, auto) as progress, progress.retries:
         report = await dialer.add_calls_bulk(
             campaign,
             calls,

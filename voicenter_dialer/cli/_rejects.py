@@ -18,9 +18,12 @@ from ._report import refused_leads
 __all__ = ["close_quietly", "open_rejects", "write_rejects"]
 
 
-def open_rejects(path: str, lead_file: LeadFile) -> TextIO:
+def open_rejects(path: str, lead_file: LeadFile, journal: str | None = None) -> TextIO:
     """*path* opened for the rejects, before anything is sent: a path that cannot be
-    written is refused (:class:`UsageError`) while refusing costs nothing."""
+    written, or that names the *journal* (an SQLite file), is refused (:class:`UsageError`)
+    while refusing costs nothing."""
+    if journal is not None and _same_file(path, journal):  # the CSV would overwrite it
+        raise UsageError(f"--rejects: it is the journal ({path}): name another file")
     if lead_file.stamp is not None:  # opening would empty the lead file about to be read
         try:
             info = os.stat(path)
@@ -34,6 +37,15 @@ def open_rejects(path: str, lead_file: LeadFile) -> TextIO:
         return open(path, "w", encoding="utf-8", errors="backslashreplace", newline="")
     except OSError as exc:
         raise UsageError(f"--rejects {path}: cannot write: {exc.strerror}") from None
+
+
+def _same_file(path: str, other: str) -> bool:
+    """Whether *path* and *other* name one file: the same one if both exist, else the same
+    place (one not created yet)."""
+    try:
+        return os.path.samefile(path, other)
+    except OSError:
+        return os.path.realpath(path) == os.path.realpath(other)
 
 
 def write_rejects(

@@ -11,7 +11,15 @@ from voicenter_dialer._defaults import DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES
 
 from ._output import UsageError
 
-__all__ = ["check_shared", "connection_options", "output_options", "sendable", "sendable_text"]
+__all__ = [
+    "check_shared",
+    "connection_options",
+    "environment_codes",
+    "given_codes",
+    "output_options",
+    "sendable",
+    "sendable_text",
+]
 
 _NOT_UTF8 = "not UTF-8 text (it holds bytes that are not UTF-8, so it cannot be sent)"
 
@@ -109,3 +117,23 @@ def check_shared(args: argparse.Namespace) -> None:
     """Refuse shared options that contradict each other (given anywhere on the line)."""
     if args.quiet and args.verbose:
         raise UsageError("-q/--quiet and -v/--verbose contradict each other: give one")
+
+
+def environment_codes() -> tuple[str, ...]:
+    """The codes the environment holds (the account's, the campaign's)."""
+    codes = (os.environ.get("VOICENTER_CODE"), os.environ.get("VOICENTER_CAMPAIGN"))
+    return tuple(code for code in codes if code)
+
+
+def given_codes(args: argparse.Namespace) -> tuple[str, ...]:
+    """The codes the command must never print in full: the account's and the campaign's, given
+    on the command line or in the environment (but for ``--show-codes``, which asks for the
+    campaigns' codes in full: then the account's only)."""
+    account = (getattr(args, "code", None), os.environ.get("VOICENTER_CODE"))
+    campaign = (
+        getattr(args, "campaign", None),
+        getattr(args, "campaign_positional", None),
+        os.environ.get("VOICENTER_CAMPAIGN"),
+    )
+    codes = account if getattr(args, "show_codes", False) else account + campaign
+    return tuple(code for code in codes if code)

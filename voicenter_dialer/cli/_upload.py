@@ -10,12 +10,15 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from voicenter_dialer._chunk import fits, too_large, wire_size
 from voicenter_dialer._client import AsyncDialer
+from voicenter_dialer._concurrency import DEFAULT_MAX_CONCURRENCY
 from voicenter_dialer._converter import call_to_wire
 from voicenter_dialer._exceptions import JournalError, ValidationError
 from voicenter_dialer._journal import JournalSummary
 from voicenter_dialer._resume import JournalSpec, summarise_journal
 from voicenter_dialer._secrets import redact
+from voicenter_dialer._session import BulkOptions
 
 from ._calls import region_normaliser
 from ._commands import (
@@ -30,7 +33,15 @@ from ._commands import (
     region_option,
 )
 from ._leads import LeadStream, open_leads
-from ._output import EXIT_INCOMPLETE, EXIT_OK, EXIT_USAGE, Incomplete, Output, UsageError
+from ._output import (
+    EXIT_INCOMPLETE,
+    EXIT_OK,
+    EXIT_USAGE,
+    Incomplete,
+    Output,
+    UsageError,
+    for_shell,
+)
 from ._progress import upload_with_progress
 from ._rejects import close_quietly, open_rejects, write_rejects
 from ._report import RefusedLead, dry_run_report, journal_report, upload_report
@@ -93,8 +104,18 @@ async def _dry_run(args: argparse.Namespace, out: Output) -> int:
     for option, given in (("--reconcile", args.reconcile), ("--rejects", args.rejects)):
         if given:
             raise UsageError(f"{option} and --dry-run: a dry run sends nothing, writes nothing")
+    # The upload's own option checks: what it would refuse, the dry run refuses.
+    options = BulkOptions.build(
+        chunk_size=args.chunk_size,
+        concurrency=args.concurrency,
+        max_concurrency=DEFAULT_MAX_CONCURRENCY,
+        flush_after=None,
+        journal=args.journal,
+        max_chunk_bytes=args.max_chunk_bytes,
+    )
     campaign = optional_campaign_code(args)
     secrets = (campaign, account_code(args))
+    max_bytes = options.max_chunk_bytes
     normalise = region_normaliser(args.region)
     journal = None
     if args.journal is not None:
@@ -106,13 +127,14 @@ async def _dry_run(args: argparse.Namespace, out: Output) -> int:
     with open_leads(args.file, args.format, args.delimiter) as lead_file:
         calls = LeadStream(lead_file, normalise)
         for index, call in enumerate(calls):
-            try:
-                call_to_wire(campaign or "", call)  # the library's validation, as sent
+            try:  # the library's validation and size bound, as sent
+                wire = call_to_wire(campaign or "", call, secrets[1])
+                if max_bytes is not None and not fits(size := wire_size(wire), max_bytes):
+                    raise too_large(size, max_bytes)
             except ValidationError as exc:
                 line = calls.lines.get(index)
-                invalid.append(
-                    RefusedLead(index, line, "invalid", call, None, redact(exc.message, secrets))
-                )
+                reason = for_shell(redact(exc.message, secrets))
+                invalid.append(RefusedLead(index, line, "invalid", call, None, reason))
     valid = lead_file.rows - len(invalid)
     dry_run_report(
         out,
@@ -135,7 +157,7 @@ async def _upload(dialer: AsyncDialer, args: argparse.Namespace, out: Output) ->
     secrets = (campaign, account_code(args))
     with contextlib.ExitStack() as stack:
         lead_file = stack.enter_context(open_leads(args.file, args.format, args.delimiter))
-        rejects_file = open_rejects(args.rejects, lead_file) if args.rejects else None
+        rejects_file = open_rejects(args.rejects, lead_file, args.journal) if args.rejects else None
         if rejects_file is not None:
             stack.callback(close_quietly, rejects_file)
         if args.journal is not None:
