@@ -181,7 +181,22 @@ def run_client(
     run's times are not the client's own (it runs ~60x slower); *profile* keeps its
     callgrind output there, for ``callgrind_annotate``.
     """
-    command = [sys.executable, str(Path(__file__).parent / "clients" / script), *args]
+    command = [str(Path(__file__).parent / "clients" / script), *args]
+    stdout, stderr = _run(command, counter, profile)
+    result = Result.parse(stdout)
+    if counter is not None:
+        result = attrs.evolve(result, instructions=_counted(counter, stderr))
+    return result
+
+
+def run_counted(command: list[str], counter: str) -> int:
+    """The user-space instructions of ``python COMMAND`` (see :func:`run_client`)."""
+    return _counted(counter, _run(command, counter, None)[1])
+
+
+def _run(command: list[str], counter: str | None, profile: Path | None) -> tuple[str, str]:
+    """Run ``python COMMAND`` from the repository root (under *counter*): its output."""
+    command = [sys.executable, *command]
     with tempfile.TemporaryDirectory() as folder:
         output = profile or Path(folder) / "callgrind.out"
         if counter == "perf":
@@ -197,11 +212,8 @@ def run_client(
             env={**os.environ, "PYTHONHASHSEED": "0"},
         )
     if completed.returncode != 0:
-        raise RuntimeError(f"{script} failed:\n{completed.stderr}")
-    result = Result.parse(completed.stdout)
-    if counter is not None:
-        result = attrs.evolve(result, instructions=_counted(counter, completed.stderr))
-    return result
+        raise RuntimeError(f"{command} failed:\n{completed.stderr}")
+    return completed.stdout, completed.stderr
 
 
 def _counted(counter: str, stderr: str) -> int:
