@@ -170,7 +170,8 @@ def plain_custom_data(values: list[Any]) -> bool:
     if set(map(type, values)) != {dict}:
         return False
     # Every key's type, not the distinct keys': an object equal to "a" is not "a".
-    if set(map(type, chain.from_iterable(values))) != {str} or not all(chain.from_iterable(values)):
+    keys = list(chain.from_iterable(values))  # read once: a dict iterator per mapping
+    if set(map(type, keys)) != {str} or not all(keys):
         return False  # a key that is not a str, or an empty one
     items = list(chain.from_iterable(map(dict.values, values)))
     kinds = set(map(type, items))
