@@ -162,10 +162,10 @@ def main() -> int:
         print(f"instructions: user space, counted by {counter}")
     for name in (name for name in LIBRARY if name in results):
         for baseline in (baseline for baseline in BASELINES if baseline in results):
-            counted = ratios(per_lead[name], per_lead[baseline]) if counter else ""
+            instruction_ratio = ratios(per_lead[name], per_lead[baseline]) if counter else ""
             print(
                 f"{name + ' / ' + baseline:<23} "
-                + (f"instructions {counted}  " if counter else "")
+                + (f"instructions {instruction_ratio}  " if counter else "")
                 + f"cpu {ratios(cpu_per_lead[name], cpu_per_lead[baseline])}"
             )
     print("every run uploaded its leads: the expected accepted, rejected and failed counts")
