@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -74,6 +76,8 @@ class Job:
     chunk: int
     concurrency: int
     journal: str | None
+    #: The library's client only: leads as plain dicts of Call's fields instead of Calls.
+    mappings: bool
 
     @classmethod
     def from_command_line(cls) -> Job:
@@ -83,6 +87,7 @@ class Job:
         for name in ("n", "chunk", "concurrency"):
             parser.add_argument(name, type=int)
         parser.add_argument("--journal", help="record the upload in this (new) journal")
+        parser.add_argument("--mappings", action="store_true", help="leads as dicts, not Calls")
         return cls(**vars(parser.parse_args()))
 
 
@@ -145,32 +150,94 @@ def clear_campaign(base_url: str) -> None:
     httpx.post(base_url + "ClearCampaignCalls", json={"Campaign": CAMPAIGN}, timeout=60)
 
 
-def run_client(script: str, *args: str, count_instructions: bool = False) -> Result:
+#: How user-space instructions are counted: Linux perf's counter, or callgrind's (valgrind
+#: simulates the CPU, ~60x slower) where the machine has no counter for perf (a VM).
+COUNTERS = ("perf", "callgrind")
+
+
+def instruction_counter() -> str:
+    """``perf`` when ``perf stat -e instructions:u`` counts here, else ``callgrind``."""
+    try:
+        probe = subprocess.run(
+            ["perf", "stat", "-x,", "-e", "instructions:u", "true"],  # noqa: S607
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except FileNotFoundError:
+        return "callgrind"
+    line = probe.stderr.strip().splitlines()[-1] if probe.stderr.strip() else ""
+    return "perf" if probe.returncode == 0 and line.split(",", 1)[0].isdigit() else "callgrind"
+
+
+def run_client(
+    script: str, *args: str, counter: str | None = None, profile: Path | None = None
+) -> Result:
     """Run a client script in its own process and read its result line.
 
-    With *count_instructions*, under ``perf stat``: the result's ``instructions`` are the
+    With *counter* (``perf`` or ``callgrind``), the result's ``instructions`` are the
     user-space instructions of the whole process (the interpreter's start included), a
-    figure the machine's other load does not change, unlike CPU time.
+    figure the machine's other load does not change, unlike CPU time. Under callgrind the
+    run's times are not the client's own (it runs ~60x slower); *profile* keeps its
+    callgrind output there, for ``callgrind_annotate``.
     """
-    command = [sys.executable, str(Path(__file__).parent / "clients" / script), *args]
-    if count_instructions:
-        command = ["perf", "stat", "-x,", "-e", "instructions:u", *command]
-    completed = subprocess.run(  # noqa: S603
-        command,
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONHASHSEED": "0"},
-    )
-    if completed.returncode != 0:
-        raise RuntimeError(f"{script} failed:\n{completed.stderr}")
-    result = Result.parse(completed.stdout)
-    if count_instructions:
-        # perf stat's CSV line is the last on stderr: "COUNT,,instructions:u,..."
-        count = completed.stderr.strip().splitlines()[-1].split(",", 1)[0]
-        result = attrs.evolve(result, instructions=int(count))
+    command = [str(Path(__file__).parent / "clients" / script), *args]
+    stdout, stderr = _run(command, counter, profile)
+    result = Result.parse(stdout)
+    if counter is not None:
+        result = attrs.evolve(result, instructions=_counted(counter, stderr))
     return result
+
+
+def run_counted(command: list[str], counter: str) -> int:
+    """The user-space instructions of ``python COMMAND`` (see :func:`run_client`)."""
+    return _counted(counter, _run(command, counter, None)[1])
+
+
+def _run(command: list[str], counter: str | None, profile: Path | None) -> tuple[str, str]:
+    """Run ``python COMMAND`` from the repository root (under *counter*): its output."""
+    command = [sys.executable, *command]
+    with tempfile.TemporaryDirectory() as folder:
+        output = profile or Path(folder) / "callgrind.out"
+        if counter == "perf":
+            command = ["perf", "stat", "-x,", "-e", "instructions:u", *command]
+        elif counter == "callgrind":
+            command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={output}", *command]
+        completed = subprocess.run(  # noqa: S603
+            command,
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONHASHSEED": "0"},
+        )
+    if completed.returncode != 0:
+        raise RuntimeError(f"{command} failed:\n{completed.stderr}")
+    return completed.stdout, completed.stderr
+
+
+def _counted(counter: str, stderr: str) -> int:
+    if counter == "perf":
+        # perf stat's CSV line is the last on stderr: "COUNT,,instructions:u,..."
+        return int(stderr.strip().splitlines()[-1].split(",", 1)[0])
+    # callgrind's summary on stderr: "==PID== Collected : COUNT"
+    found = re.search(r"Collected : (\d+)", stderr)
+    if found is None:
+        raise RuntimeError(f"no callgrind count in:\n{stderr[-2000:]}")
+    return int(found.group(1))
+
+
+def check_counts(script: str, result: Result, leads: int) -> None:
+    """Raise unless *result* is a real upload of *leads*: every lead accepted but the
+    benchmark's short numbers, which the server refuses. A client whose leads all failed
+    validation would be fast, and wrong."""
+    expected = (leads - expected_rejected(leads), expected_rejected(leads), 0)
+    got = (result.accepted, result.rejected, result.failed)
+    if got != expected:
+        raise RuntimeError(
+            f"{script} did not upload its {leads:,} leads: accepted, rejected, failed "
+            f"{got}, expected {expected}"
+        )
 
 
 def median(values: Sequence[float]) -> float:

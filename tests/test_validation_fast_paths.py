@@ -9,7 +9,7 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from voicenter_dialer import Call, ValidationError
@@ -83,9 +83,74 @@ CALLS = st.one_of(
 )
 
 
-@given(st.lists(CALLS, max_size=6), st.one_of(st.none(), st.just("ACCOUNT-CODE-0123456789")))
+NAMES = st.one_of(st.none(), st.text(max_size=4), st.integers())
+CUSTOM_DATA = st.one_of(
+    st.none(),
+    st.dictionaries(st.one_of(st.text(max_size=3), st.integers()), SCALARS, max_size=3),
+    st.builds(MappingProxyType, st.dictionaries(st.text(max_size=3), SCALARS, max_size=2)),
+)
+# Calls given as mappings: any of Call's keys (and one it does not have), each maybe absent.
+MAPPINGS = st.fixed_dictionaries(
+    {},
+    optional={
+        "phone": NUMBERS,
+        "target": NUMBERS,
+        "customer_name": NAMES,
+        "custom_data": CUSTOM_DATA,
+        "priority": st.one_of(st.none(), st.integers(), st.booleans()),
+        "caller_id": NUMBERS,
+        "Target": NUMBERS,
+    },
+)
+# Rows of the common case's shape, mostly valid, so that whole chunks of them take the column
+# path: the number under one key, a name, plain custom data (sometimes empty, or absent).
+VALID = st.sampled_from(["0501234567", "972501234567", "123456"])
+PLAIN = st.one_of(st.text(max_size=3), st.booleans(), st.integers(-(2**63), 2**63 - 1))
+
+
+def _mostly(good: st.SearchStrategy[Any], odd: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """*good* nine times in ten, else *odd* (one_of would draw each half the time)."""
+    return st.integers(0, 9).flatmap(lambda draw: odd if draw == 0 else good)
+
+
+def _rows(key: str) -> st.SearchStrategy[dict[str, Any]]:
+    """Rows with the number under *key*, now and then one with both keys or a bad number."""
+    return st.builds(
+        lambda number, name, custom: {**number, "customer_name": name, "custom_data": custom},
+        _mostly(
+            st.fixed_dictionaries({key: VALID}),
+            st.one_of(
+                st.fixed_dictionaries({"phone": VALID, "target": VALID}),  # both: refused
+                st.fixed_dictionaries({key: NUMBERS}),
+            ),
+        ),
+        _mostly(st.text(max_size=4), NAMES),
+        _mostly(st.dictionaries(st.text(min_size=1, max_size=3), PLAIN, max_size=2), CUSTOM_DATA),
+    )
+
+
+ROWS = _rows("phone")
+# A chunk's rows share their number key, as rows read from one file do.
+CHUNKS_OF_ROWS = st.sampled_from(["phone", "target"]).flatmap(
+    lambda key: st.lists(_rows(key), min_size=1, max_size=6)
+)
+CODES = st.one_of(st.none(), st.just("ACCOUNT-CODE-0123456789"))
+
+
+@given(st.lists(st.one_of(CALLS, MAPPINGS, ROWS), max_size=6), CODES)
 def test_a_chunk_is_encoded_as_call_by_call(calls: list[Any], code: str | None) -> None:
     """calls_to_wire's column checks accept exactly what call_to_wire accepts, unchanged."""
+    _encoded_as_call_by_call(calls, code)
+
+
+@settings(max_examples=400)
+@given(CHUNKS_OF_ROWS, CODES)
+def test_a_chunk_of_rows_is_encoded_as_call_by_call(calls: list[Any], code: str | None) -> None:
+    """The same for chunks of mappings only, which take the column path when all is well."""
+    _encoded_as_call_by_call(calls, code)
+
+
+def _encoded_as_call_by_call(calls: list[Any], code: str | None) -> None:
     try:
         expected = [call_to_wire(CAMPAIGN, call, code) for call in calls]
     except ValidationError as exc:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
+from itertools import chain, repeat
 from typing import Any, Final, TypeVar
 
 import attrs
@@ -207,6 +208,60 @@ def _common_case(
     campaign: str, calls: list[Any], account_code: str | None
 ) -> list[dict[str, Any]] | None:
     """The wire objects of *calls* if each is valid in the common case's way, else None."""
+    columns = _columns(calls)
+    if columns is None:
+        return _call_by_call(campaign, calls, account_code)
+    targets, names, customs = columns
+    if not (
+        check.bare_phones(targets)
+        and set(map(type, names)) == {str}
+        and check.plain_custom_data(customs)
+        and all(customs)  # an empty custom_data is not sent: the loop below leaves it out
+    ):
+        return _call_by_call(campaign, calls, account_code)
+    if account_code is None:
+        return [
+            {"Campaign": campaign, "Target": target, "CustomerName": name, "CustomData": custom}
+            for target, name, custom in zip(targets, names, customs, strict=True)
+        ]
+    return [
+        {
+            "Campaign": campaign,
+            "Target": target,
+            "Code": account_code,
+            "CustomerName": name,
+            "CustomData": custom,
+        }
+        for target, name, custom in zip(targets, names, customs, strict=True)
+    ]
+
+
+def _columns(calls: list[Any]) -> tuple[list[Any], list[Any], list[Any]] | None:
+    """The numbers, names and custom data of *calls*, read a column at a time by C loops, when
+    they are all dicts with one number key and only the common keys; else None (Calls, and
+    chunks of another shape, go call by call: reading a Call's attributes in the loop costs
+    fewer instructions than attrgetter's C calls do)."""
+    if set(map(type, calls)) != {dict}:
+        return None
+    # Every key of every row, in one set: a row with a key out of the common case, or a chunk
+    # mixing "phone" and "target", goes call by call (which also says which row is wrong).
+    keys = set(chain.from_iterable(calls))
+    if not keys <= _COMMON_KEYS or {"phone", "target"} <= keys:
+        return None
+    number = "phone" if "phone" in keys else "target"
+    get = dict.get
+    return (
+        list(map(get, calls, repeat(number))),  # None where a row has no number: refused
+        list(map(get, calls, repeat("customer_name"))),
+        list(map(get, calls, repeat("custom_data"))),
+    )
+
+
+def _call_by_call(
+    campaign: str, calls: list[Any], account_code: str | None
+) -> list[dict[str, Any]] | None:
+    """:func:`_common_case` for a chunk out of the column-wise shape (some calls without a
+    name, say): a loop over the calls, those out of the common case through call_to_wire."""
     wires: list[dict[str, Any]] = []
     targets: list[Any] = []
     names: list[Any] = []

@@ -31,8 +31,7 @@ __all__ = [
 
 # Digits only, after an optional "+"; 6 to 15 digits covers national forms and E.164.
 _PHONE = re.compile(r"\s*\+?([0-9]{6,15})\s*")
-# Numbers already bare, joined by newlines: phone()'s fast path for a whole bulk chunk.
-_BARE_PHONES = re.compile(r"[0-9]{6,15}(?:\n[0-9]{6,15})*")
+_PHONE_DIGITS_MIN, _PHONE_DIGITS_MAX = 6, 15
 # JSON numbers a service can be expected to read: 64-bit integers.
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 _PLAIN_VALUES = frozenset({str, bool})
@@ -72,7 +71,12 @@ def phone(value: object, field: str = "target") -> str:
     """A phone number in the vendor's form: digits, a leading ``+`` stripped."""
     # The common case without the regex, which cost a third of a bulk upload's validation:
     # the same test as _PHONE for a number already bare (isdigit alone would pass "²").
-    if type(value) is str and 6 <= len(value) <= 15 and value.isascii() and value.isdigit():
+    if (
+        type(value) is str
+        and _PHONE_DIGITS_MIN <= len(value) <= _PHONE_DIGITS_MAX
+        and value.isascii()
+        and value.isdigit()
+    ):
         return value
     match = _PHONE.fullmatch(value) if isinstance(value, str) else None
     if match is not None:
@@ -111,15 +115,23 @@ def _encodable(value: str) -> bool:
 def bare_phones(values: list[Any]) -> bool:
     """True when :func:`phone` returns each of *values* as it is: a str of 6 to 15 ASCII digits.
 
-    For a bulk chunk: one C pass over the numbers joined, instead of four calls per number.
+    For a bulk chunk: C passes over the whole column (types, lengths, the numbers joined)
+    instead of four calls per number. The digits are checked as bytes: ``bytes.isdigit`` looks
+    each up in an ASCII table, where ``str.isdigit`` and a regular expression cost several
+    times as many instructions per character.
     """
     if not values:
         return True
     if set(map(type, values)) != {str}:
         return False
-    joined = "\n".join(values)
-    # A newline inside a number would pass the pattern as two numbers.
-    return joined.count("\n") == len(values) - 1 and _BARE_PHONES.fullmatch(joined) is not None
+    lengths = set(map(len, values))
+    joined = "".join(values)
+    return (
+        min(lengths) >= _PHONE_DIGITS_MIN
+        and max(lengths) <= _PHONE_DIGITS_MAX
+        and joined.isascii()  # a flag of the string: no pass over it
+        and joined.encode().isdigit()
+    )
 
 
 def custom_data(value: object) -> Mapping[str, CustomValue]:
@@ -158,7 +170,8 @@ def plain_custom_data(values: list[Any]) -> bool:
     if set(map(type, values)) != {dict}:
         return False
     # Every key's type, not the distinct keys': an object equal to "a" is not "a".
-    if set(map(type, chain.from_iterable(values))) != {str} or not all(chain.from_iterable(values)):
+    keys = list(chain.from_iterable(values))  # read once: a dict iterator per mapping
+    if set(map(type, keys)) != {str} or not all(keys):
         return False  # a key that is not a str, or an empty one
     items = list(chain.from_iterable(map(dict.values, values)))
     kinds = set(map(type, items))
