@@ -125,6 +125,8 @@ class KeyedChunks:
         assert self._key_of is not None
         try:
             key = self._key_of(call)
+        except ValidationError:  # the function's own word on this lead
+            raise
         except Exception as exc:  # the caller's function: its failure is this lead's
             raise ValidationError(
                 f"the idempotency_key function raised {type(exc).__name__}: {exc}"
