@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from voicenter_dialer import Call, IdempotencyConflict, ValidationError
+from voicenter_dialer import Call, Dialer, IdempotencyConflict, ValidationError
 from voicenter_dialer.testing import FakeCampaign, FakeDialer, FakeServer, Faults
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -258,3 +258,50 @@ def test_two_processes_writing_the_same_keyed_leads_add_each_once(
     held = Counter(call.target for call in campaign.calls)
     assert len(held) == count  # nobody lost
     assert max(held.values()) == 1  # nobody dialled twice
+
+
+async def test_a_rejection_is_replayed_as_a_rejection(
+    fake: FakeDialer, campaign: FakeCampaign, store: str
+) -> None:
+    calls = [Call("123456"), Call("972501234567")]  # the fake refuses 6-digit numbers
+    async with fake.client(idempotency_store=store) as dialer:
+        first = await dialer.add_calls_bulk(campaign.code, calls, idempotency_key=by_target)
+        async with dialer.stream_calls_bulk(
+            campaign.code, calls, idempotency_key=by_target
+        ) as outcomes:
+            [chunk] = [chunk async for chunk in outcomes]
+    [rejected] = first.rejected
+    [again] = chunk.rejected
+    assert (again.index, again.result.error_code) == (0, rejected.result.error_code)
+    assert [outcome.replayed for outcome in chunk.outcomes()] == [True, True]
+    assert bulk_sent(fake) == 1
+
+
+def test_the_sync_writer_takes_keys(server: FakeServer, store: str) -> None:
+    campaign = server.fake.add_campaign("Sync keys")
+    with Dialer(
+        server.fake.account_code, base_url=server.base_url, idempotency_store=store
+    ) as dialer:
+        outcomes = []
+        for _ in range(2):
+            with dialer.bulk_writer(campaign.code, chunk_size=1) as writer:
+                outcomes.append(writer.add(Call("972501234567"), idempotency_key="o-1"))
+    assert [outcome.replayed for outcome in outcomes] == [False, True]
+    assert len(campaign.calls) == 1
+
+
+async def test_a_key_repeated_in_one_upload_is_sent_once(
+    fake: FakeDialer, campaign: FakeCampaign, store: str
+) -> None:
+    # Lead i and lead i + 6 share a key: in one chunk (size 12), and across chunks (size 4).
+    calls = leads(6) * 2
+    for chunk_size in (12, 4):
+        campaign.calls.clear()
+        async with fake.client(idempotency_store=f"{store}{chunk_size}") as dialer:
+            report = await dialer.add_calls_bulk(
+                campaign.code, calls, chunk_size=chunk_size, idempotency_key=by_target
+            )
+        assert report.total == 12
+        assert len(campaign.calls) == 6
+        assert report.accepted + len(report.failed) == 12
+        assert all(isinstance(entry.error, IdempotencyConflict) for entry in report.failed)

@@ -89,6 +89,11 @@ class KeyedChunks:
         self._sender = sender
         self._digest = campaign_digest(sender.campaign)
 
+    @property
+    def per_call(self) -> bool:
+        """Whether each call of a chunk is asked for its key (an upload's ``idempotency_key``)."""
+        return self._key_of is not None
+
     async def claim(self, chunk: Chunk) -> None:
         """Claim the keyed calls of a prepared *chunk* (``key_of`` gives their keys): those
         settled before are replayed, conflicts fail, keys in doubt are reconciled; the chunk

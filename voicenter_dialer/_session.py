@@ -368,7 +368,7 @@ class ChunkRunner:
         """Send *chunk*, its keyed calls claimed before (those settled before, conflicting,
         or found in the campaign are not sent) and settled after."""
         keyed = self.keyed
-        if keyed is None:
+        if keyed is None or not (keyed.per_call or chunk.claims):  # no key: as it always was
             return await self._send(chunk, slot)
         await keyed.claim(chunk)
         if not chunk.offsets:  # every call replayed or failed: nothing to send
