@@ -18,6 +18,7 @@ import orjson
 from ._answer import Answer
 from ._converter import structure, wire_int
 from ._exceptions import DialerError, ResponseError, ValidationError
+from ._idempotency_records import Claim
 from ._models import AddResult, FailedCall, LeadOutcome, RejectedCall, lead_outcomes
 from ._outcome import unknown_outcome_note
 
@@ -78,11 +79,21 @@ class ChunkOutcome:
     rejected: list[RejectedCall] = attrs.field(factory=list)
     #: Calls of the chunk with no per-target answer, with their errors.
     failed: list[FailedCall] = attrs.field(factory=list)
+    #: Input positions whose outcome came from the idempotency store (nothing was sent).
+    replayed: frozenset[int] = frozenset()
 
-    def outcomes(self) -> Iterator[LeadOutcome]:
+    def outcomes(self, calls: list[Any] | None = None) -> Iterator[LeadOutcome]:
         """One :class:`LeadOutcome` per call of the chunk, in input order (an accepted
-        call's ``call`` is None: see :meth:`BulkReport.outcomes`)."""
-        return lead_outcomes(self.start, self.size, self.rejected, self.failed)
+        call's ``call`` is None unless *calls*, the chunk's, are given: see
+        :meth:`BulkReport.outcomes`)."""
+        outcomes = lead_outcomes(self.start, self.size, self.rejected, self.failed, calls)
+        if not self.replayed:
+            return outcomes
+        replayed = self.replayed
+        return (
+            attrs.evolve(outcome, replayed=True) if outcome.index in replayed else outcome
+            for outcome in outcomes
+        )
 
 
 def wire_size(wire: dict[str, Any]) -> int:
@@ -127,13 +138,24 @@ class Chunk:
     accepted: int = 0
     rejected: list[RejectedCall] = attrs.Factory(list)
     failed: list[FailedCall] = attrs.Factory(list)
+    #: Offsets of calls sent under an idempotency key, with their claims; offsets whose
+    #: outcome was replayed from the idempotency store (nothing sent).
+    claims: dict[int, Claim] = attrs.Factory(dict)
+    replayed: list[int] = attrs.Factory(list)
 
     def fail(self, offsets: Iterable[int], error: DialerError) -> None:
         calls, start = self.calls, self.start
         self.failed.extend(FailedCall(start + offset, calls[offset], error) for offset in offsets)
 
     def outcome(self) -> ChunkOutcome:
-        return ChunkOutcome(self.start, len(self.calls), self.accepted, self.rejected, self.failed)
+        replayed = frozenset(self.start + offset for offset in self.replayed)
+        return ChunkOutcome(
+            self.start, len(self.calls), self.accepted, self.rejected, self.failed, replayed
+        )
+
+    def outcomes(self, calls: list[Any] | None = None) -> Iterator[LeadOutcome]:
+        """Each call's :class:`LeadOutcome` (see :meth:`ChunkOutcome.outcomes`)."""
+        return self.outcome().outcomes(calls)
 
     def load(self, offsets: list[int], wires: list[dict[str, Any]]) -> None:
         """Make the calls at *offsets* (as *wires*) the ones to send.

@@ -394,6 +394,7 @@ class AsyncDialer:
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         flush_after: float | None = None,
         max_chunk_bytes: int | None = None,
+        idempotency_key: Callable[[Any], str | None] | None = None,
     ) -> BulkReport:
         """Upload *calls* in chunks, streaming, and account for every one of them.
 
@@ -412,8 +413,14 @@ class AsyncDialer:
         what was never sent; *reconcile* settles calls whose outcome was left unknown against
         the campaign's pending calls, re-sending only those it does not hold. See the guides
         "Bulk upload" and "Resuming an interrupted upload".
+
+        With *idempotency_key* (a function of each call giving its key, or None; the dialer's
+        ``idempotency_store`` needed), a call whose key was answered before is not sent: its
+        outcome is counted again (see the guide "Exactly once across a fleet").
         """
         options = BulkOptions.build(
+            idempotency_key=idempotency_key,
+            keys=self._keys,
             chunk_size=chunk_size,
             concurrency=concurrency,
             max_concurrency=max_concurrency,
@@ -442,6 +449,7 @@ class AsyncDialer:
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         flush_after: float | None = None,
         max_chunk_bytes: int | None = None,
+        idempotency_key: Callable[[Any], str | None] | None = None,
     ) -> AbstractAsyncContextManager[AsyncIterator[ChunkOutcome]]:
         """The streaming form of :meth:`add_calls_bulk`: per-chunk outcomes as they complete.
 
@@ -455,6 +463,8 @@ class AsyncDialer:
         :meth:`add_calls_bulk`'s.
         """
         options = BulkOptions.build(
+            idempotency_key=idempotency_key,
+            keys=self._keys,
             chunk_size=chunk_size,
             concurrency=concurrency,
             max_concurrency=max_concurrency,
@@ -526,6 +536,7 @@ class AsyncDialer:
             flush_after=flush_after,
             journal=journal,
             max_chunk_bytes=max_chunk_bytes,
+            keys=self._keys,
         )
         return open_writer(self._sender(campaign), options)
 

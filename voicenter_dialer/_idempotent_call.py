@@ -1,16 +1,25 @@
-"""One call added at most once per idempotency key (``add_call(..., idempotency_key=)``):
-the store's claim, the reconciling of a key in doubt, the send, and the settling of its
-outcome, in one place."""
+"""Calls added at most once per idempotency key: one (``add_call(..., idempotency_key=)``)
+or a bulk chunk's (:class:`KeyedChunks`, the bulk paths and the writer): the store's claim,
+the reconciling of keys in doubt, the send, and the settling of outcomes, in one place."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable, Collection, Mapping
-from typing import Any
+import logging
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from typing import Any, TypeVar
 
 import anyio
 
-from ._exceptions import APIError, DialerError, JournalError, ValidationError, api_error
+from ._chunk import METHOD, Chunk, ChunkSender
+from ._exceptions import (
+    APIError,
+    DialerError,
+    IdempotencyConflict,
+    JournalError,
+    ValidationError,
+    api_error,
+)
 from ._idempotency import (
     IdempotencySpec,
     IdempotencyStore,
@@ -21,11 +30,16 @@ from ._idempotency import (
     fingerprint,
     open_idempotency_store,
 )
-from ._idempotency_records import Claim
+from ._idempotency_records import Claim, ClaimResult
 from ._journal_records import campaign_digest
-from ._models import AddResult
+from ._models import AddResult, FailedCall, RejectedCall
 
-__all__ = ["KeyStore", "add_once"]
+__all__ = ["KeyFunction", "KeyStore", "KeyedChunks", "add_once", "replay"]
+
+#: What ``idempotency_key=`` of the bulk paths is: each call (or mapping) to its key or None.
+KeyFunction = Callable[[Any], "str | None"]
+_T = TypeVar("_T")
+logger = logging.getLogger("voicenter_dialer")
 
 # How long settling after a cancellation may take: the outcome must be recorded, but a hung
 # store must not hang the caller's cancellation.
@@ -64,6 +78,192 @@ class KeyStore:
             await store.aclose()
 
 
+class KeyedChunks:
+    """The keyed calls of one bulk session (upload or writer): claimed before their chunk is
+    sent (a chunk's at once), replayed when settled before, reconciled when in doubt, failed
+    on a conflict; settled from their chunk's answer. No store call for unkeyed calls."""
+
+    def __init__(self, keys: KeyStore, key_of: KeyFunction | None, sender: ChunkSender) -> None:
+        self._keys = keys
+        self._key_of = key_of
+        self._sender = sender
+        self._digest = campaign_digest(sender.campaign)
+
+    @property
+    def per_call(self) -> bool:
+        """Whether each call of a chunk is asked for its key (an upload's ``idempotency_key``)."""
+        return self._key_of is not None
+
+    async def claim(self, chunk: Chunk) -> None:
+        """Claim the keyed calls of a prepared *chunk* (``key_of`` gives their keys): those
+        settled before are replayed, conflicts fail, keys in doubt are reconciled; the chunk
+        is encoded again without the calls that are not to be sent."""
+        if self._key_of is None:
+            return
+        keyed: list[tuple[int, str, str]] = []
+        wires: dict[int, dict[str, Any]] = {}
+        skipped: set[int] = set()
+        for offset in chunk.offsets:
+            call = chunk.calls[offset]
+            try:
+                key = self._key(call)
+                if key is None:
+                    continue
+                wire = wires[offset] = self._sender.encode(call)
+                keyed.append((offset, key, fingerprint(wire, self._digest)))
+            except ValidationError as exc:
+                chunk.fail([offset], exc)
+                skipped.add(offset)
+        if keyed:
+            store = await self._keys.get()
+            results = await store.claim_many([(key, print_) for _, key, print_ in keyed])
+            placed = [
+                (offset, result) for (offset, _, _), result in zip(keyed, results, strict=True)
+            ]
+            skipped.update(await self._apply(chunk, placed))
+        if skipped:
+            sent = [offset for offset in chunk.offsets if offset not in skipped]
+            encode = self._sender.encode
+            chunk.load(sent, [wires.get(offset) or encode(chunk.calls[offset]) for offset in sent])
+
+    def _key(self, call: object) -> str | None:
+        assert self._key_of is not None
+        try:
+            key = self._key_of(call)
+        except ValidationError:  # the function's own word on this lead
+            raise
+        except Exception as exc:  # the caller's function: its failure is this lead's
+            raise ValidationError(
+                f"the idempotency_key function raised {type(exc).__name__}: {exc}"
+            ) from exc
+        return None if key is None else check_key(key)
+
+    async def claim_one(self, key: object, wire: Mapping[str, Any]) -> Claim | Settled:
+        """The claim of one call's *key* (the writer's, at add time); a key in doubt found in
+        the campaign comes back Settled (accepted). IdempotencyConflict is raised."""
+        checked = check_key(key)
+        store = await self._keys.get()
+        claim = await store.claim(checked, fingerprint(wire, self._digest))
+        if not isinstance(claim, Unknown):
+            return claim
+        target = wire.get("Target")
+        found = await self._reconciled([claim], [target if isinstance(target, str) else ""])
+        return Settled(claim.key, Outcome.accepted()) if found else claim
+
+    async def _apply(
+        self, chunk: Chunk, placed: Sequence[tuple[int, ClaimResult | IdempotencyConflict]]
+    ) -> set[int]:
+        """Record each claim's result in *chunk*; the offsets not to be sent."""
+        skipped: set[int] = set()
+        doubts: list[tuple[int, Unknown]] = []
+        for offset, result in placed:
+            if isinstance(result, IdempotencyConflict):
+                chunk.fail([offset], result)
+                skipped.add(offset)
+            elif isinstance(result, Settled):
+                replay(chunk, offset, result.outcome)
+                skipped.add(offset)
+            elif isinstance(result, Unknown):
+                doubts.append((offset, result))
+            else:
+                chunk.claims[offset] = result
+        if doubts:
+            targets = dict(zip(chunk.offsets, chunk.targets, strict=True))
+            try:
+                found = await self._reconciled(
+                    [claim for _, claim in doubts], [targets[offset] for offset, _ in doubts]
+                )
+            except BaseException:
+                await _shielded(self._release([*chunk.claims.values()] + [c for _, c in doubts]))
+                raise
+            for offset, claim in doubts:
+                if claim in found:
+                    replay(chunk, offset, Outcome.accepted())
+                    skipped.add(offset)
+                else:
+                    chunk.claims[offset] = claim
+        return skipped
+
+    async def _reconciled(self, doubts: Sequence[Unknown], targets: Sequence[str]) -> set[Unknown]:
+        """Those of *doubts* the campaign holds (its pending numbers asked once), settled as
+        accepted; a number held n times answers for n of them."""
+        held = await self._sender.held_targets()
+        found: set[Unknown] = set()
+        for claim, target in zip(doubts, targets, strict=True):
+            if held[target] > 0:
+                held[target] -= 1
+                found.add(claim)
+        if found:
+            store = await self._keys.get()
+            await store.settle_many([(claim, Outcome.accepted()) for claim in found])
+        return found
+
+    async def _release(self, claims: Sequence[Claim]) -> None:
+        if claims:
+            await (await self._keys.get()).release(claims)
+
+    async def release(self, claims: Sequence[Claim]) -> None:
+        """Let *claims* go, their calls certainly not sent (withdrawn, or never sealed)."""
+        await _shielded(self._release(claims))
+
+    async def sent(self, chunk: Chunk, send: Callable[[], Awaitable[_T]]) -> _T:
+        """*send()* (which sends *chunk* and merges its answer), its claims' leases renewed
+        just before and meanwhile; then each claim settled from its call's fate."""
+        claims = list(chunk.claims.values())
+        if not claims:
+            return await send()
+        store = await self._keys.get()
+        rejected, failed = len(chunk.rejected), len(chunk.failed)
+        await store.renew(claims)  # refused if a lease was lost: nothing is sent then
+        try:
+            result = await _renewing(store, claims, self._keys.lease, send)
+        except BaseException:  # cancelled, interrupted: it may have left
+            await _shielded(store.unknown(claims))
+            raise
+        fates: dict[int, Outcome | bool] = {}
+        for entry in chunk.rejected[rejected:]:
+            fates[entry.index - chunk.start] = Outcome.rejected(entry.result)
+        for failure in chunk.failed[failed:]:
+            fates[failure.index - chunk.start] = failure.error.outcome_unknown
+        settle: list[tuple[Claim, Outcome]] = []
+        unknown: list[Claim] = []
+        release: list[Claim] = []
+        for offset, claim in chunk.claims.items():
+            fate = fates.get(offset, Outcome.accepted())
+            if isinstance(fate, Outcome):
+                settle.append((claim, fate))
+            else:
+                (unknown if fate else release).append(claim)
+        chunk.claims = {}
+        # The calls' fates stand whatever the store says: a key whose write fails here
+        # keeps its lease until it runs out, and whoever claims it next reconciles it.
+        for write in (
+            store.settle_many(settle) if settle else None,
+            store.unknown(unknown) if unknown else None,
+            store.release(release) if release else None,
+        ):
+            if write is not None:
+                try:
+                    await write
+                except DialerError as exc:
+                    logger.warning("%s: idempotency keys not recorded: %s", METHOD, exc)
+        return result
+
+
+def replay(chunk: Chunk, offset: int, outcome: Outcome) -> None:
+    """Count the call at *offset* of *chunk* with *outcome*, nothing sent."""
+    index, call = chunk.start + offset, chunk.calls[offset]
+    chunk.replayed.append(offset)
+    error = outcome.error()
+    result = outcome.result()
+    if error is not None:
+        chunk.failed.append(FailedCall(index, call, error))
+    elif outcome.status == "accepted" or result is None:
+        chunk.accepted += 1
+    else:
+        chunk.rejected.append(RejectedCall(index, call, result))
+
+
 async def add_once(
     keys: KeyStore,
     key: object,
@@ -92,7 +292,7 @@ async def add_once(
             return
     await store.renew([claim])  # refused if the lease was lost: nothing is sent then
     try:
-        await _renewing(store, claim, keys.lease, send)
+        await _renewing(store, [claim], keys.lease, send)
     except APIError as exc:  # answered: a rejection, replayed as it is
         result = AddResult(str(wire.get("Target", "")), exc.error_code, exc.description)
         await store.settle(claim, Outcome.rejected(result))
@@ -120,29 +320,34 @@ def _replay(outcome: Outcome) -> None:
 
 
 async def _renewing(
-    store: IdempotencyStore, claim: Claim, lease: float, send: Callable[[], Awaitable[object]]
-) -> None:
-    """*send()*, the claim's lease renewed meanwhile (a third of a lease apart)."""
+    store: IdempotencyStore,
+    claims: Sequence[Claim],
+    lease: float,
+    send: Callable[[], Awaitable[_T]],
+) -> _T:
+    """*send()*, the claims' leases renewed meanwhile (a third of a lease apart)."""
     failure: BaseException | None = None
+    result: _T
     async with anyio.create_task_group() as tasks:
 
         async def renew() -> None:
             while True:
                 await anyio.sleep(lease / 3)
                 try:
-                    await store.renew([claim])
+                    await store.renew(claims)
                 except JournalError:
                     return  # taken over: the settling says so
 
         tasks.start_soon(renew)
         try:
-            await send()
+            result = await send()
         except Exception as exc:  # raised as itself below, not in an exception group
             failure = exc
         finally:
             tasks.cancel_scope.cancel()
     if failure is not None:
         raise failure
+    return result
 
 
 async def _shielded(write: Awaitable[None]) -> None:

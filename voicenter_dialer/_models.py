@@ -380,7 +380,8 @@ class BulkReport:
 
         Made as they are read: a report holds only the calls that were not accepted, so an
         accepted outcome's ``call`` is None here (the input is not kept: a million leads
-        would stay in memory).
+        would stay in memory), and ``replayed`` is False (see :meth:`ChunkOutcome.outcomes`
+        or :meth:`BulkWriter.add` for it).
         """
         return lead_outcomes(0, self.total, self.rejected, self.failed)
 
@@ -425,6 +426,10 @@ class LeadOutcome:
     result: AddResult | None = None
     #: Why a failed call has no answer; None otherwise.
     error: DialerError | None = None
+    #: True when the outcome came from the idempotency store (or, for a key in doubt, from
+    #: the campaign's pending calls) and nothing was sent. Not known to
+    #: :meth:`BulkReport.outcomes` (a report keeps no per-lead record of accepted leads).
+    replayed: bool = False
 
     @property
     def accepted(self) -> bool:

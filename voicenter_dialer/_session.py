@@ -25,6 +25,7 @@ from ._answer import Answer
 from ._chunk import METHOD, Chunk, ChunkOutcome, ChunkSender, fits, too_large, wire_size
 from ._concurrency import Limiter, Slot, check_concurrency
 from ._exceptions import DialerError, InvalidCampaignError, ValidationError
+from ._idempotent_call import KeyedChunks, KeyFunction, KeyStore
 from ._models import BulkReport, FailedCall, RejectedCall
 from ._outcome import overloaded
 from ._resume import JournalReplay, JournalSpec, open_replay
@@ -90,6 +91,10 @@ class BulkOptions:
     on_progress: ProgressCallback | None
     #: No request body larger than this many bytes (a chunk is split); None: no bound.
     max_chunk_bytes: int | None = None
+    #: Each call's idempotency key (or None); None: no call has one.
+    idempotency_key: KeyFunction | None = None
+    #: The dialer's idempotency store (opened when a key is first used).
+    keys: KeyStore | None = attrs.field(default=None, eq=False)
 
     @classmethod
     def build(
@@ -103,6 +108,8 @@ class BulkOptions:
         reconcile: object = False,
         on_progress: object = None,
         max_chunk_bytes: object = None,
+        idempotency_key: object = None,
+        keys: KeyStore | None = None,
     ) -> BulkOptions:
         """Check every option before anything is read or sent: a :class:`ValidationError`
         names the first one that is wrong."""
@@ -127,7 +134,14 @@ class BulkOptions:
             raise ValidationError(
                 f"on_progress must be a function or None, got {type(on_progress).__name__}"
             )
+        if idempotency_key is not None and not callable(idempotency_key):
+            raise ValidationError(
+                "idempotency_key must be a function of each call giving its key (or None), "
+                f"got {type(idempotency_key).__name__}"
+            )
         return cls(
+            idempotency_key=idempotency_key,
+            keys=keys,
             chunk_size=size,
             concurrency=workers,
             max_concurrency=maximum,
@@ -236,8 +250,11 @@ class ChunkRunner:
         journal: JournalReplay | None,
         chunk_size: int,
         max_chunk_bytes: int | None = None,
+        keyed: KeyedChunks | None = None,
     ) -> None:
         self.sender = sender
+        #: The session's idempotency keys (None: no call may have one).
+        self.keyed = keyed
         self.limiter = limiter
         self.journal = journal
         #: The size to cut the input by: the journal's own, on a rerun.
@@ -340,12 +357,23 @@ class ChunkRunner:
     ) -> None:
         try:
             with telemetry.chunk_span(chunk):
-                slot = await self._send(chunk, slot)
+                slot = await self._keyed_send(chunk, slot)
             if self.journal is not None:
                 await self.journal.done(chunk)
         finally:
             self.limiter.release(slot)
         await deliver(chunk)
+
+    async def _keyed_send(self, chunk: Chunk, slot: Slot) -> Slot:
+        """Send *chunk*, its keyed calls claimed before (those settled before, conflicting,
+        or found in the campaign are not sent) and settled after."""
+        keyed = self.keyed
+        if keyed is None or not (keyed.per_call or chunk.claims):  # no key: as it always was
+            return await self._send(chunk, slot)
+        await keyed.claim(chunk)
+        if not chunk.offsets:  # every call replayed or failed: nothing to send
+            return slot
+        return await keyed.sent(chunk, lambda: self._send(chunk, slot))
 
     async def _send(self, chunk: Chunk, slot: Slot) -> Slot:
         """Send *chunk* and merge its answer; the slot it holds at the end."""
@@ -413,6 +441,11 @@ async def open_session(
     """The chunk runner of one upload or writer: its limiter from *options*, and its journal
     open (and closed at the end, even when cancelled)."""
     limiter = Limiter(options.concurrency, options.max_concurrency)
+    keyed = None
+    if options.keys is not None:
+        if options.idempotency_key is not None:
+            await options.keys.get()  # no store: a ValidationError before anything is sent
+        keyed = KeyedChunks(options.keys, options.idempotency_key, sender)
     async with AsyncExitStack() as stack:
         replay = None
         size = options.chunk_size
@@ -427,7 +460,7 @@ async def open_session(
                 )
             )
             size = replay.chunk_size
-        yield ChunkRunner(sender, limiter, replay, size, options.max_chunk_bytes)
+        yield ChunkRunner(sender, limiter, replay, size, options.max_chunk_bytes, keyed)
 
 
 @contextmanager

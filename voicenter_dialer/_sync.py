@@ -338,11 +338,12 @@ class Dialer:
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         flush_after: float | None = None,
         max_chunk_bytes: int | None = None,
+        idempotency_key: Callable[[Any], str | None] | None = None,
     ) -> BulkReport:
         """See :meth:`AsyncDialer.add_calls_bulk`. *calls* is read in the calling thread, a
         chunk at a time (a Django QuerySet refuses to run on an event loop's thread);
-        *on_progress* runs in the calling thread too (a coroutine function's progress is
-        awaited on the dialer's thread).
+        *idempotency_key* is called on the dialer's thread; *on_progress* runs in the
+        calling thread (a coroutine function's progress is awaited on the dialer's thread).
 
         Interrupted (Ctrl-C), the upload is cancelled and its journal settled before the
         interrupt propagates."""
@@ -361,6 +362,7 @@ class Dialer:
                 max_concurrency=max_concurrency,
                 flush_after=flush_after,
                 max_chunk_bytes=max_chunk_bytes,
+                idempotency_key=idempotency_key,
             )
         )
         return task.result()
@@ -377,6 +379,7 @@ class Dialer:
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         flush_after: float | None = None,
         max_chunk_bytes: int | None = None,
+        idempotency_key: Callable[[Any], str | None] | None = None,
     ) -> AbstractContextManager[Iterator[ChunkOutcome]]:
         """See :meth:`AsyncDialer.stream_calls_bulk`: per-chunk outcomes as they complete::
 
@@ -398,6 +401,7 @@ class Dialer:
             max_concurrency=max_concurrency,
             flush_after=flush_after,
             max_chunk_bytes=max_chunk_bytes,
+            idempotency_key=idempotency_key,
         )
         return _streamed(Block(loop, upload))
 
@@ -575,10 +579,12 @@ class SyncBulkWriter:
         """Chunks allowed in flight now (with ``concurrency="auto"``, where the limit stands)."""
         return self._block.read(lambda: self._writer.concurrency)
 
-    def add(self, call: CallInput) -> LeadOutcome:
+    def add(self, call: CallInput, *, idempotency_key: str | None = None) -> LeadOutcome:
         """Hand *call* over and wait for its fate: see :meth:`BulkWriter.add`.
 
         Interrupted before the call's chunk leaves, the call is withdrawn; once it has
         left, its fate is still recorded in :attr:`report` (and the journal).
         """
-        return self._block.run(functools.partial(self._writer.add, call))
+        return self._block.run(
+            functools.partial(self._writer.add, call, idempotency_key=idempotency_key)
+        )

@@ -24,8 +24,10 @@ from anyio.abc import TaskGroup
 
 from ._chunk import METHOD, Chunk, ChunkSender, fits, too_large, unknown_outcome, wire_size
 from ._concurrency import Slot
-from ._exceptions import DialerError, ValidationError
-from ._models import BulkReport, CallInput, FailedCall, LeadOutcome, lead_outcomes
+from ._exceptions import DialerError, IdempotencyConflict, ValidationError
+from ._idempotency import Claim, Outcome, Settled
+from ._idempotent_call import replay
+from ._models import BulkReport, CallInput, FailedCall, LeadOutcome
 from ._session import BulkOptions, ChunkRunner, Tally, open_session, single_error
 
 __all__ = ["BulkWriter", "open_writer"]
@@ -34,13 +36,17 @@ __all__ = ["BulkWriter", "open_writer"]
 class _Entry:
     """One call waiting in a writer, and then its outcome."""
 
-    __slots__ = ("call", "done", "outcome", "size", "wire")
+    __slots__ = ("call", "claim", "done", "outcome", "size", "wire")
     #: Set before :attr:`done` is.
     outcome: LeadOutcome
 
-    def __init__(self, call: Any, wire: dict[str, Any] | None, size: int = 0) -> None:
+    def __init__(
+        self, call: Any, wire: dict[str, Any] | None, size: int = 0, claim: Claim | None = None
+    ) -> None:
         self.call = call
         self.wire = wire
+        #: Its idempotency key's claim, when it was added with one.
+        self.claim = claim
         #: The bytes it adds to a request (counted with ``max_chunk_bytes`` only).
         self.size = size
         self.done = anyio.Event()
@@ -94,10 +100,15 @@ class BulkWriter:
         """Chunks allowed in flight now (with ``concurrency="auto"``, where the limit stands)."""
         return self._runner.limiter.limit
 
-    async def add(self, call: CallInput) -> LeadOutcome:
+    async def add(self, call: CallInput, *, idempotency_key: str | None = None) -> LeadOutcome:
         """Hand *call* over and wait for its fate.
 
         A call that fails validation is settled at once (``"failed"``, a ValidationError).
+        With an *idempotency_key* (and the dialer's ``idempotency_store``), the key is
+        claimed first: a key answered before gives its outcome again at once, nothing sent
+        (``replayed``); a key in doubt found in the campaign's pending calls is accepted; a
+        key used for another call, or still being added elsewhere, fails with
+        IdempotencyConflict.
         Cancelling ``add`` before the call's chunk leaves withdraws the call; once the chunk
         has left, the call's fate is still recorded in :attr:`report` (and the journal).
         """
@@ -116,6 +127,29 @@ class BulkWriter:
                 raise too_large(size, self._max_bytes)
         except ValidationError as exc:
             return await self._settle_alone(call, exc)
+        claim = None
+        if idempotency_key is not None:
+            keyed = self._runner.keyed
+            if keyed is None:  # pragma: no cover - a dialer's writer always has its keys
+                raise ValidationError("this bulk writer takes no idempotency keys")
+            try:
+                claimed = await keyed.claim_one(idempotency_key, wire)
+            except IdempotencyConflict as exc:
+                return await self._settle_alone(call, exc)
+            if isinstance(claimed, Settled):
+                return await self._settle_alone(call, claimed.outcome)
+            claim = claimed
+        entry = _Entry(call, wire, size, claim)
+        try:
+            return await self._enter(entry)
+        finally:
+            if entry.claim is not None and self._runner.keyed is not None:
+                # Never sealed into a chunk (withdrawn, or the writer cancelled): not sent.
+                await self._runner.keyed.release([entry.claim])
+
+    async def _enter(self, entry: _Entry) -> LeadOutcome:
+        """Wait for room in the open chunk, enter it, and wait for the call's fate."""
+        call, size = entry.call, entry.size
         self._waiting += 1
         try:
             while not self._room_for(size):  # full, waiting for a place in flight
@@ -126,7 +160,6 @@ class BulkWriter:
             self._waiting -= 1
             if self._closing:
                 self._wake()
-        entry = _Entry(call, wire, size)
         if not self._open:
             self._opened_at = anyio.current_time()
             self._wake()
@@ -157,12 +190,16 @@ class BulkWriter:
         self._wake()
         return False
 
-    async def _settle_alone(self, call: Any, error: DialerError) -> LeadOutcome:
-        """*call* failed before any chunk took it: a chunk of its own, so its position is
-        final now, journalled as sent and done at once (nothing is sent)."""
+    async def _settle_alone(self, call: Any, fate: DialerError | Outcome) -> LeadOutcome:
+        """*call* failed before any chunk took it, or its key's outcome is replayed: a chunk
+        of its own, so its position is final now, journalled as sent and done at once
+        (nothing is sent)."""
         chunk = Chunk(self._next, [call])
         self._next += 1
-        chunk.failed.append(FailedCall(chunk.start, call, error))
+        if isinstance(fate, Outcome):
+            replay(chunk, 0, fate)
+        else:
+            chunk.failed.append(FailedCall(chunk.start, call, fate))
         entry = _Entry(call, None)
         self._in_flight[chunk.start] = [entry]
         if self._runner.journal is not None and not self._abandoned:
@@ -210,8 +247,10 @@ class BulkWriter:
         chunk = Chunk(self._next, [entry.call for entry in entries])
         self._next += len(entries)
         chunk.load(list(range(len(entries))), [entry.wire or {} for entry in entries])
-        for entry in entries:
+        for offset, entry in enumerate(entries):
             entry.wire = None  # encoded into the chunk's body
+            if entry.claim is not None:  # the chunk's step settles it from now on
+                chunk.claims[offset], entry.claim = entry.claim, None
         self._in_flight[chunk.start] = entries
         await self._runner.submit(chunk, tasks, self._delivered, slot)
 
@@ -227,8 +266,7 @@ class BulkWriter:
         """Hand each call of *chunk* its outcome, and count them."""
         entries = self._in_flight.pop(chunk.start)
         self._tally.add(chunk)
-        calls = [entry.call for entry in entries]
-        outcomes = lead_outcomes(chunk.start, len(entries), chunk.rejected, chunk.failed, calls)
+        outcomes = chunk.outcomes([entry.call for entry in entries])
         for entry, outcome in zip(entries, outcomes, strict=True):
             entry.settle(outcome)
 

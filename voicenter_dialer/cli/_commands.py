@@ -140,6 +140,7 @@ def _with_dialer(handler: Handler) -> Run:
             max_retries=args.max_retries,
             allow_insecure_http=args.allow_insecure_http,
             requests_per_second=args.requests_per_second,
+            idempotency_store=getattr(args, "idempotency_store", None),  # upload's only
         ) as dialer:
             return await handler(dialer, args, out)
 

@@ -48,6 +48,7 @@ __all__ = [
     "DELIMITERS",
     "MAX_LINE_BYTES",
     "STDIN",
+    "KeyedLead",
     "LeadFile",
     "LeadStream",
     "LineMap",
@@ -456,6 +457,23 @@ def _refuse_lone_surrogates(name: str, number: int, lead: dict[str, Any]) -> Non
         ) from None
 
 
+class KeyedLead(dict[str, Any]):
+    """A lead's call (as :func:`lead_fields` makes it) and its idempotency key, read from
+    ``--key-column`` (None when the lead has none)."""
+
+    __slots__ = ("key",)
+
+    def __init__(self, fields: dict[str, Any], key: str | None) -> None:
+        super().__init__(fields)
+        self.key = key
+
+
+def _key(value: object) -> str | None:
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)  # a JSONL lead's numeric id
+    return value if isinstance(value, str) and value else None
+
+
 @attrs.frozen
 class LeadStream:
     """A checked lead file as an iterable of calls (plain mappings of their fields, see
@@ -467,12 +485,16 @@ class LeadStream:
     lead_file: LeadFile
     normalise: Callable[[str], str]
     lines: LineMap = attrs.field(factory=LineMap)
+    #: The column holding each lead's idempotency key: left out of the call, which is then
+    #: a :class:`KeyedLead`.
+    key_column: str | None = None
 
     def __len__(self) -> int:
         return self.lead_file.rows
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         lead_file, lines, normalise = self.lead_file, self.lines, self.normalise
+        key_column = self.key_column
         with lead_file.reopen() as file:
             lead_file.check_unchanged(file, 1)
             for line, fields, phone_key in self._records(file):
@@ -481,7 +503,12 @@ class LeadStream:
                 if len(lines) % _CHANGE_CHECK_EVERY == 0:
                     lead_file.check_unchanged(file, line)
                 lines.append(line)
-                yield lead_fields(fields, phone_key, normalise)
+                if key_column is None:
+                    yield lead_fields(fields, phone_key, normalise)
+                else:
+                    key = _key(fields.get(key_column))
+                    rest = {name: value for name, value in fields.items() if name != key_column}
+                    yield KeyedLead(lead_fields(rest, phone_key, normalise), key)
             lead_file.check_unchanged(file, "end")
         if len(lines) != lead_file.rows:
             raise lead_file.changed("end")

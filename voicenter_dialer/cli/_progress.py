@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Iterable
-from typing import TextIO
+from collections.abc import Callable, Iterable
+from typing import Any, TextIO
 
 import attrs
 
@@ -169,6 +169,7 @@ async def upload_with_progress(
     reconcile: bool = False,
     max_chunk_bytes: int | None = None,
     show: bool = True,
+    idempotency_key: Callable[[Any], str | None] | None = None,
 ) -> Upload:
     """Upload *calls* with progress on stderr (none unless *show*)."""
     sys.stdout.flush()  # what was printed so far comes before the progress lines
@@ -184,5 +185,6 @@ async def upload_with_progress(
             journal=journal,
             reconcile=reconcile,
             max_chunk_bytes=max_chunk_bytes,
+            idempotency_key=idempotency_key,
         )
     return Upload(report, time.perf_counter() - started, auto)

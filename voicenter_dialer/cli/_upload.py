@@ -32,7 +32,7 @@ from ._commands import (
     positive,
     region_option,
 )
-from ._leads import LeadStream, open_leads
+from ._leads import KeyedLead, LeadStream, open_leads
 from ._output import (
     EXIT_INCOMPLETE,
     EXIT_OK,
@@ -153,6 +153,8 @@ async def _upload(dialer: AsyncDialer, args: argparse.Namespace, out: Output) ->
     normalise = region_normaliser(args.region)
     if args.reconcile and args.journal is None:
         raise UsageError("--reconcile needs --journal: it settles what a journal left unknown")
+    if args.key_column is not None and args.idempotency_store is None:
+        raise UsageError("--key-column needs --idempotency-store: where the keys are kept")
     settled = await _settled(args.journal)
     secrets = (campaign, account_code(args))
     with contextlib.ExitStack() as stack:
@@ -170,7 +172,14 @@ async def _upload(dialer: AsyncDialer, args: argparse.Namespace, out: Output) ->
                 chunk_size=args.chunk_size,
                 max_chunk_bytes=args.max_chunk_bytes,
             )
-        calls = LeadStream(lead_file, normalise)
+        key_column = args.key_column
+        if (
+            key_column is not None
+            and lead_file.format == "csv"
+            and key_column not in lead_file.header
+        ):
+            raise UsageError(f"--key-column {key_column!r}: {lead_file.name} has no such column")
+        calls = LeadStream(lead_file, normalise, key_column=key_column)
         try:
             upload = await upload_with_progress(
                 dialer,
@@ -183,6 +192,9 @@ async def _upload(dialer: AsyncDialer, args: argparse.Namespace, out: Output) ->
                 journal=args.journal,
                 reconcile=args.reconcile,
                 max_chunk_bytes=args.max_chunk_bytes,
+                idempotency_key=None
+                if key_column is None
+                else functools.partial(_lead_key, key_column),
             )
         except JournalError as exc:
             if len(calls.lines):  # leads were read, so some may have been sent
@@ -210,6 +222,14 @@ async def _upload(dialer: AsyncDialer, args: argparse.Namespace, out: Output) ->
         rejects=rejects,
     )
     return EXIT_OK if upload.report.ok and (rejects or not args.rejects) else EXIT_INCOMPLETE
+
+
+def _lead_key(column: str, lead: object) -> str:
+    """The idempotency key of a lead read with ``--key-column``; a lead without one fails."""
+    key = lead.key if isinstance(lead, KeyedLead) else None
+    if key is None:
+        raise ValidationError(f"the lead has no {column!r} value (its idempotency key)")
+    return key
 
 
 async def _journal(args: argparse.Namespace, out: Output) -> int:
@@ -274,6 +294,19 @@ def register(commands: Subparsers) -> None:
         action="store_true",
         help="with --journal: settle leads of unknown outcome against the campaign's pending "
         "calls, re-sending only those it does not hold",
+    )
+    upload.add_argument(
+        "--idempotency-store",
+        metavar="PATH|URL",
+        help="remember each lead's key (--key-column) in this SQLite file, or in PostgreSQL "
+        "(postgresql://USER@HOST:PORT/DB#NAME): a lead whose key was added before, by any "
+        "upload or worker using the store, is not sent again",
+    )
+    upload.add_argument(
+        "--key-column",
+        metavar="NAME",
+        help="with --idempotency-store: the column (JSONL: the field) holding each lead's "
+        "idempotency key; it is not sent, and a lead without one fails",
     )
     region_option(upload)
     bulk_options(upload)
