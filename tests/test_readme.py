@@ -75,7 +75,7 @@ def run(code: str) -> dict[str, Any]:
 
 
 def test_every_block_is_exercised() -> None:
-    assert len(BLOCKS) == 21
+    assert len(BLOCKS) == 23
 
 
 def test_first_call(service: respx.MockRouter, capsys: pytest.CaptureFixture[str]) -> None:
@@ -358,3 +358,25 @@ def test_logging_configuration() -> None:
         assert logging.getLogger("voicenter_dialer").isEnabledFor(logging.INFO)
     finally:
         logging.getLogger("voicenter_dialer").setLevel(logging.NOTSET)
+
+
+def test_raw_responses_and_the_default_client(service: respx.MockRouter) -> None:
+    details_with_headers = run(block("async def details_with_headers"))["details_with_headers"]
+    status, content_type, extra = asyncio.run(details_with_headers(ACCOUNT_CODE, CAMPAIGN_CODE))
+    assert status == 200
+    assert content_type == "application/json"
+    assert extra == {}
+    assert service.calls.last.request.headers["X-Team"] == "crm"
+
+
+def test_rows_as_mappings_strictly(service: respx.MockRouter) -> None:
+    upload_rows = run(block("async def upload_rows"))["upload_rows"]
+    rows = [{"phone": f"9725{i:08d}", "customer_name": "Dana"} for i in range(5)]
+
+    async def scenario() -> BulkReport:
+        async with AsyncDialer(ACCOUNT_CODE) as dialer:
+            report: BulkReport = await upload_rows(dialer, CAMPAIGN_CODE, rows)
+            return report
+
+    report = asyncio.run(scenario())
+    assert report.total == report.accepted == 5
