@@ -17,15 +17,13 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 import anyio
 import anyio.to_thread
 
-from ._exceptions import IdempotencyConflict
 from ._idempotency_records import (
     Claim,
     Claimed,
-    ClaimResult,
+    Claims,
     Decision,
     KeyRow,
     Outcome,
-    claim_all,
     decide,
     lease_lost,
 )
@@ -140,7 +138,7 @@ def _schema_key() -> int:
     return int.from_bytes(digest.digest(), "big", signed=True)
 
 
-class PostgresKeys:
+class PostgresKeys(Claims):
     """An open PostgreSQL idempotency store (see
     :class:`._idempotency_records.IdempotencyStore`): one connection."""
 
@@ -181,17 +179,6 @@ class PostgresKeys:
 
     async def _run(self, work: Callable[[psycopg.Connection[tuple[Any, ...]]], T]) -> T:
         return await in_thread(lambda: self._session.run(work), self._session, self._limiter)
-
-    async def claim(self, key: str, fingerprint: str) -> ClaimResult:
-        (result,) = await self.claim_many([(key, fingerprint)])
-        if isinstance(result, IdempotencyConflict):
-            raise result
-        return result
-
-    async def claim_many(
-        self, claims: Sequence[tuple[str, str]]
-    ) -> list[ClaimResult | IdempotencyConflict]:
-        return await claim_all(self._attempt, claims, self._wait)
 
     async def _attempt(self, claims: Sequence[tuple[str, str]]) -> list[Decision]:
         return await self._run(lambda db: self._decide(db, claims))

@@ -48,6 +48,7 @@ __all__ = [
     "Claim",
     "ClaimResult",
     "Claimed",
+    "Claims",
     "Decision",
     "IdempotencyStore",
     "KeyRow",
@@ -371,3 +372,25 @@ async def claim_all(
         await anyio.sleep(min(pause, left))
         pause = min(pause * 2, _POLL_LONGEST)
     return [result for result in results if result is not None]
+
+
+class Claims:
+    """What both stores share of claiming: one key, or many at once, by the one rule
+    (:func:`claim_all`) over a store's own :meth:`_attempt` (one transaction)."""
+
+    #: Seconds to wait for a key being added elsewhere.
+    _wait: float
+
+    async def _attempt(self, claims: Sequence[tuple[str, str]]) -> list[Decision]:
+        raise NotImplementedError
+
+    async def claim(self, key: str, fingerprint: str) -> ClaimResult:
+        (result,) = await self.claim_many([(key, fingerprint)])
+        if isinstance(result, IdempotencyConflict):
+            raise result
+        return result
+
+    async def claim_many(
+        self, claims: Sequence[tuple[str, str]]
+    ) -> list[ClaimResult | IdempotencyConflict]:
+        return await claim_all(self._attempt, claims, self._wait)

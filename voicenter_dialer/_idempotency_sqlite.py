@@ -18,15 +18,14 @@ from typing import Final, TypeVar
 import anyio
 import anyio.to_thread
 
-from ._exceptions import IdempotencyConflict, JournalError
+from ._exceptions import JournalError
 from ._idempotency_records import (
     Claim,
     Claimed,
-    ClaimResult,
+    Claims,
     Decision,
     KeyRow,
     Outcome,
-    claim_all,
     decide,
     lease_lost,
 )
@@ -55,7 +54,7 @@ _SCHEMA: Final = (
 )
 
 
-class SqliteKeys:
+class SqliteKeys(Claims):
     """An open SQLite idempotency store (see :class:`._idempotency_records.IdempotencyStore`)."""
 
     def __init__(
@@ -135,17 +134,6 @@ class SqliteKeys:
             raise
         self._db.execute("COMMIT")
         return result
-
-    async def claim(self, key: str, fingerprint: str) -> ClaimResult:
-        (result,) = await self.claim_many([(key, fingerprint)])
-        if isinstance(result, IdempotencyConflict):
-            raise result
-        return result
-
-    async def claim_many(
-        self, claims: Sequence[tuple[str, str]]
-    ) -> list[ClaimResult | IdempotencyConflict]:
-        return await claim_all(self._attempt, claims, self._wait)
 
     async def _attempt(self, claims: Sequence[tuple[str, str]]) -> list[Decision]:
         return await self._run(lambda: self._transaction(lambda now: self._decide(claims, now)))

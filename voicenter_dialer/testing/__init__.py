@@ -23,8 +23,9 @@ Faults are injected with :class:`Faults`.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from voicenter_dialer._lazy import lazy_names
 
 if TYPE_CHECKING:
     from ._fake import MAX_BULK_RESULTS, Destination, FakeCampaign, FakeService
@@ -52,16 +53,7 @@ else:
         "spawn": "_server",
     }
 
-    def __getattr__(name: str) -> object:
-        module = _LAZY.get(name)
-        if module is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-        value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-        globals()[name] = value  # the next read finds it without this function
-        return value
-
-    def __dir__() -> list[str]:
-        return sorted({*globals(), *_LAZY})
+    __getattr__, __dir__ = lazy_names(__name__, _LAZY, globals())
 
 
 __all__ = [
