@@ -3,6 +3,7 @@ rerun dials everyone again). Refused before anything is sent, as naming the lead
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from pathlib import Path
 
@@ -44,7 +45,8 @@ def test_rejects_naming_an_existing_journal_is_refused(
     assert run.code == 2, run.out + run.err
     assert "--rejects: it is the journal" in run.err
     assert len(campaign.calls) == sent
-    with sqlite3.connect(journal) as db:  # still a journal, not a CSV
+    # Still a journal, not a CSV (closing: sqlite3's own with block only commits).
+    with contextlib.closing(sqlite3.connect(journal)) as db:
         assert db.execute("select count(*) from sqlite_master").fetchone()[0] > 0
 
 
