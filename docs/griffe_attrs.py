@@ -69,8 +69,10 @@ def _document(cls: griffe.Class) -> None:
             member.value = _default(field, member, module)
             # attrs takes fields off the class: one lives on the instance, its default in __init__.
             member.labels.discard("class-attribute")
-    # A class that writes its own __init__ has it in the source already; init=False has none.
-    if "__init__" in cls.members or "__init__" not in vars(runtime):
+    # A class that writes its own __init__ has it in the source already; init=False has none,
+    # unless the class builds its fields in a __new__ of its own (Call: see its comment).
+    builds = "__init__" in vars(runtime) or "__new__" in vars(runtime)
+    if "__init__" in cls.members or not builds:
         return
     parameters = [griffe.Parameter("self", kind=_POSITIONAL)]
     # attrs puts the keyword-only fields last, wherever they are declared.

@@ -19,7 +19,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
-from itertools import chain, repeat
+from itertools import repeat
 from typing import Any, Final, TypeVar
 
 import attrs
@@ -238,20 +238,21 @@ def _common_case(
 
 def _columns(calls: list[Any]) -> tuple[list[Any], list[Any], list[Any]] | None:
     """The numbers, names and custom data of *calls*, read a column at a time by C loops, when
-    they are all dicts with one number key and only the common keys; else None (Calls, and
-    chunks of another shape, go call by call: reading a Call's attributes in the loop costs
-    fewer instructions than attrgetter's C calls do)."""
-    if set(map(type, calls)) != {dict}:
+    they are all dicts of three keys; else None (Calls, and chunks of another shape, go call by
+    call: reading a Call's attributes in the loop costs fewer instructions than attrgetter's C
+    calls do).
+
+    Three keys are enough to know: :func:`_common_case` goes on only if every row has a number,
+    a name and custom data, which then are its only keys. Counting keys costs a tenth of
+    gathering them in a set (a dict iterator and a set insertion per key).
+    """
+    if set(map(type, calls)) != {dict} or set(map(len, calls)) != {3}:
         return None
-    # Every key of every row, in one set: a row with a key out of the common case, or a chunk
-    # mixing "phone" and "target", goes call by call (which also says which row is wrong).
-    keys = set(chain.from_iterable(calls))
-    if not keys <= _COMMON_KEYS or {"phone", "target"} <= keys:
-        return None
-    number = "phone" if "phone" in keys else "target"
+    # A row with the other number key reads as None here, which the checks refuse.
+    number = "phone" if "phone" in calls[0] else "target"
     get = dict.get
     return (
-        list(map(get, calls, repeat(number))),  # None where a row has no number: refused
+        list(map(get, calls, repeat(number))),
         list(map(get, calls, repeat("customer_name"))),
         list(map(get, calls, repeat("custom_data"))),
     )
