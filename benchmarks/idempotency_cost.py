@@ -50,8 +50,7 @@ from _common import ACCOUNT, CAMPAIGN, ROOT, clear_campaign, expected_rejected, 
 
 sys.path.insert(0, str(ROOT))
 from tests.postgres import create_database, running_server
-
-from voicenter_dialer import AsyncDialer, Call, DialerError
+from voicenter_dialer import AsyncDialer, BulkWriter, Call, DialerError
 
 KINDS = ("none", "postgres", "sqlite")
 STORE = "bench"  # the PostgreSQL store's name (the URL's fragment)
@@ -126,7 +125,9 @@ class WriterRun:
 
 
 @asynccontextmanager
-async def dialers(base_url: str, postgres: str, sqlite: Path) -> AsyncIterator[dict[str, AsyncDialer]]:
+async def dialers(
+    base_url: str, postgres: str, sqlite: Path
+) -> AsyncIterator[dict[str, AsyncDialer]]:
     stores = {"none": None, "postgres": f"{postgres}#{STORE}", "sqlite": str(sqlite)}
     async with contextlib.AsyncExitStack() as stack:
         yield {
@@ -138,7 +139,12 @@ async def dialers(base_url: str, postgres: str, sqlite: Path) -> AsyncIterator[d
 
 
 async def writer_run(
-    dialer: AsyncDialer, keyed: bool, leads: int, chunk: int, prefix: str, pids: tuple[int, int | None]
+    dialer: AsyncDialer,
+    keyed: bool,
+    leads: int,
+    chunk: int,
+    prefix: str,
+    pids: tuple[int, int | None],
 ) -> WriterRun:
     """*leads* leads, a task each, through one writer; keys ``PREFIX-i`` when *keyed*."""
     calls = [Call(target(i)) for i in range(leads)]
@@ -148,13 +154,20 @@ async def writer_run(
         anyio.create_task_group() as producers,
     ):
         for i, call in enumerate(calls):
-            key = f"{prefix}-{i}" if keyed else None
-            producers.start_soon(lambda c=call, k=key: writer.add(c, idempotency_key=k))
+            producers.start_soon(add, writer, call, f"{prefix}-{i}" if keyed else None)
     seconds = time.perf_counter() - started
     report = writer.report
     return WriterRun(
-        seconds, Meters.read(*pids) - before, report.accepted, len(report.rejected), len(report.failed)
+        seconds,
+        Meters.read(*pids) - before,
+        report.accepted,
+        len(report.rejected),
+        len(report.failed),
     )
+
+
+async def add(writer: BulkWriter, call: Call, key: str | None) -> None:
+    await writer.add(call, idempotency_key=key)
 
 
 async def one_call(dialer: AsyncDialer, number: str, key: str | None) -> float:
@@ -327,7 +340,9 @@ def summary(
             if (r.accepted, r.rejected, r.failed) != expected:
                 print(f"  MISMATCH ({kind}): {(r.accepted, r.rejected, r.failed)} != {expected}")
                 met = False
-    print(f"add_call: {args.calls} calls per kind and round, one at a time, interleaved; no latency")
+    print(
+        f"add_call: {args.calls} calls per kind and round, one at a time, interleaved; no latency"
+    )
     print(f"{'store':<9} {'median ms':>10} {'added ms':>9} {'same-round added':>17}")
     for kind in KINDS:
         medians = call_medians[kind]

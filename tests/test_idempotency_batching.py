@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import cast
 
 import anyio
 import pytest
@@ -15,6 +16,7 @@ from voicenter_dialer._converter import call_to_wire
 from voicenter_dialer._idempotency import (
     Claimed,
     ClaimResult,
+    IdempotencyStore,
     Outcome,
     Settled,
     fingerprint,
@@ -118,7 +120,7 @@ async def test_one_key_claimed_twice_at_once_is_claimed_once(store: Claims) -> N
         await first_answered.wait()
         (first,) = got
         assert isinstance(first, Claimed)
-        await store.settle(first, Outcome.accepted())
+        await cast(IdempotencyStore, store).settle(first, Outcome.accepted())
         gated.let_all_run()  # the waiting ones ask again, and find it settled
 
     assert gated.batches[:3] == [["lead-1"], ["lead-1"], ["lead-1"]]
