@@ -75,7 +75,7 @@ def run(code: str) -> dict[str, Any]:
 
 
 def test_every_block_is_exercised() -> None:
-    assert len(BLOCKS) == 23
+    assert len(BLOCKS) == 27
 
 
 def test_first_call(service: respx.MockRouter, capsys: pytest.CaptureFixture[str]) -> None:
@@ -380,3 +380,88 @@ def test_rows_as_mappings_strictly(service: respx.MockRouter) -> None:
 
     report = asyncio.run(scenario())
     assert report.total == report.accepted == 5
+
+
+def test_fleet_key_from_the_environment(
+    service: respx.MockRouter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIALER_KEYS", str(tmp_path / "keys.sqlite"))
+    add_order = run(block("async def add_order"))["add_order"]
+
+    asyncio.run(add_order("CAMPAIGN", "1042", "972501234567"))
+    asyncio.run(add_order("CAMPAIGN", "1042", "972501234567"))  # replayed: nothing sent
+
+    assert [c.request.url.path.rsplit("/", 1)[-1] for c in service.calls] == ["AddCall"]
+
+
+def test_fleet_keys_in_bulk(service: respx.MockRouter, tmp_path: Path) -> None:
+    namespace = run(block("async def upload_orders"))
+    leads = [{"phone": "972501234567", "order_id": "7"}, {"phone": "972501234568", "order_id": "8"}]
+
+    async def scenario() -> tuple[BulkReport, BulkReport, Any, Any]:
+        async with AsyncDialer(idempotency_store=tmp_path / "keys.sqlite") as dialer:
+            first = await namespace["upload_orders"](dialer, "CAMPAIGN", leads)
+            again = await namespace["upload_orders"](dialer, "CAMPAIGN", leads)
+            one = await namespace["add_one"](dialer, "CAMPAIGN")
+            one_again = await namespace["add_one"](dialer, "CAMPAIGN")
+            return first, again, one, one_again
+
+    first, again, one, one_again = asyncio.run(scenario())
+    assert (first.accepted, again.accepted) == (2, 2)
+    bulk = [c.request for c in service.calls if c.request.url.path.endswith("AddCallsBulk")]
+    assert [len(json.loads(request.content)) for request in bulk] == [2, 1]  # then "order-1042"
+    assert not one.replayed
+    assert one_again.replayed
+
+
+def test_fleet_webhook_delivered_twice_dials_once(
+    service: respx.MockRouter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DIALER_KEYS", str(tmp_path / "keys.sqlite"))
+    app = run(block("async def lead_webhook"))["app"]
+
+    async def scenario() -> list[httpx.Response]:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://app") as client:
+                lead = {"lead_id": "L-77", "phone": "972501234567"}
+                at_once = [client.post("/webhooks/lead", json=lead) for _ in range(2)]
+                return [
+                    *await asyncio.gather(*at_once),
+                    await client.post("/webhooks/lead", json=lead),
+                ]
+
+    responses = asyncio.run(scenario())
+    assert [r.json() for r in responses] == [{"status": "queued"}] * 3
+    added = [c for c in service.calls if c.request.url.path.endswith("/AddCall")]
+    assert len(added) == 1
+
+
+def test_fleet_retry_after_outcome_unknown(service: respx.MockRouter, tmp_path: Path) -> None:
+    add_lead_surely = run(block("async def add_lead_surely"))["add_lead_surely"]
+    lost = {"answers": 0}
+
+    def lose_the_first_answers(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/AddCall") and lost["answers"] < 3:
+            lost["answers"] += 1  # applied, then the answer is lost: outcome unknown
+            return httpx.Response(502)
+        return answer(request)
+
+    service.routes.clear()
+    service.post(url__startswith="https://api.voicenter.com/").mock(
+        side_effect=lose_the_first_answers
+    )
+
+    async def scenario() -> str:
+        async with AsyncDialer(idempotency_store=tmp_path / "keys.sqlite", max_retries=0) as dialer:
+            return str(await add_lead_surely(dialer, "CAMPAIGN", "77", "972501234567"))
+
+    async def no_sleep(seconds: float) -> None:
+        pass
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("anyio.sleep", no_sleep)
+        assert asyncio.run(scenario()) == "added"
+    methods = [c.request.url.path.rsplit("/", 1)[-1] for c in service.calls]
+    # Each retry looked in the campaign first (the number is not there), then sent.
+    assert methods == ["AddCall", *["GetCampaignPendingCalls", "AddCall"] * 3]

@@ -27,6 +27,7 @@ The rule deciding what a claim gets is :func:`decide`, one for every store; the 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -374,18 +375,65 @@ async def claim_all(
     return [result for result in results if result is not None]
 
 
+class _Waiter:
+    """One task's claim of one key, waiting for a transaction that takes it (see
+    :class:`Claims`)."""
+
+    __slots__ = ("claim", "decision", "error", "gone", "lead", "woken")
+
+    def __init__(self, claim: tuple[str, str]) -> None:
+        self.claim = claim
+        self.decision: Decision | None = None
+        self.error: BaseException | None = None
+        #: Its task was cancelled: a key taken for it is let go.
+        self.gone = False
+        #: It runs the next transaction (for itself and those queued behind it).
+        self.lead = False
+        self.woken = anyio.Event()
+
+    @property
+    def answered(self) -> bool:
+        return self.decision is not None or self.error is not None
+
+
+# The most keys one transaction of single claims takes at once.
+_BATCH_LIMIT: Final = 1000
+
+
 class Claims:
     """What both stores share of claiming: one key, or many at once, by the one rule
-    (:func:`claim_all`) over a store's own :meth:`_attempt` (one transaction)."""
+    (:func:`claim_all`) over a store's own :meth:`_attempt` (one transaction).
+
+    Single claims made while a transaction is running (many tasks adding a call each, through
+    ``add_call`` or a writer) wait, and the next transaction takes them together: a round
+    trip (and a commit) per batch rather than per key. A key claimed twice at once goes in
+    two transactions, one after the other, so that the second sees the first's claim."""
 
     #: Seconds to wait for a key being added elsewhere.
     _wait: float
+    _queue: list[_Waiter] | None = None
+    _busy: bool = False
 
     async def _attempt(self, claims: Sequence[tuple[str, str]]) -> list[Decision]:
         raise NotImplementedError
 
+    async def release(self, claims: Sequence[Claim]) -> None:
+        raise NotImplementedError
+
     async def claim(self, key: str, fingerprint: str) -> ClaimResult:
-        (result,) = await self.claim_many([(key, fingerprint)])
+        deadline = time.monotonic() + self._wait
+        decision = await self._decided((key, fingerprint))
+        if decision.wait:  # held elsewhere: asked again alone, until the deadline
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise in_flight(key, self._wait)
+            await anyio.sleep(min(_POLL_FIRST, left))
+            (result,) = await claim_all(
+                self._attempt, [(key, fingerprint)], max(0.0, deadline - time.monotonic())
+            )
+        else:
+            assert decision.result is not None  # a decision not to wait has its result
+            result = decision.result
         if isinstance(result, IdempotencyConflict):
             raise result
         return result
@@ -394,3 +442,75 @@ class Claims:
         self, claims: Sequence[tuple[str, str]]
     ) -> list[ClaimResult | IdempotencyConflict]:
         return await claim_all(self._attempt, claims, self._wait)
+
+    async def _decided(self, claim: tuple[str, str]) -> Decision:
+        """The decision of the first transaction that takes *claim*."""
+        if self._queue is None:
+            self._queue = []
+        me = _Waiter(claim)
+        self._queue.append(me)
+        if not self._busy:
+            self._busy = me.lead = True
+        try:
+            while not me.answered:
+                if me.lead:
+                    await self._lead()
+                else:
+                    await me.woken.wait()
+        except BaseException:
+            me.gone = True
+            if me in self._queue:  # not taken yet: withdrawn
+                self._queue.remove(me)
+                if me.lead:  # woken to lead, cancelled before: the next one leads
+                    self._hand_over()
+            raise
+        if me.error is not None:
+            raise me.error
+        assert me.decision is not None
+        return me.decision
+
+    async def _lead(self) -> None:
+        """One transaction for the queue's first keys (the leader's first of all)."""
+        assert self._queue is not None
+        batch: list[_Waiter] = []
+        keys: set[str] = set()
+        rest: list[_Waiter] = []
+        for waiter in self._queue:
+            if len(batch) < _BATCH_LIMIT and waiter.claim[0] not in keys:
+                keys.add(waiter.claim[0])
+                batch.append(waiter)
+            else:
+                rest.append(waiter)
+        self._queue = rest
+        try:
+            # Others' claims ride on this transaction: it ends even if the leader is
+            # cancelled meanwhile (alone, the leader leaves at once, as before).
+            with anyio.CancelScope(shield=len(batch) > 1):
+                decisions = await self._attempt([waiter.claim for waiter in batch])
+            for waiter, decision in zip(batch, decisions, strict=True):
+                waiter.decision = decision
+            orphans = [
+                decision.result
+                for waiter, decision in zip(batch, decisions, strict=True)
+                if waiter.gone and isinstance(decision.result, (Claimed, Unknown))
+            ]
+            if orphans:  # taken for tasks cancelled meanwhile: let go, nothing was sent
+                with anyio.CancelScope(shield=True), contextlib.suppress(DialerError):
+                    await self.release(orphans)
+        except BaseException as exc:
+            for waiter in batch:
+                if not waiter.answered:
+                    waiter.error = exc
+            raise
+        finally:
+            for waiter in batch:
+                waiter.woken.set()
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        """The next queued claim leads the next transaction, or nobody is claiming."""
+        if self._queue:
+            self._queue[0].lead = True
+            self._queue[0].woken.set()
+        else:
+            self._busy = False
