@@ -11,7 +11,8 @@ first's requests are counted apart: none after it was woken.
 
 A lease cannot stop a request already past its check: the first is stopped while the service
 holds both its chunks in flight unanswered, so that it had none between its check and the
-wire (it may start a chunk only once one of them is answered).
+wire (it may start a chunk only once one of them is answered); and outside its SQLite
+transactions (:func:`tests.stopping.stop`).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any
 
 import pytest
 
+from tests.stopping import CAN_STOP, stop
 from tests.takeover_worker import CHUNK_SIZE, CONCURRENCY, lead
 from voicenter_dialer.testing import FakeDialer, Faults, serve
 from voicenter_dialer.testing._fake import Answer
@@ -87,45 +89,6 @@ def worker(
     )
 
 
-def stopped(pid: int) -> bool:
-    """Whether every thread of *pid* is stopped (SIGSTOP is delivered asynchronously)."""
-    tasks = Path(f"/proc/{pid}/task")
-    states = [(task / "stat").read_text().rpartition(")")[2].split()[0] for task in tasks.iterdir()]
-    return all(state in ("T", "t") for state in states)
-
-
-def holds_file_locks(pid: int) -> bool:
-    """Whether *pid* holds a POSIX lock on some file (SQLite's, during a transaction)."""
-    for line in Path("/proc/locks").read_text().splitlines():
-        fields = line.split()
-        for kind in ("READ", "WRITE"):
-            if kind in fields and fields[fields.index(kind) + 1] == str(pid):
-                return True
-    return False
-
-
-def stop(process: subprocess.Popen[str], door: Door, journal: str) -> None:
-    """SIGSTOP *process* while *door* holds all its chunks in flight unanswered (then none of
-    its chunks was between its lease check and the wire). A SQLite holder is stopped outside
-    its transactions: one stopped in the middle of a commit holds SQLite's lock on the file
-    until it runs again (a documented limit: nobody takes such an upload over meanwhile)."""
-    deadline = time.monotonic() + BOUND
-    while time.monotonic() < deadline:
-        if door.unanswered < CONCURRENCY:
-            time.sleep(0.001)
-            continue
-        process.send_signal(signal.SIGSTOP)
-        while not stopped(process.pid):
-            time.sleep(0.001)
-        # Still unanswered now that it is stopped: unanswered when it stopped.
-        locked = not journal.startswith("postgresql://") and holds_file_locks(process.pid)
-        if door.unanswered == CONCURRENCY and not locked:
-            return
-        process.send_signal(signal.SIGCONT)
-        time.sleep(0.003)
-    pytest.fail("the holder was never stopped with its chunks in flight, outside a transaction")
-
-
 @pytest.fixture
 def processes() -> Iterator[list[subprocess.Popen[str]]]:
     started: list[subprocess.Popen[str]] = []
@@ -140,7 +103,7 @@ def processes() -> Iterator[list[subprocess.Popen[str]]]:
                 process.stdout.close()
 
 
-@pytest.mark.skipif(not Path("/proc/locks").exists(), reason="reads /proc (Linux)")
+@pytest.mark.skipif(not CAN_STOP, reason="reads /proc (Linux)")
 def test_a_stopped_holder_is_taken_over_and_sends_nothing_once_woken(
     journal: str, processes: list[subprocess.Popen[str]]
 ) -> None:
@@ -155,7 +118,8 @@ def test_a_stopped_holder_is_taken_over_and_sends_nothing_once_woken(
             assert first.poll() is None, "the first upload ended before it was stopped"
             assert time.monotonic() < deadline, "the first upload sent nothing"
             time.sleep(0.01)
-        stop(first, first_door, journal)
+        # Still unanswered once it is stopped: unanswered when it stopped.
+        stop(first, lambda: first_door.unanswered == CONCURRENCY, BOUND)
 
         second = worker(second_server.base_url, journal, service, campaign.code, "--reconcile")
         processes.append(second)
