@@ -1,6 +1,6 @@
-"""A process holding a PostgreSQL journal, for the lease tests
-(``python -m tests.lease_worker URL LEASE``): it opens the journal with a lease of LEASE
-seconds, says ``ready``, waits for a line on stdin, then records a chunk as sent: says
+"""A process holding a journal, for the lease tests (``python -m tests.lease_worker SPEC
+LEASE``; SPEC a path or a ``postgresql://...#NAME`` URL): it opens the journal with a lease of
+LEASE seconds, says ``ready``, waits for a line on stdin, then records a chunk as sent: says
 ``sent`` (exit 0) or the JournalError's message (exit 3)."""
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ import sys
 import anyio
 
 from voicenter_dialer import JournalError
-from voicenter_dialer._journal_postgres import open_postgres
+from voicenter_dialer._journal import open_store
 
 
-async def hold(url: str, lease: float) -> int:
-    store = await open_postgres(
-        url, campaign="C" * 20, chunk_size=10, total=None, lease_seconds=lease
+async def hold(spec: str, lease: float) -> int:
+    store = await open_store(
+        spec, campaign="C" * 20, chunk_size=10, total=None, lease_seconds=lease
     )
     try:
         print("ready", flush=True)

@@ -24,6 +24,7 @@ from voicenter_dialer._idempotency import (
 )
 from voicenter_dialer._idempotency_records import Claims, Decision
 from voicenter_dialer._journal_records import campaign_digest
+from voicenter_dialer._lease_clock import LeaseClock
 
 CAMPAIGN = "BATCHING-CAMPAIGN-0123456789abcdef"
 ONE = fingerprint(call_to_wire(CAMPAIGN, Call("972501234567")), campaign_digest(CAMPAIGN))
@@ -41,7 +42,7 @@ class Gated:
         self.held = True
         self._changed = anyio.Event()
 
-    async def attempt(self, claims: Sequence[tuple[str, str]]) -> list[Decision]:
+    async def attempt(self, claims: Sequence[tuple[str, str]], lease: LeaseClock) -> list[Decision]:
         self.batches.append([key for key, _ in claims])
         gate = anyio.Event()
         self.gates.append(gate)
@@ -49,7 +50,7 @@ class Gated:
         changed.set()
         if self.held:
             await gate.wait()
-        return await self._attempt(claims)
+        return await self._attempt(claims, lease)
 
     def let_all_run(self) -> None:
         """Every transaction, waiting or to come, runs at once."""

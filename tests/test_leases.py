@@ -1,10 +1,14 @@
-"""Leases with fencing on PostgreSQL journals (issue 24): a holder that stops renewing loses
-its upload to another process, and its next write is refused; a holder that renews keeps it;
-a dead holder's upload is free at once."""
+"""Leases with fencing (issue 24): a holder that stops renewing loses its upload to another
+process, and its next write is refused; a holder that renews keeps it; a dead holder's upload
+is free at once; a holder whose lease may have lapsed (stopped, then woken) sends nothing."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
+import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -15,16 +19,42 @@ import anyio
 import psycopg
 import pytest
 
-from voicenter_dialer import JournalError
-from voicenter_dialer._journal_postgres import open_postgres
+from voicenter_dialer import Call, JournalError, _journal_records, _lease_clock
+from voicenter_dialer._idempotency_postgres import PostgresKeys
+from voicenter_dialer._idempotency_sqlite import SqliteKeys
+from voicenter_dialer._journal import open_store, summarise_journal
+from voicenter_dialer._journal_postgres import PostgresJournal, open_postgres
+from voicenter_dialer._journal_records import DEFAULT_LEASE_SECONDS, ChunkRecord
+from voicenter_dialer._journal_sqlite import SqliteJournal
+from voicenter_dialer.testing import FakeDialer
+
+from .stopping import CAN_STOP, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 CAMPAIGN = "C" * 20
 
 
-def holder(url: str, lease: float) -> subprocess.Popen[str]:
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    kind: str = request.param
+    return kind
+
+
+def spec(kind: str, request: pytest.FixtureRequest, tmp_path: Path, name: str) -> str:
+    if kind == "sqlite":
+        return str(tmp_path / name)
+    url: str = request.getfixturevalue("postgres_database")
+    return f"{url}#{name}"
+
+
+@pytest.fixture
+def journal(store_kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return spec(store_kind, request, tmp_path, "upload")
+
+
+def holder(journal: str, lease: float) -> subprocess.Popen[str]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.lease_worker", url, str(lease)],
+        [sys.executable, "-m", "tests.lease_worker", journal, str(lease)],
         cwd=ROOT,
         text=True,
         stdin=subprocess.PIPE,
@@ -35,18 +65,16 @@ def holder(url: str, lease: float) -> subprocess.Popen[str]:
     return process
 
 
-def test_a_stopped_holder_loses_its_upload_and_its_next_write_is_refused(
-    postgres_database: str,
-) -> None:
-    url = postgres_database + "#upload"
-    with holder(url, 1.0) as first:
+@pytest.mark.skipif(not CAN_STOP, reason="reads /proc (Linux)")
+def test_a_stopped_holder_loses_its_upload_and_its_next_write_is_refused(journal: str) -> None:
+    with holder(journal, 1.0) as first:
         assert first.stdin is not None
         assert first.stdout is not None
-        first.send_signal(signal.SIGSTOP)
+        stop(first, lambda: True, 30)
 
         async def take_over() -> None:
             with anyio.fail_after(30):
-                store = await open_postgres(url, campaign=CAMPAIGN, chunk_size=10, total=None)
+                store = await open_store(journal, campaign=CAMPAIGN, chunk_size=10, total=None)
             try:
                 await store.sent(0, 10, b"mine", [])
             finally:
@@ -62,32 +90,101 @@ def test_a_stopped_holder_loses_its_upload_and_its_next_write_is_refused(
         assert said.startswith("JournalError"), said
         assert "took this upload over" in said
         assert first.wait(timeout=30) == 3
-    with psycopg.connect(postgres_database) as db:
-        starts = db.execute("SELECT start FROM voicenter_dialer.chunks").fetchall()
-    assert starts == [(0,)]  # nothing of the stopped holder's late write
+
+    async def chunks() -> list[ChunkRecord | None]:
+        store = await open_store(journal, campaign=CAMPAIGN, chunk_size=10, total=None)
+        try:
+            return [await store.chunk(0), await store.chunk(100)]
+        finally:
+            await store.aclose()
+
+    mine, late = anyio.run(chunks)
+    assert mine is not None
+    assert late is None  # nothing of the stopped holder's late write
 
 
-async def test_a_holder_that_renews_keeps_its_upload(postgres_database: str) -> None:
-    url = postgres_database + "#upload"
-    first = await open_postgres(url, campaign=CAMPAIGN, chunk_size=10, total=None, lease_seconds=1)
+async def test_a_holder_that_renews_keeps_its_upload(journal: str) -> None:
+    first = await open_store(journal, campaign=CAMPAIGN, chunk_size=10, total=None, lease_seconds=1)
     try:
         await anyio.sleep(1.5)  # longer than the lease: renewed meanwhile, while idle
-        started = time.monotonic()
+        # Waited for at most one lease period (30 s): refused once the holder was seen renewing.
         with anyio.fail_after(30), pytest.raises(JournalError, match="in use"):
-            await open_postgres(url, campaign=CAMPAIGN, chunk_size=10, total=None)
-        assert time.monotonic() - started < 30  # at most one lease period (30 s) waited
+            await open_store(journal, campaign=CAMPAIGN, chunk_size=10, total=None)
         await first.sent(0, 10, b"still mine", [])
     finally:
         await first.aclose()
 
 
-async def test_a_closed_upload_is_free_at_once(postgres_database: str) -> None:
-    url = postgres_database + "#upload"
-    first = await open_postgres(url, campaign=CAMPAIGN, chunk_size=10, total=None)
+async def test_a_closed_upload_is_free_at_once(journal: str) -> None:
+    first = await open_store(journal, campaign=CAMPAIGN, chunk_size=10, total=None)
     await first.aclose()
     with anyio.fail_after(5):  # not a lease period
-        second = await open_postgres(url, campaign=CAMPAIGN, chunk_size=10, total=None)
+        second = await open_store(journal, campaign=CAMPAIGN, chunk_size=10, total=None)
     await second.aclose()
+
+
+# --- SQLite: the holder's process, by its id ---------------------------------------------
+
+
+def set_lease(path: Path, until: float, pid: int, host: str = socket.gethostname()) -> None:
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        db.execute("UPDATE lease SET until = ?, pid = ?, host = ?", (until, pid, host))
+
+
+def gone_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", ""])
+    process.wait(timeout=30)
+    return process.pid
+
+
+async def closed_journal(path: Path) -> None:
+    store = await open_store(path, campaign=CAMPAIGN, chunk_size=10, total=None)
+    await store.sent(0, 10, b"first", [])
+    await store.aclose()
+
+
+async def test_a_sqlite_lease_of_a_process_gone_is_free_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "upload.journal"
+    await closed_journal(path)
+    set_lease(path, time.time() + 3600, gone_pid())  # as a killed holder left it
+    with anyio.fail_after(5):  # not a lease period
+        store = await open_store(path, campaign=CAMPAIGN, chunk_size=10, total=None)
+    await store.aclose()
+
+
+async def test_a_sqlite_lease_of_a_live_process_is_waited_for(tmp_path: Path) -> None:
+    """A process id of a live process (the holder's, or a reused one) is waited for: until
+    the lease runs out (then taken over), or one lease period (then in use)."""
+    path = tmp_path / "upload.journal"
+    await closed_journal(path)
+    set_lease(path, time.time() + 3600, os.getppid())
+    with pytest.raises(JournalError, match="in use"):
+        await open_store(path, campaign=CAMPAIGN, chunk_size=10, total=None, lease_seconds=0.3)
+    set_lease(path, time.time() + 0.3, os.getppid())
+    store = await open_store(path, campaign=CAMPAIGN, chunk_size=10, total=None)
+    await store.aclose()
+    # On another host its process cannot be asked about: waited for as well.
+    set_lease(path, time.time() + 3600, gone_pid(), host="elsewhere")
+    with pytest.raises(JournalError, match="in use"):
+        await open_store(path, campaign=CAMPAIGN, chunk_size=10, total=None, lease_seconds=0.3)
+
+
+async def test_a_sqlite_journal_of_the_first_format_is_read_and_upgraded(tmp_path: Path) -> None:
+    path = tmp_path / "old.journal"
+    await closed_journal(path)
+    with contextlib.closing(sqlite3.connect(path)) as db, db:  # as the first release left it
+        db.execute("DROP TABLE lease")
+        db.execute("UPDATE meta SET value = '1' WHERE key = 'version'")
+    assert summarise_journal(path).unknown == 10  # read as it is
+    again = await open_store(path, campaign=CAMPAIGN, chunk_size=10, total=None)
+    try:
+        chunk = await again.chunk(0)
+        assert chunk is not None
+        assert chunk.digest == b"first"
+        await again.done(0, 10, 10, [])
+    finally:
+        await again.aclose()
+    assert summarise_journal(path).accepted == 10
 
 
 async def test_connections_are_bounded_by_keepalives(postgres_database: str) -> None:
@@ -126,3 +223,93 @@ async def test_a_journal_of_the_first_schema_is_upgraded(postgres_database: str)
         await again.done(0, 10, 10, [])
     finally:
         await again.aclose()
+
+
+# --- a holder whose lease may have lapsed sends nothing -----------------------------------
+
+
+class Clock:
+    """This process's monotonic clock, moved on at will: as a stopped process finds it."""
+
+    def __init__(self) -> None:
+        self.skipped = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.skipped
+
+    def stop_longer_than_a_lease(self) -> None:
+        self.skipped += DEFAULT_LEASE_SECONDS + 1
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    clock = Clock()
+    monkeypatch.setattr(_lease_clock, "now", clock)
+    # Woken, the holder reaches its send before its renewing thread runs (one that ran and
+    # found the lease still its own would let it send, rightly).
+    monkeypatch.setattr(_journal_records, "RENEW_EVERY", 3600.0)
+    return clock
+
+
+def leads(count: int) -> list[Call]:
+    return [Call(f"9725{index:08d}") for index in range(count)]
+
+
+async def test_a_holder_stopped_between_its_sent_record_and_its_send_sends_nothing(
+    store_kind: str,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+) -> None:
+    journal = spec(store_kind, request, tmp_path, "upload")
+    store: Any = SqliteJournal if store_kind == "sqlite" else PostgresJournal
+    record = store.sent
+
+    async def sent_then_stopped(self: object, *args: object) -> None:
+        await record(self, *args)
+        clock.stop_longer_than_a_lease()
+
+    monkeypatch.setattr(store, "sent", sent_then_stopped)
+    fake = FakeDialer()
+    campaign = fake.add_campaign()
+    async with fake.client() as dialer:
+        with pytest.raises(JournalError, match="took this upload over"):
+            await dialer.add_calls_bulk(campaign.code, leads(10), journal=journal)
+
+    assert "AddCallsBulk" not in fake.requests
+    assert campaign.calls == []
+    assert summarise_journal(journal).unknown == 10  # recorded as sent: a rerun reconciles it
+
+
+async def test_keyed_calls_whose_lease_may_have_lapsed_are_not_sent(
+    store_kind: str,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+) -> None:
+    keys = spec(store_kind, request, tmp_path, "keys")
+    store: Any = SqliteKeys if store_kind == "sqlite" else PostgresKeys
+    renew = store._renew
+
+    async def renewed_then_stopped(self: object, claims: object) -> None:
+        await renew(self, claims)
+        clock.stop_longer_than_a_lease()
+
+    monkeypatch.setattr(store, "_renew", renewed_then_stopped)
+    fake = FakeDialer()
+    campaign = fake.add_campaign()
+    async with fake.client(idempotency_store=keys) as dialer:
+        with pytest.raises(JournalError, match="taken over"):
+            await dialer.add_call(campaign.code, leads(1)[0], idempotency_key="lead-0")
+        with pytest.raises(JournalError, match="taken over"):
+            await dialer.add_calls_bulk(
+                campaign.code, leads(10), idempotency_key=lambda call: call.target
+            )
+        with pytest.raises(JournalError, match="taken over"):
+            async with dialer.bulk_writer(campaign.code) as writer:
+                await writer.add(leads(1)[0], idempotency_key="lead-w")
+
+    assert not {"AddCall", "AddCallsBulk"} & set(fake.requests)
+    assert campaign.calls == []

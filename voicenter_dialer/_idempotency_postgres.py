@@ -29,6 +29,7 @@ from ._idempotency_records import (
 )
 from ._journal_postgres import Location, Session, in_thread
 from ._journal_records import storable
+from ._lease_clock import LeaseClock
 
 if TYPE_CHECKING:
     import psycopg
@@ -180,11 +181,16 @@ class PostgresKeys(Claims):
     async def _run(self, work: Callable[[psycopg.Connection[tuple[Any, ...]]], T]) -> T:
         return await in_thread(lambda: self._session.run(work), self._session, self._limiter)
 
-    async def _attempt(self, claims: Sequence[tuple[str, str]]) -> list[Decision]:
-        return await self._run(lambda db: self._decide(db, claims))
+    async def _attempt(
+        self, claims: Sequence[tuple[str, str]], lease: LeaseClock
+    ) -> list[Decision]:
+        return await self._run(lambda db: self._decide(db, claims, lease))
 
     def _decide(
-        self, db: psycopg.Connection[tuple[Any, ...]], claims: Sequence[tuple[str, str]]
+        self,
+        db: psycopg.Connection[tuple[Any, ...]],
+        claims: Sequence[tuple[str, str]],
+        lease: LeaseClock,
     ) -> list[Decision]:
         import psycopg
 
@@ -197,7 +203,7 @@ class PostgresKeys(Claims):
                 found = db.execute(_LOCK_ROWS, {**store, "keys": keys}).fetchall()
                 rows = {r[0]: KeyRow(*r[1:]) for r in found}
                 decisions = [
-                    decide(key, print_, rows.get(stored), now)
+                    decide(key, print_, rows.get(stored), now, lease)
                     for (key, print_), stored in zip(claims, keys, strict=True)
                 ]
                 times = {**store, "lease_until": now + self._lease, "expires": now + self._ttl}
@@ -240,7 +246,7 @@ class PostgresKeys(Claims):
         if matched != count:
             raise lease_lost(self.description, count - matched)
 
-    async def renew(self, claims: Sequence[Claim]) -> None:
+    async def _renew(self, claims: Sequence[Claim]) -> None:
         await self._fenced(_RENEW, {"lease": self._lease, **_held(claims)}, len(claims))
 
     async def settle(self, claim: Claim, outcome: Outcome) -> None:

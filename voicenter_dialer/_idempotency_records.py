@@ -39,6 +39,7 @@ import attrs
 
 from ._exceptions import DialerError, IdempotencyConflict, JournalError, ValidationError
 from ._journal_records import DEFAULT_LEASE_SECONDS
+from ._lease_clock import LeaseClock
 from ._models import AddResult
 
 __all__ = [
@@ -155,6 +156,8 @@ class Claimed:
     fingerprint: str
     #: The fencing token: a write carrying an older one is refused.
     token: int
+    #: When its lease was last confirmed (claimed or renewed): asked just before sending.
+    lease: LeaseClock = attrs.field(eq=False, repr=False)
 
 
 @attrs.frozen
@@ -166,6 +169,7 @@ class Unknown:
     key: str
     fingerprint: str
     token: int
+    lease: LeaseClock = attrs.field(eq=False, repr=False)
 
 
 @attrs.frozen
@@ -239,15 +243,16 @@ class Decision:
 _SETTLED_STATES: Final = frozenset({"accepted", "rejected", "failed"})
 
 
-def decide(key: str, print_: str, row: KeyRow | None, now: float) -> Decision:
+def decide(key: str, print_: str, row: KeyRow | None, now: float, lease: LeaseClock) -> Decision:
     """The rule: what a claim of *key* for a call of fingerprint *print_* gets, given the
-    key's *row* (None: never seen) at *now*. One rule for every store."""
+    key's *row* (None: never seen) at *now*; a key taken is held under *lease* (begun before
+    the store's transaction). One rule for every store."""
     held = row is not None and row.lease_until is not None and row.lease_until > now
     if row is None or (row.expires <= now and not held):
         # A key forgotten and claimed again must not give back a token a stalled holder of
         # its earlier life may still carry: a new key's token is the time, in microseconds.
         token = int(now * 1_000_000) if row is None else row.token + 1
-        return Decision(Claimed(key, print_, token), take=("pending", token))
+        return Decision(Claimed(key, print_, token, lease), take=("pending", token))
     if row.fingerprint != print_:
         return Decision(
             IdempotencyConflict(
@@ -260,7 +265,7 @@ def decide(key: str, print_: str, row: KeyRow | None, now: float) -> Decision:
         return Decision(None, wait=True)
     # Pending with its lease run out: its holder died, maybe after sending. Unknown either way.
     token = row.token + 1
-    return Decision(Unknown(key, print_, token), take=("unknown", token))
+    return Decision(Unknown(key, print_, token, lease), take=("unknown", token))
 
 
 def in_flight(key: str, wait: float) -> IdempotencyConflict:
@@ -402,23 +407,51 @@ _BATCH_LIMIT: Final = 1000
 
 class Claims:
     """What both stores share of claiming: one key, or many at once, by the one rule
-    (:func:`claim_all`) over a store's own :meth:`_attempt` (one transaction).
+    (:func:`claim_all`) over a store's own :meth:`_attempt` (one transaction); and renewing,
+    each renewal confirming the claims' :class:`LeaseClock`.
 
     Single claims made while a transaction is running (many tasks adding a call each, through
     ``add_call`` or a writer) wait, and the next transaction takes them together: a round
     trip (and a commit) per batch rather than per key. A key claimed twice at once goes in
     two transactions, one after the other, so that the second sees the first's claim."""
 
+    #: Where it is, safe to show.
+    description: str
     #: Seconds to wait for a key being added elsewhere.
     _wait: float
     _queue: list[_Waiter] | None = None
     _busy: bool = False
+    #: Seconds a lease lasts unless renewed.
+    _lease: float
 
-    async def _attempt(self, claims: Sequence[tuple[str, str]]) -> list[Decision]:
+    async def _attempt(
+        self, claims: Sequence[tuple[str, str]], lease: LeaseClock
+    ) -> list[Decision]:
+        """Decide and write the claims, at once; the keys taken are held under *lease*."""
         raise NotImplementedError
 
     async def release(self, claims: Sequence[Claim]) -> None:
         raise NotImplementedError
+
+    async def _renew(self, claims: Sequence[Claim]) -> None:
+        """Extend the leases of *claims*; JournalError if any was taken over."""
+        raise NotImplementedError
+
+    async def _timed_attempt(self, claims: Sequence[tuple[str, str]]) -> list[Decision]:
+        # The clock begins before the transaction (and its wait for a lock): never later
+        # than the store's own start of the leases it takes.
+        return await self._attempt(claims, LeaseClock(self._lease, self._lost))
+
+    def _lost(self) -> JournalError:
+        return lease_lost(self.description)
+
+    async def renew(self, claims: Sequence[Claim]) -> None:
+        if not claims:
+            return
+        began = claims[0].lease.begin()
+        await self._renew(claims)
+        for claim in claims:
+            claim.lease.confirm(began)
 
     async def claim(self, key: str, fingerprint: str) -> ClaimResult:
         deadline = time.monotonic() + self._wait
@@ -429,7 +462,7 @@ class Claims:
                 raise in_flight(key, self._wait)
             await anyio.sleep(min(_POLL_FIRST, left))
             (result,) = await claim_all(
-                self._attempt, [(key, fingerprint)], max(0.0, deadline - time.monotonic())
+                self._timed_attempt, [(key, fingerprint)], max(0.0, deadline - time.monotonic())
             )
         else:
             assert decision.result is not None  # a decision not to wait has its result
@@ -441,7 +474,7 @@ class Claims:
     async def claim_many(
         self, claims: Sequence[tuple[str, str]]
     ) -> list[ClaimResult | IdempotencyConflict]:
-        return await claim_all(self._attempt, claims, self._wait)
+        return await claim_all(self._timed_attempt, claims, self._wait)
 
     async def _decided(self, claim: tuple[str, str]) -> Decision:
         """The decision of the first transaction that takes *claim*."""
@@ -486,7 +519,7 @@ class Claims:
             # Others' claims ride on this transaction: it ends even if the leader is
             # cancelled meanwhile (alone, the leader leaves at once, as before).
             with anyio.CancelScope(shield=len(batch) > 1):
-                decisions = await self._attempt([waiter.claim for waiter in batch])
+                decisions = await self._timed_attempt([waiter.claim for waiter in batch])
             for waiter, decision in zip(batch, decisions, strict=True):
                 waiter.decision = decision
             orphans = [

@@ -30,6 +30,7 @@ from ._idempotency_records import (
     lease_lost,
 )
 from ._journal_records import schema_version, storable
+from ._lease_clock import LeaseClock
 
 __all__ = ["SqliteKeys"]
 
@@ -135,10 +136,16 @@ class SqliteKeys(Claims):
         self._db.execute("COMMIT")
         return result
 
-    async def _attempt(self, claims: Sequence[tuple[str, str]]) -> list[Decision]:
-        return await self._run(lambda: self._transaction(lambda now: self._decide(claims, now)))
+    async def _attempt(
+        self, claims: Sequence[tuple[str, str]], lease: LeaseClock
+    ) -> list[Decision]:
+        return await self._run(
+            lambda: self._transaction(lambda now: self._decide(claims, now, lease))
+        )
 
-    def _decide(self, claims: Sequence[tuple[str, str]], now: float) -> list[Decision]:
+    def _decide(
+        self, claims: Sequence[tuple[str, str]], now: float, lease: LeaseClock
+    ) -> list[Decision]:
         keys = [storable(key) for key, _ in claims]
         found = self._db.execute(
             "SELECT key, fingerprint, state, token, lease_until, expires, outcome FROM keys "
@@ -147,7 +154,7 @@ class SqliteKeys(Claims):
         )
         rows = {row[0]: KeyRow(*row[1:]) for row in found}
         decisions = [
-            decide(key, print_, rows.get(stored), now)
+            decide(key, print_, rows.get(stored), now, lease)
             for (key, print_), stored in zip(claims, keys, strict=True)
         ]
         self._db.executemany(
@@ -187,7 +194,7 @@ class SqliteKeys(Claims):
         if missed:
             raise lease_lost(self.description, missed)
 
-    async def renew(self, claims: Sequence[Claim]) -> None:
+    async def _renew(self, claims: Sequence[Claim]) -> None:
         await self._fenced(
             "UPDATE keys SET lease_until = ? WHERE key = ? AND token = ? "
             "AND state IN ('pending', 'unknown')",

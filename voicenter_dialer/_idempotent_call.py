@@ -32,6 +32,7 @@ from ._idempotency import (
 )
 from ._idempotency_records import Claim, ClaimResult
 from ._journal_records import campaign_digest
+from ._lease_clock import check_leases
 from ._models import AddResult, FailedCall, RejectedCall
 
 __all__ = ["KeyFunction", "KeyStore", "KeyedChunks", "add_once", "replay"]
@@ -291,6 +292,7 @@ async def add_once(
             await store.settle(claim, Outcome.accepted())
             return
     await store.renew([claim])  # refused if the lease was lost: nothing is sent then
+    check_leases(claim.lease)  # or if it may have lapsed since (this process was stopped)
     try:
         await _renewing(store, [claim], keys.lease, send)
     except APIError as exc:  # answered: a rejection, replayed as it is

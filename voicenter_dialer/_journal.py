@@ -48,7 +48,7 @@ async def open_store(
     lease_seconds: float = DEFAULT_LEASE_SECONDS,
 ) -> JournalStore:
     """Open the journal *spec* names; start it when it is not there, if *create* (else,
-    refuse it without leaving anything behind). A PostgreSQL journal is held by a lease of
+    refuse it without leaving anything behind). The journal is held by a lease of
     *lease_seconds*."""
     # The stores (and sqlite3, psycopg) are imported once a journal is used: most programs use
     # none, and importing the library should not pay for them.
@@ -66,7 +66,12 @@ async def open_store(
     from ._journal_sqlite import SqliteJournal
 
     return await SqliteJournal.open(
-        spec, campaign=campaign, chunk_size=chunk_size, total=total, create=create
+        spec,
+        campaign=campaign,
+        chunk_size=chunk_size,
+        total=total,
+        create=create,
+        lease_seconds=lease_seconds,
     )
 
 

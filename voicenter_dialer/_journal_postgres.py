@@ -6,11 +6,8 @@ the ``voicenter_dialer`` schema, created on first use. What is kept, and when it
 committed, is what the SQLite journal keeps (see :mod:`._journal_records`); the campaign only as a
 hash, no code at all.
 
-One upload at a time per name, held by a lease (``lease_seconds``, default 30) that the
-holder renews while it has the journal open, in a thread of its own, and with every write.
-Each taking of the lease draws a new fencing token, and every write carries the holder's: a
-holder whose lease ran out while it was stopped (SIGSTOP, a frozen VM) and was taken over
-finds its next write refused (JournalError), before it sends anything more. Opening an upload
+One upload at a time per name, held by a lease (``lease_seconds``, default 30) with fencing
+tokens, by the rules every journal follows (:mod:`._journal_records`). Opening an upload
 whose lease is held waits, at most one lease period: refused as in use if the holder renews
 it, taken over if it runs out, or at once if the holder's database session has ended (its
 process died). TCP keepalives bound how long a vanished peer keeps a connection open.
@@ -42,20 +39,25 @@ import attrs
 from ._exceptions import DialerError, JournalError, ValidationError
 from ._journal_records import (
     DEFAULT_LEASE_SECONDS,
+    LEASE_POLL,
     ChunkRecord,
     JournalStore,
     JournalSummary,
     LeadRecord,
+    LeaseWait,
     another_campaign,
     campaign_digest,
-    in_use,
+    check_lease,
+    lease_free,
     no_such_journal,
     nothing_to_reconcile,
+    renewing,
     schema_version,
     storable,
     storable_code,
     taken_over,
 )
+from ._lease_clock import LeaseClock
 from ._secrets import mask_url, scrub, split_url
 
 if TYPE_CHECKING:
@@ -93,10 +95,6 @@ _CANCEL_WAIT: Final = 5.0
 SCHEMA_VERSION: Final = 2
 # Versions whose tables this release upgrades to its own (1: before leases).
 _UPGRADABLE: Final = (1,)
-# How often an open journal renews its lease (a few times a lease at least), and how often
-# an upload waiting for another's lease looks at it.
-_RENEW_EVERY: Final = 1.0
-_LEASE_POLL: Final = 0.1
 # TCP keepalives, unless the URL says: a peer gone without a word (a machine switched off, a
 # network cut) ends the connection within about a minute, on both sides.
 _KEEPALIVES: Final = {
@@ -477,15 +475,15 @@ def _take_lease(
     digest: str,
     chunk_size: int,
     create: bool,
+    clock: LeaseClock,
     lease: float,
 ) -> tuple[int, int]:
     """Take the upload's lease (starting the upload if *create*): its fencing token and chunk
-    size. A lease held by a live session is waited for, one lease period at most: renewed
-    meanwhile, the upload is in use; run out, it is taken over."""
+    size. A lease held by a live session is waited for (:class:`LeaseWait`)."""
     params = {"upload": location.upload, "lease": lease}
-    deadline = time.monotonic() + lease
-    seen: float | None = None
+    waiting = LeaseWait(location.description, lease)
     while True:
+        began = clock.begin()
         with db.transaction():
             found = db.execute(_HOLDER, params).fetchone()
             if found is None:
@@ -500,15 +498,14 @@ def _take_lease(
             campaign, _, _, until, now, alive = found
             if campaign != digest:
                 raise another_campaign(location.description)
-            if until is None or until <= now or not alive:
+            if lease_free(until, now, alive):
                 taken = db.execute(_TAKE, params).fetchone()
                 if taken is None:  # the row locked above cannot be gone
                     raise JournalError(f"{location.description}: the upload vanished")
+                clock.confirm(began)
                 return taken[0], taken[1]
-        if (seen is not None and until > seen) or time.monotonic() >= deadline:
-            raise in_use(location.description)
-        seen = until
-        time.sleep(_LEASE_POLL)
+        waiting.held(until)
+        time.sleep(LEASE_POLL)
 
 
 class Session:
@@ -616,8 +613,10 @@ class PostgresJournal:
         chunk_size: int,
         chunks: dict[int, ChunkRecord],
         fence: Mapping[str, object],
+        lease: LeaseClock,
     ) -> None:
         self._session = session
+        self.lease = lease
         # What every write carries: the upload, its fencing token, the lease it renews.
         self._fence = fence
         # Every chunk record, read once: while the lease is held nobody else writes them, so
@@ -630,7 +629,11 @@ class PostgresJournal:
         # thread each.
         self._limiter = anyio.CapacityLimiter(1)
         self._stop = threading.Event()
-        threading.Thread(target=_renewing, args=(session, fence, self._stop), daemon=True).start()
+
+        def renew() -> bool:
+            return bool(session.run(lambda db: db.execute(_RENEW, fence).fetchall())[0][0])
+
+        threading.Thread(target=renewing, args=(renew, lease, self._stop), daemon=True).start()
 
     @classmethod
     async def open(
@@ -643,12 +646,15 @@ class PostgresJournal:
         lease: float,
     ) -> PostgresJournal:
         session = Session(location)
+        clock = LeaseClock(lease, lambda: taken_over(location.description))
 
         def start() -> tuple[int, int, dict[int, ChunkRecord]]:
             try:
                 session.connect()
                 return session.run(
-                    lambda db: _start(db, location, campaign, chunk_size, total, create, lease)
+                    lambda db: _start(
+                        db, location, campaign, chunk_size, total, create, clock, lease
+                    )
                 )
             except BaseException:
                 session.close()
@@ -660,7 +666,7 @@ class PostgresJournal:
             session.close()  # once the abandoned thread is done with it
             raise
         fence = {"upload": location.upload, "token": token, "lease": lease}
-        return cls(session, location, size, chunks, fence)
+        return cls(session, location, size, chunks, fence, clock)
 
     async def _run(
         self, query: LiteralString, params: Mapping[str, object]
@@ -684,10 +690,12 @@ class PostgresJournal:
 
     async def _write(self, query: LiteralString, params: Mapping[str, object]) -> None:
         """A fenced write: refused when another upload took this one over."""
+        began = self.lease.begin()
         rows = await self._run(query, params)
         if not rows[0][0]:
             self._stop.set()
             raise taken_over(self.description)
+        self.lease.confirm(began)
 
     async def sent(self, start: int, size: int, digest: bytes, leads: list[LeadRecord]) -> None:
         await self._write(
@@ -715,19 +723,6 @@ class PostgresJournal:
         await anyio.to_thread.run_sync(self._session.close)
 
 
-def _renewing(session: Session, fence: Mapping[str, object], stop: threading.Event) -> None:
-    """Renew the lease every little while until *stop*, the lease is lost or the connection
-    fails (the writes say which). A thread: it renews under asyncio and trio alike, and stops
-    with its process (SIGSTOP), which is when the lease must run out."""
-    while not stop.wait(_RENEW_EVERY):
-        try:
-            rows = session.run(lambda db: db.execute(_RENEW, fence).fetchall())
-        except JournalError:
-            return
-        if not rows[0][0]:
-            return
-
-
 def _start(
     db: psycopg.Connection[tuple[Any, ...]],
     location: Location,
@@ -735,6 +730,7 @@ def _start(
     chunk_size: int,
     total: int | None,
     create: bool,
+    clock: LeaseClock,
     lease: float,
 ) -> tuple[int, int, dict[int, ChunkRecord]]:
     """Take the upload's journal (started if *create*): its fencing token, chunk size and
@@ -745,7 +741,7 @@ def _start(
     if version != SCHEMA_VERSION:
         _create_schema(db, location)  # created, or upgraded
     digest = campaign_digest(campaign)
-    token, size = _take_lease(db, location, digest, chunk_size, create, lease)
+    token, size = _take_lease(db, location, digest, chunk_size, create, clock, lease)
     fence = {"upload": location.upload, "token": token, "lease": lease}
     if total is not None:
         db.execute(_FINISHED, {"total": total, **fence})
@@ -775,8 +771,7 @@ async def open_postgres(
 ) -> JournalStore:
     """Open the journal of the upload named in *url*, or (if *create*) start it; refuse one
     for another campaign, or one that a running upload holds (its lease renewed)."""
-    if not isinstance(lease_seconds, (int, float)) or not 0 < lease_seconds < float("inf"):
-        raise ValidationError("lease_seconds must be a number of seconds more than 0")
+    check_lease(lease_seconds)
     location = Location.parse(url)
     return await PostgresJournal.open(location, campaign, chunk_size, total, create, lease_seconds)
 

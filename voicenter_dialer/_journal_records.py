@@ -8,6 +8,13 @@ recorded as *unknown* before it leaves. Only calls that were not accepted are st
 one; accepted calls are a count per chunk, so a journal stays small. No code is stored: the
 campaign is kept as a hash, to recognise it.
 
+One upload at a time per journal, held by a lease that its holder renews, in a thread of its
+own, and with every write; each taking of the lease draws a new fencing token, and every write
+carries the holder's: a holder whose lease ran out while it was stopped, and was taken over,
+finds its next write refused (:func:`taken_over`). The rules of taking and renewing a lease
+are here, for every store; the check that a holder whose lease may have lapsed sends nothing
+is :mod:`._lease_clock`'s.
+
 Stores: SQLite, one file (:mod:`._journal_sqlite`), and PostgreSQL for uploads that resume
 on another machine (:mod:`._journal_postgres`); :mod:`._journal` opens the one a path or URL
 names. :mod:`._resume` replays a journal.
@@ -16,37 +23,51 @@ names. :mod:`._resume` replays a journal.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Callable, Mapping
 from typing import Final, Protocol
 
 import attrs
 
 from ._exceptions import DialerError, JournalError, ValidationError
+from ._lease_clock import LeaseClock
 from ._models import LeadStatus
 
 __all__ = [
     "DEFAULT_LEASE_SECONDS",
+    "LEASE_POLL",
+    "RENEW_EVERY",
     "ChunkRecord",
+    "InUse",
     "JournalStore",
     "JournalSummary",
     "LeadRecord",
+    "LeaseWait",
     "MissingJournal",
     "another_campaign",
     "another_input",
     "campaign_digest",
+    "check_lease",
     "in_use",
+    "lease_free",
     "no_such_journal",
     "not_a_journal",
     "nothing_to_reconcile",
+    "renewing",
     "schema_version",
     "storable",
     "storable_code",
     "taken_over",
 ]
 
-#: How long a lease (of a PostgreSQL journal's upload, or of an idempotency key) lasts unless
-#: renewed.
+#: How long a lease (of a journal's upload, or of an idempotency key) lasts unless renewed.
 DEFAULT_LEASE_SECONDS: Final = 30.0
+#: How often an open journal renews its lease (a few times a lease at least, and often enough
+#: that an opener sees a running holder renew it within a second), and how often an upload
+#: waiting for another's lease looks at it.
+RENEW_EVERY: Final = 1.0
+LEASE_POLL: Final = 0.1
 
 
 @attrs.frozen
@@ -138,6 +159,8 @@ class JournalStore(Protocol):
     chunk_size: int
     #: Where it is, safe to show (a path, or a URL without password, with its upload name).
     description: str
+    #: When the holder's lease was last confirmed: asked just before each send.
+    lease: LeaseClock
 
     async def chunk(self, start: int) -> ChunkRecord | None: ...
 
@@ -161,6 +184,53 @@ class JournalStore(Protocol):
     async def aclose(self) -> None: ...
 
 
+def check_lease(lease_seconds: object) -> None:
+    """Refuse a lease that is not a finite number of seconds more than 0."""
+    if not isinstance(lease_seconds, (int, float)) or not 0 < lease_seconds < float("inf"):
+        raise ValidationError("lease_seconds must be a number of seconds more than 0")
+
+
+def lease_free(until: float | None, now: float, alive: bool) -> bool:
+    """Whether an upload's lease may be taken: nobody holds it (*until* None), it ran out by
+    the store's clock (*now*), or its holder is known dead (not *alive*)."""
+    return until is None or until <= now or not alive
+
+
+class LeaseWait:
+    """An opener's wait for an upload's lease that another holds: at most one lease period.
+    A holder seen renewing it meanwhile is running, and the upload is in use; a lease that
+    runs out is taken over (:func:`lease_free`)."""
+
+    def __init__(self, where: str, lease: float) -> None:
+        self._where = where
+        self._deadline = time.monotonic() + lease
+        self._seen: float | None = None
+
+    def held(self, until: float, *, running: bool = False) -> None:
+        """The lease was seen held until *until* (*running*: by a holder known to be running,
+        such as this very process): raise :func:`in_use` when it is, else note it and let
+        the opener look again in :data:`LEASE_POLL` seconds."""
+        renewed = self._seen is not None and until > self._seen
+        if running or renewed or time.monotonic() >= self._deadline:
+            raise in_use(self._where)
+        self._seen = until
+
+
+def renewing(renew: Callable[[], bool], clock: LeaseClock, stop: threading.Event) -> None:
+    """Renew a lease every :data:`RENEW_EVERY` seconds until *stop*, or until *renew()* says
+    it was lost (False) or fails (JournalError: the writes say why). Run in a thread of its
+    own: it renews under asyncio and trio alike, and stops with its process (SIGSTOP), which
+    is when the lease must run out."""
+    while not stop.wait(RENEW_EVERY):
+        began = clock.begin()
+        try:
+            if not renew():
+                return
+        except JournalError:
+            return
+        clock.confirm(began)
+
+
 def storable(text: str) -> str:
     """*text* as every store can keep it: a lone surrogate (no UTF-8 for it) as ``\\udXXX``,
     NUL (which PostgreSQL text refuses) as ``\\x00``. Used for every text column."""
@@ -181,8 +251,12 @@ def storable_code(code: int | None) -> int | None:
 # path, or a URL without its password).
 
 
-def in_use(where: str) -> JournalError:
-    return JournalError(f"{where} is in use by a running upload")
+class InUse(JournalError):
+    """Another upload holds the journal (a journal refused so is not this opener's to remove)."""
+
+
+def in_use(where: str) -> InUse:
+    return InUse(f"{where} is in use by a running upload")
 
 
 def taken_over(where: str) -> JournalError:

@@ -74,6 +74,8 @@ class JournalReplay:
         self._sender = sender
         #: The size to cut the input by: the journal's own, on a rerun.
         self.chunk_size = store.chunk_size
+        #: When the journal's lease was last confirmed: asked just before each send.
+        self.lease = store.lease
         # With reconciliation: how many times the campaign holds each number, less those
         # accounted for so far (calls known accepted, or settled).
         self._held = held

@@ -26,6 +26,7 @@ from ._chunk import METHOD, Chunk, ChunkOutcome, ChunkSender, fits, too_large, w
 from ._concurrency import Limiter, Slot, check_concurrency
 from ._exceptions import DialerError, InvalidCampaignError, ValidationError
 from ._idempotent_call import KeyedChunks, KeyFunction, KeyStore
+from ._lease_clock import check_leases
 from ._models import BulkReport, FailedCall, RejectedCall
 from ._outcome import overloaded
 from ._resume import JournalReplay, JournalSpec, open_replay
@@ -387,6 +388,9 @@ class ChunkRunner:
                 error.__cause__ = self._stopped_by
                 chunk.fail(chunk.offsets, error)
                 return slot
+            # A holder whose lease may have lapsed (it was stopped, or stalled) sends nothing.
+            journal = self.journal.lease if self.journal is not None else None
+            check_leases(journal, *(claim.lease for claim in chunk.claims.values()))
             started = anyio.current_time()
             answered_before = self._answered
             try:
