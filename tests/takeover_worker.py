@@ -5,22 +5,17 @@ and campaign codes in ``DIALER_ACCOUNT`` and ``DIALER_CAMPAIGN``).
 It uploads leads ``0`` to ``COUNT-1`` (:func:`lead`) in chunks of :data:`CHUNK_SIZE`,
 :data:`CONCURRENCY` in flight, its journal held by a lease of LEASE seconds, then prints its
 report's counts as JSON (exit 0), or ``JournalError: ...`` (exit 3).
-
-No public option sets the lease of an ``add_calls_bulk`` journal (``lease_seconds`` is the
-journal store's): the worker gives it to the store the upload opens.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import sys
 
 import anyio
 
-from voicenter_dialer import AsyncDialer, Call, JournalError, _resume
-from voicenter_dialer._journal import open_store
+from voicenter_dialer import AsyncDialer, Call, JournalError
 
 CHUNK_SIZE = 50
 CONCURRENCY = 2
@@ -30,8 +25,12 @@ def lead(index: int) -> Call:
     return Call(f"9725{index:08d}")
 
 
-async def upload(base_url: str, journal: str, count: int, reconcile: bool) -> dict[str, int]:
-    async with AsyncDialer(os.environ["DIALER_ACCOUNT"], base_url=base_url) as dialer:
+async def upload(
+    base_url: str, journal: str, lease: float, count: int, reconcile: bool
+) -> dict[str, int]:
+    async with AsyncDialer(
+        os.environ["DIALER_ACCOUNT"], base_url=base_url, lease_seconds=lease
+    ) as dialer:
         report = await dialer.add_calls_bulk(
             os.environ["DIALER_CAMPAIGN"],
             [lead(index) for index in range(count)],
@@ -50,9 +49,10 @@ async def upload(base_url: str, journal: str, count: int, reconcile: bool) -> di
 
 def main(argv: list[str]) -> int:
     base_url, journal, lease, count, *flags = argv
-    _resume.open_store = functools.partial(open_store, lease_seconds=float(lease))
     try:
-        counts = anyio.run(upload, base_url, journal, int(count), "--reconcile" in flags)
+        counts = anyio.run(
+            upload, base_url, journal, float(lease), int(count), "--reconcile" in flags
+        )
     except JournalError as exc:
         print(f"JournalError: {exc}", flush=True)
         return 3

@@ -29,6 +29,9 @@ BAD_CONSTRUCTOR_OPTIONS = [
     ("max_response_bytes", 1.5),
     ("retry_policy", {"max_retries": 1}),
     ("base_url", b"https://example.com/"),
+    ("lease_seconds", 0),
+    ("lease_seconds", "30"),
+    ("lease_seconds", float("inf")),
 ]
 
 

@@ -313,3 +313,19 @@ async def test_keyed_calls_whose_lease_may_have_lapsed_are_not_sent(
 
     assert not {"AddCall", "AddCallsBulk"} & set(fake.requests)
     assert campaign.calls == []
+
+
+async def test_the_dialer_s_lease_seconds_holds_its_journal(tmp_path: Path) -> None:
+    fake = FakeDialer()
+    campaign = fake.add_campaign("Leased")
+    journal = tmp_path / "upload.journal"
+    leads = [Call(f"9725{i:08d}") for i in range(20)]
+    async with (
+        fake.client(lease_seconds=7.5) as dialer,
+        dialer.stream_calls_bulk(campaign.code, leads, chunk_size=10, journal=journal) as chunks,
+    ):
+        async for _ in chunks:
+            with contextlib.closing(sqlite3.connect(journal)) as db:
+                (until,) = db.execute("SELECT until FROM lease").fetchone()
+            assert 0 < until - time.time() <= 7.5  # the dialer's lease, not the default 30 s
+            break

@@ -133,6 +133,9 @@ class AsyncDialer:
         idempotency_ttl: seconds a key is remembered (7 days).
         idempotency_wait: seconds to wait for a key being added elsewhere, before
             :class:`IdempotencyConflict`.
+        lease_seconds: how long a journal's upload, or a key being added, stays held by this
+            dialer unless renewed (it renews while it works); another process takes it over
+            after that. Keep it well above ``timeout`` (see the "Exactly once" guide).
 
     Each attempt as a whole (connecting, sending, the whole answer) must complete within the
     longest of its timeouts, not only each read: a server trickling bytes is cut off. Redirects
@@ -158,6 +161,7 @@ class AsyncDialer:
         idempotency_store: IdempotencySpec | None = None,
         idempotency_ttl: float = DEFAULT_IDEMPOTENCY_TTL,
         idempotency_wait: float = DEFAULT_IDEMPOTENCY_WAIT,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
     ) -> None:
         options = ClientOptions.build(
             code,
@@ -176,6 +180,7 @@ class AsyncDialer:
             idempotency_store=idempotency_store,
             idempotency_ttl=idempotency_ttl,
             idempotency_wait=idempotency_wait,
+            lease_seconds=lease_seconds,
         )
         self._options = options
         self._code = options.code
@@ -184,7 +189,7 @@ class AsyncDialer:
             options.idempotency_store,
             ttl=options.idempotency_ttl,
             wait=options.idempotency_wait,
-            lease=DEFAULT_LEASE_SECONDS,
+            lease=options.lease_seconds,
         )
         self._owns_keys = True
 

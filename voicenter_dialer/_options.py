@@ -18,6 +18,7 @@ import httpx
 from ._defaults import DEFAULT_BASE_URL, DEFAULT_MAX_RETRIES
 from ._exceptions import ValidationError
 from ._idempotency_records import DEFAULT_IDEMPOTENCY_TTL, DEFAULT_IDEMPOTENCY_WAIT
+from ._journal_records import DEFAULT_LEASE_SECONDS
 from ._retry import RetryPolicy
 from ._secrets import mask_url
 from ._types import NOT_GIVEN, NotGiven
@@ -102,6 +103,8 @@ class ClientOptions:
     #: Seconds a key is remembered, and seconds to wait for a key being added elsewhere.
     idempotency_ttl: float
     idempotency_wait: float
+    #: Seconds a journal's or a key's lease lasts unless its holder renews it.
+    lease_seconds: float
 
     @classmethod
     def build(
@@ -123,6 +126,7 @@ class ClientOptions:
         idempotency_store: object = None,
         idempotency_ttl: object = DEFAULT_IDEMPOTENCY_TTL,
         idempotency_wait: object = DEFAULT_IDEMPOTENCY_WAIT,
+        lease_seconds: object = DEFAULT_LEASE_SECONDS,
     ) -> ClientOptions:
         """The options of :class:`AsyncDialer`'s constructor, each checked (see its docs)."""
         if code is None:
@@ -156,6 +160,7 @@ class ClientOptions:
             idempotency_store=_store(idempotency_store),
             idempotency_ttl=_seconds(idempotency_ttl, "idempotency_ttl"),
             idempotency_wait=_wait(idempotency_wait),
+            lease_seconds=_seconds(lease_seconds, "lease_seconds"),
         )
 
     def changed(

@@ -21,7 +21,7 @@ import anyio
 from ._chunk import METHOD, Chunk, ChunkSender, unknown_outcome
 from ._exceptions import DialerError
 from ._journal import JournalSpec, JournalStore, LeadRecord, open_store, summarise_journal
-from ._journal_records import another_input
+from ._journal_records import DEFAULT_LEASE_SECONDS, another_input
 from ._models import AddResult, FailedCall, LeadStatus, RejectedCall
 from ._outcome import outcome
 
@@ -179,11 +179,17 @@ async def open_replay(
     chunk_size: int,
     total: int | None,
     reconcile: bool,
+    lease_seconds: float = DEFAULT_LEASE_SECONDS,
 ) -> AsyncIterator[JournalReplay]:
     """The journal *spec*, open for one upload. With *reconcile*, a journal must be there
     already: reconciling against a new one would send everything (refused, nothing created)."""
     store = await open_store(
-        spec, campaign=sender.campaign, chunk_size=chunk_size, total=total, create=not reconcile
+        spec,
+        campaign=sender.campaign,
+        chunk_size=chunk_size,
+        total=total,
+        create=not reconcile,
+        lease_seconds=lease_seconds,
     )
     try:
         if store.chunk_size != chunk_size:

@@ -26,6 +26,7 @@ from ._chunk import METHOD, Chunk, ChunkOutcome, ChunkSender, fits, too_large, w
 from ._concurrency import Limiter, Slot, check_concurrency
 from ._exceptions import DialerError, InvalidCampaignError, ValidationError
 from ._idempotent_call import KeyedChunks, KeyFunction, KeyStore
+from ._journal_records import DEFAULT_LEASE_SECONDS
 from ._lease_clock import check_leases
 from ._models import BulkReport, FailedCall, RejectedCall
 from ._outcome import overloaded
@@ -461,6 +462,8 @@ async def open_session(
                     chunk_size=size,
                     total=total,
                     reconcile=options.reconcile,
+                    # The dialer's lease_seconds, which its key store holds too.
+                    lease_seconds=options.keys.lease if options.keys else DEFAULT_LEASE_SECONDS,
                 )
             )
             size = replay.chunk_size

@@ -42,6 +42,7 @@ from ._client import AsyncDialer
 from ._concurrency import DEFAULT_MAX_CONCURRENCY, Concurrency
 from ._exceptions import DialerError
 from ._idempotency import DEFAULT_IDEMPOTENCY_TTL, DEFAULT_IDEMPOTENCY_WAIT, IdempotencySpec
+from ._journal_records import DEFAULT_LEASE_SECONDS
 from ._loop_thread import CLOSED, OWN_THREAD, Block, LoopThread, Task
 from ._models import BulkReport, Call, CallInput, Campaign, LeadOutcome, Member, PendingCalls
 from ._options import DEFAULT_LIMITS, DEFAULT_MAX_RESPONSE_BYTES, Timeout
@@ -102,6 +103,7 @@ class Dialer:
         idempotency_store: IdempotencySpec | None = None,
         idempotency_ttl: float = DEFAULT_IDEMPOTENCY_TTL,
         idempotency_wait: float = DEFAULT_IDEMPOTENCY_WAIT,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
     ) -> None:
         options: dict[str, Any] = {
             "base_url": base_url,
@@ -119,6 +121,7 @@ class Dialer:
             "idempotency_store": idempotency_store,
             "idempotency_ttl": idempotency_ttl,
             "idempotency_wait": idempotency_wait,
+            "lease_seconds": lease_seconds,
         }
         # Built here, in the caller's thread, so bad arguments raise before a thread starts.
         self._async = AsyncDialer(code, **options)
