@@ -282,6 +282,15 @@ async def test_a_holder_stopped_between_its_sent_record_and_its_send_sends_nothi
     assert summarise_journal(journal).unknown == 10  # recorded as sent: a rerun reconciles it
 
 
+def stopped_after(step: Any, clock: Clock) -> Any:
+    async def stepped_then_stopped(self: object, *args: object) -> object:
+        result = await step(self, *args)
+        clock.stop_longer_than_a_lease()
+        return result
+
+    return stepped_then_stopped
+
+
 async def test_keyed_calls_whose_lease_may_have_lapsed_are_not_sent(
     store_kind: str,
     clock: Clock,
@@ -291,13 +300,9 @@ async def test_keyed_calls_whose_lease_may_have_lapsed_are_not_sent(
 ) -> None:
     keys = spec(store_kind, request, tmp_path, "keys")
     store: Any = SqliteKeys if store_kind == "sqlite" else PostgresKeys
-    renew = store._renew
-
-    async def renewed_then_stopped(self: object, claims: object) -> None:
-        await renew(self, claims)
-        clock.stop_longer_than_a_lease()
-
-    monkeypatch.setattr(store, "_renew", renewed_then_stopped)
+    # Stopped after every claim and every renewal: whichever a send path does last.
+    for step in ("_attempt", "_renew"):
+        monkeypatch.setattr(store, step, stopped_after(getattr(store, step), clock))
     fake = FakeDialer()
     campaign = fake.add_campaign()
     async with fake.client(idempotency_store=keys) as dialer:

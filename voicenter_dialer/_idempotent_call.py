@@ -291,8 +291,10 @@ async def add_once(
         if held:
             await store.settle(claim, Outcome.accepted())
             return
-    await store.renew([claim])  # refused if the lease was lost: nothing is sent then
-    check_leases(claim.lease)  # or if it may have lapsed since (this process was stopped)
+        # The look took time: the lease renewed, or refused if lost (nothing is sent then).
+        # A key just claimed needs no renewal (a durable write, most of a keyed call's cost).
+        await store.renew([claim])
+    check_leases(claim.lease)  # nothing sent if the lease may have lapsed (a stopped process)
     try:
         await _renewing(store, [claim], keys.lease, send)
     except APIError as exc:  # answered: a rejection, replayed as it is
