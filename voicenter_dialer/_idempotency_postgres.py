@@ -224,9 +224,10 @@ class PostgresKeys(Claims):
                     for (_, print_), stored, decision in zip(claims, keys, decisions, strict=True)
                     if decision.take is not None and stored in rows
                 ]
-                db.execute(
-                    _TAKE, {**times, **_columns(taken, "keys", "prints", "states", "tokens")}
-                )
+                if taken:  # none, for keys never seen: a round trip saved
+                    db.execute(
+                        _TAKE, {**times, **_columns(taken, "keys", "prints", "states", "tokens")}
+                    )
                 if now - self._cleaned >= _CLEANUP_EVERY:
                     self._cleaned = now
                     db.execute(_CLEANUP, {**store, "now": now, "limit": _CLEANUP_BATCH})
