@@ -32,6 +32,11 @@ BAD_CONSTRUCTOR_OPTIONS = [
     ("lease_seconds", 0),
     ("lease_seconds", "30"),
     ("lease_seconds", float("inf")),
+    # Beyond every float, and beyond what repr may write (pytest's ids included).
+    pytest.param("lease_seconds", 10**5000, id="lease_seconds-huge"),
+    pytest.param("idempotency_ttl", 10**5000, id="idempotency_ttl-huge"),
+    pytest.param("deadline", 10**5000, id="deadline-huge"),
+    pytest.param("timeout", 10**5000, id="timeout-huge"),
 ]
 
 

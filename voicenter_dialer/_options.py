@@ -200,9 +200,13 @@ def _flag(value: object, name: str) -> bool:
 def _seconds(value: object, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValidationError(f"{name} must be a number of seconds or None, got {shown(value)}")
-    if not (value > 0 and math.isfinite(value)):
+    try:
+        seconds = float(value)
+    except OverflowError:  # an int beyond every float (10**5000): no bound either
+        seconds = math.inf
+    if not (seconds > 0 and math.isfinite(seconds)):
         raise ValidationError(f"{name} must be > 0 seconds, got {shown(value)}")
-    return float(value)
+    return seconds
 
 
 def _store(value: object) -> str | os.PathLike[str] | None:

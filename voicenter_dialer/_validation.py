@@ -51,7 +51,8 @@ def shown(value: object) -> str:
     try:
         text = repr(value)
     except Exception:  # any failure: the type says enough
-        return f"a {type(value).__name__}"
+        name = type(value).__name__
+        return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name} without a repr"
     return text if len(text) <= _SHOWN_MAX else text[: _SHOWN_MAX - 3] + "..."
 
 
