@@ -306,10 +306,11 @@ class RequestCore:
                 status_code=exc.response.status_code,
                 response=kept(exc.response, exc.content, secrets),
             ) from None
-        elapsed = (time.perf_counter() - started) * 1000
-        logger.debug(
-            "%s attempt %d: HTTP %d in %.1f ms", method, attempt, response.status_code, elapsed
-        )
+        if logger.isEnabledFor(logging.DEBUG):  # Logger.debug would ask it too: a frame fewer
+            elapsed = (time.perf_counter() - started) * 1000
+            logger.debug(
+                "%s attempt %d: HTTP %d in %.1f ms", method, attempt, response.status_code, elapsed
+            )
         return decode(method, response, content, secrets)
 
     async def _post(self, url: str, body: bytes) -> tuple[httpx.Response, bytes]:
