@@ -3,7 +3,8 @@
 in ``DIALER_ACCOUNT`` and ``DIALER_CAMPAIGN``; run from any directory, the project on
 ``PYTHONPATH``).
 
-Once the file GO exists, it adds leads ``0`` to ``COUNT-1`` at once, each keyed ``lead-{i}``,
+Once started, it creates the file ``ready`` in its working directory; once the file GO
+exists, it adds leads ``0`` to ``COUNT-1`` at once, each keyed ``lead-{i}``,
 with the idempotency store SPEC, then prints how each ended as JSON (a count per status):
 
 - ``writer``: through one ``BulkWriter``: ``accepted``, ``rejected`` or ``failed``.
@@ -82,6 +83,7 @@ async def add_all(mode: str, spec: str, base_url: str, count: int, go: Path) -> 
     async with AsyncDialer(
         os.environ["DIALER_ACCOUNT"], base_url=base_url, idempotency_store=spec
     ) as dialer:
+        await anyio.Path("ready").touch()
         while not await anyio.Path(go).exists():  # noqa: ASYNC110 - set by another process
             await anyio.sleep(0.001)
         return await adder(dialer, campaign, count)
