@@ -25,7 +25,8 @@ import attrs
 import httpx
 import pytest
 
-from voicenter_dialer.testing import FakeCampaign, FakeServer, Faults, bind
+from voicenter_dialer import BulkWriter, Call, IdempotencyConflict, LeadOutcome, _client
+from voicenter_dialer.testing import FakeCampaign, FakeDialer, FakeServer, Faults, bind
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Leads each process adds in the worker tests.
@@ -137,6 +138,37 @@ def test_two_processes_adding_the_same_keyed_calls_add_each_once(
     # Each lead sent once, by one of the two: not even a lost request was sent again.
     assert server.fake.requests[earlier:].count("AddCall") == LEADS
     held_once(campaign, LEADS)
+
+
+async def test_a_busy_writer_keeps_the_keys_of_its_waiting_calls(
+    store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A writer under load holds keys claimed at add time until their chunk leaves: they must
+    # not lapse meanwhile, or another machine takes them over and adds the lead itself (and
+    # the writer, finding its lease lost when the chunk leaves, stops altogether).
+    monkeypatch.setattr(_client, "DEFAULT_LEASE_SECONDS", 0.3)
+    fake = FakeDialer()
+    campaign = fake.add_campaign("Busy")
+    call = Call("972501234567")
+    outcomes: list[LeadOutcome] = []
+
+    async def add(writer: BulkWriter) -> None:
+        outcomes.append(await writer.add(call, idempotency_key="lead-1"))
+
+    async with (
+        fake.client(idempotency_store=store) as dialer,
+        fake.client(idempotency_store=store, idempotency_wait=0.5) as elsewhere,
+        anyio.create_task_group() as tasks,
+        dialer.bulk_writer(campaign.code, chunk_size=2, flush_after=None) as writer,
+    ):
+        tasks.start_soon(add, writer)  # waits for a second call, or the block's end
+        await anyio.sleep(1.0)  # three leases
+        with pytest.raises(IdempotencyConflict):  # still held: waited for, in vain
+            await elsewhere.add_call(campaign.code, call, idempotency_key="lead-1")
+    [outcome] = outcomes
+    assert (outcome.status, outcome.replayed) == ("accepted", False)
+    assert "AddCall" not in fake.requests
+    assert len(campaign.calls) == 1
 
 
 #: Webhooks of the service test, each delivered to both processes.
