@@ -42,6 +42,10 @@ KeyFunction = Callable[[Any], "str | None"]
 _T = TypeVar("_T")
 logger = logging.getLogger("voicenter_dialer")
 
+# Keys a writer claims at once: a writer's callers may add thousands of calls at once, and a
+# store answers one transaction at a time; an unbounded queue of claims (each polling while
+# its key is held elsewhere) would delay the renewing of leases past their end.
+_CLAIMS_AT_ONCE = 4
 # How long settling after a cancellation may take: the outcome must be recorded, but a hung
 # store must not hang the caller's cancellation.
 _SETTLE_WAIT = 10.0
@@ -89,6 +93,10 @@ class KeyedChunks:
         self._key_of = key_of
         self._sender = sender
         self._digest = campaign_digest(sender.campaign)
+        # The claims of claim_one (a writer's, at add time) whose calls are not being sent
+        # yet: keep_leases renews them, however long they wait for a place in flight.
+        self._waiting: set[Claim] = set()
+        self._claiming = anyio.CapacityLimiter(_CLAIMS_AT_ONCE)
 
     @property
     def per_call(self) -> bool:
@@ -144,12 +152,29 @@ class KeyedChunks:
         the campaign comes back Settled (accepted). IdempotencyConflict is raised."""
         checked = check_key(key)
         store = await self._keys.get()
-        claim = await store.claim(checked, fingerprint(wire, self._digest))
-        if not isinstance(claim, Unknown):
+        async with self._claiming:
+            claim = await store.claim(checked, fingerprint(wire, self._digest))
+        if isinstance(claim, Settled):
             return claim
-        target = wire.get("Target")
-        found = await self._reconciled([claim], [target if isinstance(target, str) else ""])
-        return Settled(claim.key, Outcome.accepted()) if found else claim
+        if isinstance(claim, Unknown):
+            target = wire.get("Target")
+            if await self._reconciled([claim], [target if isinstance(target, str) else ""]):
+                return Settled(claim.key, Outcome.accepted())
+        self._waiting.add(claim)
+        return claim
+
+    async def keep_leases(self) -> None:
+        """Renew the leases of the claims of :meth:`claim_one` waiting to be sent, a third of
+        a lease apart, until cancelled: a busy writer keeps its keys. A lease lost all the
+        same (this process was stopped) is found out by :meth:`sent`, which sends nothing."""
+        while True:
+            await anyio.sleep(self._keys.lease / 3)
+            waiting = list(self._waiting)
+            if waiting:
+                # A claim sent or released meanwhile is not renewed, and is refused: the
+                # others are renewed all the same (a fenced write matches row by row).
+                with contextlib.suppress(DialerError):
+                    await (await self._keys.get()).renew(waiting)
 
     async def _apply(
         self, chunk: Chunk, placed: Sequence[tuple[int, ClaimResult | IdempotencyConflict]]
@@ -205,12 +230,14 @@ class KeyedChunks:
 
     async def release(self, claims: Sequence[Claim]) -> None:
         """Let *claims* go, their calls certainly not sent (withdrawn, or never sealed)."""
+        self._waiting.difference_update(claims)
         await _shielded(self._release(claims))
 
     async def sent(self, chunk: Chunk, send: Callable[[], Awaitable[_T]]) -> _T:
         """*send()* (which sends *chunk* and merges its answer), its claims' leases renewed
         just before and meanwhile; then each claim settled from its call's fate."""
         claims = list(chunk.claims.values())
+        self._waiting.difference_update(claims)  # renewed here from now on
         if not claims:
             return await send()
         store = await self._keys.get()

@@ -26,7 +26,7 @@ from ._chunk import METHOD, Chunk, ChunkSender, fits, too_large, unknown_outcome
 from ._concurrency import Slot
 from ._exceptions import DialerError, IdempotencyConflict, ValidationError
 from ._idempotency import Claim, Outcome, Settled
-from ._idempotent_call import replay
+from ._idempotent_call import KeyedChunks, replay
 from ._models import BulkReport, CallInput, FailedCall, LeadOutcome
 from ._session import BulkOptions, ChunkRunner, Tally, open_session, single_error
 
@@ -216,7 +216,17 @@ class BulkWriter:
         changed.set()
 
     async def _flush(self, tasks: TaskGroup) -> None:
-        """Seal and send the open chunk whenever it is due, until the writer closes."""
+        """Seal and send the open chunk whenever it is due, until the writer closes; the
+        leases of the keys claimed meanwhile are kept until their chunk leaves."""
+        keeping = anyio.CancelScope()
+        if self._runner.keyed is not None:
+            tasks.start_soon(_keep_leases, self._runner.keyed, keeping)
+        try:
+            await self._seal_when_due(tasks)
+        finally:
+            keeping.cancel()
+
+    async def _seal_when_due(self, tasks: TaskGroup) -> None:
         while True:
             while not self._open:
                 if self._closing and not self._waiting:
@@ -295,6 +305,11 @@ class BulkWriter:
     def end(self) -> int:
         """The position after the last call sealed."""
         return self._next
+
+
+async def _keep_leases(keyed: KeyedChunks, scope: anyio.CancelScope) -> None:
+    with scope:
+        await keyed.keep_leases()
 
 
 def _not_sent() -> DialerError:
