@@ -404,6 +404,11 @@ class _Waiter:
 
 # The most keys one transaction of single claims takes at once.
 _BATCH_LIMIT: Final = 1000
+# Keys held elsewhere polled at once (each alone, a transaction a poll): a writer's callers
+# may add thousands of calls another machine is adding too, and a store answers one
+# transaction at a time; unbounded, their polls would delay the renewing of leases past
+# their end.
+_POLLS_AT_ONCE: Final = 4
 
 
 class Claims:
@@ -422,6 +427,7 @@ class Claims:
     _wait: float
     _queue: list[_Waiter] | None = None
     _busy: bool = False
+    _polling: anyio.CapacityLimiter | None = None
     #: Seconds a lease lasts unless renewed.
     _lease: float
 
@@ -462,9 +468,14 @@ class Claims:
             if left <= 0:
                 raise in_flight(key, self._wait)
             await anyio.sleep(min(_POLL_FIRST, left))
-            (result,) = await claim_all(
-                self._timed_attempt, [(key, fingerprint)], max(0.0, deadline - time.monotonic())
-            )
+            if self._polling is None:
+                self._polling = anyio.CapacityLimiter(_POLLS_AT_ONCE)
+            async with self._polling:
+                (result,) = await claim_all(
+                    self._timed_attempt,
+                    [(key, fingerprint)],
+                    max(0.0, deadline - time.monotonic()),
+                )
         else:
             assert decision.result is not None  # a decision not to wait has its result
             result = decision.result

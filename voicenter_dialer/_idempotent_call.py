@@ -42,10 +42,6 @@ KeyFunction = Callable[[Any], "str | None"]
 _T = TypeVar("_T")
 logger = logging.getLogger("voicenter_dialer")
 
-# Keys a writer claims at once: a writer's callers may add thousands of calls at once, and a
-# store answers one transaction at a time; an unbounded queue of claims (each polling while
-# its key is held elsewhere) would delay the renewing of leases past their end.
-_CLAIMS_AT_ONCE = 4
 # How long settling after a cancellation may take: the outcome must be recorded, but a hung
 # store must not hang the caller's cancellation.
 _SETTLE_WAIT = 10.0
@@ -96,7 +92,6 @@ class KeyedChunks:
         # The claims of claim_one (a writer's, at add time) whose calls are not being sent
         # yet: keep_leases renews them, however long they wait for a place in flight.
         self._waiting: set[Claim] = set()
-        self._claiming = anyio.CapacityLimiter(_CLAIMS_AT_ONCE)
 
     @property
     def per_call(self) -> bool:
@@ -152,8 +147,7 @@ class KeyedChunks:
         the campaign comes back Settled (accepted). IdempotencyConflict is raised."""
         checked = check_key(key)
         store = await self._keys.get()
-        async with self._claiming:
-            claim = await store.claim(checked, fingerprint(wire, self._digest))
+        claim = await store.claim(checked, fingerprint(wire, self._digest))
         if isinstance(claim, Settled):
             return claim
         if isinstance(claim, Unknown):
