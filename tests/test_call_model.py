@@ -15,16 +15,22 @@ import pytest
 
 from voicenter_dialer import Call
 
-FULL = Call(
-    "972501234567",
-    customer_name="Dana",
-    caller_id="97231234567",
-    priority=3,
-    custom_data={"var_LeadID": 7},
-    originate_time=1_700_000_000,
-    is_date_local=True,
-    ignore_dnc_status=False,
-)
+
+def full() -> Call:
+    """A Call with every field given (a new one each time)."""
+    return Call(
+        "972501234567",
+        customer_name="Dana",
+        caller_id="97231234567",
+        priority=3,
+        custom_data={"var_LeadID": 7},
+        originate_time=1_700_000_000,
+        is_date_local=True,
+        ignore_dnc_status=False,
+    )
+
+
+FULL = full()
 
 
 def test_the_constructor_takes_exactly_the_fields_with_their_defaults() -> None:
@@ -56,16 +62,7 @@ def test_a_call_is_frozen() -> None:
 
 
 def test_equality_hash_evolve_and_repr_are_attrs() -> None:
-    again = Call(
-        "972501234567",
-        customer_name="Dana",
-        caller_id="97231234567",
-        priority=3,
-        custom_data={"var_LeadID": 7},
-        originate_time=1_700_000_000,
-        is_date_local=True,
-        ignore_dnc_status=False,
-    )
+    again = full()
     assert again == FULL
     assert hash(again) == hash(FULL)
     changed = attrs.evolve(FULL, priority=4)
