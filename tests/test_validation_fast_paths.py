@@ -231,7 +231,12 @@ def test_a_chunk_given_as_a_generator_is_encoded_as_a_list_is() -> None:
 
 @pytest.mark.parametrize(
     ("value", "text"),
-    [(10**5000, "a int"), (_NoRepr(), "a _NoRepr"), ("x" * 100, "'" + "x" * 56 + "..."), (5, "5")],
+    [
+        (10**5000, "an int without a repr"),
+        (_NoRepr(), "a _NoRepr without a repr"),
+        ("x" * 100, "'" + "x" * 56 + "..."),
+        (5, "5"),
+    ],
     ids=["huge-int", "raising-repr", "long", "short"],
 )
 def test_a_value_is_shown_in_a_message_whatever_its_repr_does(value: object, text: str) -> None:
