@@ -192,8 +192,8 @@ def fingerprint(wire: Mapping[str, object], campaign_digest: str) -> str:
     campaign's digest (``_journal_records.campaign_digest``). No code can be read back."""
     fields = {name: value for name, value in wire.items() if name not in _CREDENTIALS}
     try:
-        # orjson, keys sorted: a tenth of json.dumps's time (a quarter of what a keyed lead
-        # cost a writer's client in benchmarks/idempotency_cost.py).
+        # orjson, keys sorted: half of json.dumps's time (1.9 against 4.1 µs for a common
+        # call), paid once per keyed lead.
         text = orjson.dumps([campaign_digest, fields], option=orjson.OPT_SORT_KEYS)
     except (TypeError, orjson.JSONEncodeError) as exc:
         raise ValidationError(f"the call cannot be fingerprinted ({exc})") from None
