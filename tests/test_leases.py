@@ -20,12 +20,14 @@ import psycopg
 import pytest
 
 from voicenter_dialer import Call, JournalError, _journal_records, _lease_clock
+from voicenter_dialer._idempotency import Claimed, open_idempotency_store
 from voicenter_dialer._idempotency_postgres import PostgresKeys
 from voicenter_dialer._idempotency_sqlite import SqliteKeys
 from voicenter_dialer._journal import open_store, summarise_journal
 from voicenter_dialer._journal_postgres import PostgresJournal, open_postgres
 from voicenter_dialer._journal_records import DEFAULT_LEASE_SECONDS, ChunkRecord
 from voicenter_dialer._journal_sqlite import SqliteJournal
+from voicenter_dialer._lease_clock import check_leases
 from voicenter_dialer.testing import FakeDialer
 
 from .stopping import CAN_STOP, stop
@@ -334,3 +336,22 @@ async def test_the_dialer_s_lease_seconds_holds_its_journal(tmp_path: Path) -> N
                 (until,) = db.execute("SELECT until FROM lease").fetchone()
             assert 0 < until - time.time() <= 7.5  # the dialer's lease, not the default 30 s
             break
+
+
+async def test_a_key_s_lease_clock_is_its_own_even_when_claimed_with_others(
+    store_kind: str, clock: Clock, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    # Keys claimed in one transaction, then renewed apart: renewing one says nothing of the
+    # other's lease, which must be found lapsed (a keyed add_call sends on its clock alone).
+    store = await open_idempotency_store(spec(store_kind, request, tmp_path, "keys"))
+    try:
+        first, second = await store.claim_many([("key-1", "f" * 64), ("key-2", "f" * 64)])
+        assert isinstance(first, Claimed)
+        assert isinstance(second, Claimed)
+        clock.stop_longer_than_a_lease()
+        await store.renew([first])
+        check_leases(first.lease)
+        with pytest.raises(JournalError, match="taken over"):
+            check_leases(second.lease)
+    finally:
+        await store.aclose()

@@ -246,14 +246,14 @@ _SETTLED_STATES: Final = frozenset({"accepted", "rejected", "failed"})
 
 def decide(key: str, print_: str, row: KeyRow | None, now: float, lease: LeaseClock) -> Decision:
     """The rule: what a claim of *key* for a call of fingerprint *print_* gets, given the
-    key's *row* (None: never seen) at *now*; a key taken is held under *lease* (begun before
-    the store's transaction). One rule for every store."""
+    key's *row* (None: never seen) at *now*; a key taken is held under a clock of its own,
+    forked from *lease* (begun before the store's transaction). One rule for every store."""
     held = row is not None and row.lease_until is not None and row.lease_until > now
     if row is None or (row.expires <= now and not held):
         # A key forgotten and claimed again must not give back a token a stalled holder of
         # its earlier life may still carry: a new key's token is the time, in microseconds.
         token = int(now * 1_000_000) if row is None else row.token + 1
-        return Decision(Claimed(key, print_, token, lease), take=("pending", token))
+        return Decision(Claimed(key, print_, token, lease.fork()), take=("pending", token))
     if row.fingerprint != print_:
         return Decision(
             IdempotencyConflict(
@@ -266,7 +266,7 @@ def decide(key: str, print_: str, row: KeyRow | None, now: float, lease: LeaseCl
         return Decision(None, wait=True)
     # Pending with its lease run out: its holder died, maybe after sending. Unknown either way.
     token = row.token + 1
-    return Decision(Unknown(key, print_, token, lease), take=("unknown", token))
+    return Decision(Unknown(key, print_, token, lease.fork()), take=("unknown", token))
 
 
 def in_flight(key: str, wait: float) -> IdempotencyConflict:

@@ -14,6 +14,7 @@ paths (which check): ``ChunkRunner._send`` and ``add_once``.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable
 
@@ -41,6 +42,11 @@ class LeaseClock:
         # Taken before the store is asked for the lease: never later than the store's own
         # start of it.
         self._confirmed = now()
+
+    def fork(self) -> LeaseClock:
+        """A clock of its own, confirmed when this one was: for each of several leases taken
+        at once (keys claimed in one transaction), which are renewed apart afterwards."""
+        return copy.copy(self)
 
     def begin(self) -> float:
         """The moment a renewal (or fenced write) begins: give it to :meth:`confirm` once the
