@@ -153,11 +153,9 @@ def request(method: str) -> tuple[OperationSpan, AbstractContextManager[object]]
     """Where one request of *method* is recorded, and the block it is current in: its bulk
     chunk's span, or one of its own. None when nothing is recorded (the common, cheap case).
     """
-    # The common case first, written out (_load not even called while nothing imported
-    # opentelemetry): this runs once per request.
+    # The common case first, written out: this runs once per request.
     if (
-        (trace is None and not (_PROVIDER_FROM_ENVIRONMENT or "opentelemetry.trace" in sys.modules))
-        or (trace is None and not _load())
+        (trace is None and not _load())
         or _TRACER is None
         or (not _PROVIDER_FROM_ENVIRONMENT and getattr(trace, "_TRACER_PROVIDER", True) is None)
     ):
