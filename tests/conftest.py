@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from importlib.metadata import version
 
 import pytest
 import respx
@@ -13,6 +14,20 @@ from .examples import ACCOUNT_CODE, BASE_URL
 
 # tests.postgres: the PostgreSQL server that the journal store tests run against.
 pytest_plugins = ["pytester", "tests.postgres"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # anyio before 4.16 drops the connection it has just made when the request is cancelled
+    # at that moment (connect_tcp's task group is left without closing it): the garbage
+    # collector closes the socket later, with a ResourceWarning that fails whichever test is
+    # running then (one CI run in three, on the minimum versions). anyio's bug, fixed
+    # upstream; on the locked versions any socket left open still fails the suite.
+    if tuple(map(int, version("anyio").split(".")[:2])) < (4, 16):
+        for leaked in (r"<function _SelectorTransport.__del__", r"<socket.socket fd=\d+, family"):
+            config.addinivalue_line(
+                "filterwarnings",
+                f"ignore:Exception ignored in. {leaked}:pytest.PytestUnraisableExceptionWarning",
+            )
 
 
 @pytest.fixture(autouse=True)

@@ -6,18 +6,12 @@ from __future__ import annotations
 import asyncio
 import threading
 
-import pytest
-
 from voicenter_dialer import Call, Dialer, DialerError
 from voicenter_dialer.testing import FakeServer
 
 LIMIT = 30.0
 
 
-# A call still connecting when close() closes the pool can leave its socket to the garbage
-# collector (seen once in 3 runs on the lowest dependency versions): a known leak, noted to
-# fix; what this test promises is the error the racing callers see.
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_calls_racing_close_fail_only_with_dialer_error(server: FakeServer) -> None:
     code = server.fake.add_campaign().code
     dialer = Dialer(base_url=server.base_url)
