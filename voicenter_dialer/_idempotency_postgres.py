@@ -2,9 +2,11 @@
 
 ``postgresql://USER@HOST:PORT/DB#NAME`` names a database and, as its fragment, a store:
 many stores share the table ``voicenter_dialer.idempotency_keys`` side by side, each under
-its name. A claim is one transaction that locks the rows of its keys (in key order, so that
-two claims of overlapping chunks never deadlock); the times of leases and expiries are the
-server's clock, which every machine shares. The connection, its bounds and its worker threads
+its name. Keys never seen (or forgotten) are claimed by one statement: one round trip and
+one commit. The others, if any (to replay, to wait for, to take over), are claimed by one
+transaction that locks their rows (in key order, so that two claims of overlapping chunks
+never deadlock). The times of leases and expiries are the server's clock, which every machine
+shares. The connection, its bounds and its worker threads
 are the journal's (:mod:`._journal_postgres`).
 """
 
@@ -61,6 +63,20 @@ CREATE INDEX IF NOT EXISTS idempotency_keys_expires
     ON voicenter_dialer.idempotency_keys (store, expires);
 """
 _NOW: Final = "SELECT extract(epoch FROM clock_timestamp())::float8"
+# New keys taken at once, atomic on its own (autocommit): what decide() gives a key without a
+# row, its token new_token(now) as floor() of the same float8 product, and the clock reading
+# it was taken at; keys already there are left alone (not returned) for the transaction.
+_CLAIM_NEW: Final = """
+WITH clock AS (SELECT extract(epoch FROM clock_timestamp())::float8 AS now)
+INSERT INTO voicenter_dialer.idempotency_keys AS k
+    (store, key, fingerprint, state, token, lease_until, expires)
+SELECT %(store)s, u.key, u.fingerprint, 'pending', floor(clock.now * 1000000)::bigint,
+    clock.now + %(lease)s, clock.now + %(ttl)s
+FROM unnest(%(keys)s::text[], %(prints)s::text[]) AS u(key, fingerprint) CROSS JOIN clock
+ORDER BY u.key
+ON CONFLICT DO NOTHING
+RETURNING k.key, k.token, (SELECT now FROM clock)
+"""
 _LOCK_ROWS: Final = """
 SELECT key, fingerprint, state, token, lease_until, expires, outcome
 FROM voicenter_dialer.idempotency_keys
@@ -184,7 +200,40 @@ class PostgresKeys(Claims):
     async def _attempt(
         self, claims: Sequence[tuple[str, str]], lease: LeaseClock
     ) -> list[Decision]:
-        return await self._run(lambda db: self._decide(db, claims, lease))
+        return await self._run(lambda db: self._claim(db, claims, lease))
+
+    def _claim(
+        self,
+        db: psycopg.Connection[tuple[Any, ...]],
+        claims: Sequence[tuple[str, str]],
+        lease: LeaseClock,
+    ) -> list[Decision]:
+        """New keys by one statement; the others, if any, by one transaction."""
+        import psycopg
+
+        keys = [storable(key) for key, _ in claims]
+        params = {"store": self._store, "lease": self._lease, "ttl": self._ttl}
+        try:
+            taken = db.execute(
+                _CLAIM_NEW, {**params, "keys": keys, "prints": [p for _, p in claims]}
+            ).fetchall()
+        except psycopg.errors.DeadlockDetected:
+            # Rolled back, nothing taken: the keys are asked for again.
+            return [Decision(None, wait=True) for _ in claims]
+        new: dict[str, float] = {row[0]: row[2] for row in taken}
+        decisions = [
+            decide(key, print_, None, new[stored], lease) if stored in new else None
+            for (key, print_), stored in zip(claims, keys, strict=True)
+        ]
+        rest = [place for place, decision in enumerate(decisions) if decision is None]
+        if rest:
+            found = self._decide(db, [claims[place] for place in rest], lease)
+            for place, decision in zip(rest, found, strict=True):
+                decisions[place] = decision
+        elif taken and taken[0][2] - self._cleaned >= _CLEANUP_EVERY:
+            self._cleaned = taken[0][2]
+            db.execute(_CLEANUP, {**params, "now": self._cleaned, "limit": _CLEANUP_BATCH})
+        return [decision for decision in decisions if decision is not None]
 
     def _decide(
         self,
