@@ -307,7 +307,7 @@ class PostgresKeys(Claims):
             "ttl": self._ttl,
             **_held([claim for claim, _ in settled]),
             "states": [outcome.status for _, outcome in settled],
-            "outcomes": [storable(outcome.dumps()) for _, outcome in settled],
+            "outcomes": [outcome.dumps() for _, outcome in settled],
         }
         await self._fenced(_SETTLE, params, len(settled))
 

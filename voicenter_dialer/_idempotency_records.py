@@ -99,7 +99,7 @@ class Outcome:
 
     @classmethod
     def accepted(cls, result: AddResult | None = None) -> Outcome:
-        return cls._of("accepted", result)
+        return _ACCEPTED if result is None else cls._of("accepted", result)
 
     @classmethod
     def rejected(cls, result: AddResult) -> Outcome:
@@ -141,13 +141,20 @@ class Outcome:
         return DialerError(self.reason, method="AddCall")
 
     def dumps(self) -> str:
-        """The outcome as stored (JSON)."""
+        """The outcome as stored: JSON, ASCII only (no NUL, no lone surrogate: storable as it
+        is)."""
+        if self is _ACCEPTED:  # nearly every key's outcome: encoded once
+            return _ACCEPTED_JSON
         return json.dumps(attrs.asdict(self), ensure_ascii=True, sort_keys=True)
 
     @classmethod
     def loads(cls, text: str) -> Outcome:
         fields = json.loads(text)
         return cls(**{key: fields[key] for key in attrs.fields_dict(cls) if key in fields})
+
+
+_ACCEPTED: Final = Outcome("accepted")
+_ACCEPTED_JSON: Final = json.dumps(attrs.asdict(_ACCEPTED), ensure_ascii=True, sort_keys=True)
 
 
 @attrs.frozen

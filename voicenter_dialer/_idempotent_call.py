@@ -66,6 +66,8 @@ class KeyStore:
                 "an idempotency_key needs a store: AsyncDialer(idempotency_store=PATH or "
                 "'postgresql://...#NAME'); nothing was sent"
             )
+        if self._store is not None:  # opened: no lock to take (once per keyed call)
+            return self._store
         if self._opening is None:
             self._opening = anyio.Lock()
         async with self._opening:
