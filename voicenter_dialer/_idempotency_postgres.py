@@ -263,8 +263,10 @@ class PostgresKeys(Claims):
                     )
                     if decision.take is not None and stored not in rows
                 ]
-                columns = _columns([row[1:] for row in new], "keys", "prints", "tokens")
-                inserted = {r[0] for r in db.execute(_INSERT, {**times, **columns}).fetchall()}
+                inserted: set[str] = set()
+                if new:  # none, when the statement for new keys has just run: a round trip
+                    columns = _columns([row[1:] for row in new], "keys", "prints", "tokens")
+                    inserted = {r[0] for r in db.execute(_INSERT, {**times, **columns})}
                 for place, stored, *_ in new:
                     if stored not in inserted:  # claimed elsewhere a moment ago: ask again
                         decisions[place] = Decision(None, wait=True)
