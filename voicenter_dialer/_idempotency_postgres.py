@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import anyio
 import anyio.to_thread
+import attrs
 
 from ._idempotency_records import (
     Claim,
@@ -93,14 +94,6 @@ ORDER BY u.key
 ON CONFLICT DO NOTHING
 RETURNING key
 """
-_TAKE: Final = """
-UPDATE voicenter_dialer.idempotency_keys AS k
-SET fingerprint = u.fingerprint, state = u.state, token = u.token,
-    lease_until = %(lease_until)s, expires = %(expires)s, outcome = NULL
-FROM unnest(%(keys)s::text[], %(prints)s::text[], %(states)s::text[], %(tokens)s::bigint[])
-    AS u(key, fingerprint, state, token)
-WHERE k.store = %(store)s AND k.key = u.key
-"""
 _CLEANUP: Final = """
 DELETE FROM voicenter_dialer.idempotency_keys WHERE ctid IN (
     SELECT ctid FROM voicenter_dialer.idempotency_keys
@@ -109,45 +102,115 @@ DELETE FROM voicenter_dialer.idempotency_keys WHERE ctid IN (
     LIMIT %(limit)s FOR UPDATE SKIP LOCKED
 )
 """
+
+
+@attrs.frozen
+class _Keyed:
+    """A statement on the rows of some keys, given as arrays (``%(keys)s``, ``%(tokens)s``,
+    ...) and joined as ``u``: for one key, by a row of their first items, a plan that looks
+    the key up even when prepared; for many, by ``unnest``, planned at each call for its own
+    arrays (a prepared, generic plan cannot know how many keys come and may scan every key
+    of the store: measured at 3 ms a statement with 8,000 keys stored, against 0.08 ms)."""
+
+    one: LiteralString
+    many: LiteralString
+
+    @classmethod
+    def of(cls, template: LiteralString, *columns: tuple[LiteralString, LiteralString]) -> _Keyed:
+        """*template* with ``{keys}`` for the join; *columns*: ``(name, SQL type)``, each
+        passed as the array ``%(<name>s)s``."""
+        names = ", ".join(name for name, _ in columns)
+        first = ", ".join(f"(%({name}s)s::{kind}[])[1]" for name, kind in columns)
+        arrays = ", ".join(f"%({name}s)s::{kind}[]" for name, kind in columns)
+        return cls(
+            template.format(keys=f"(VALUES ({first})) AS u({names})"),
+            template.format(keys=f"unnest({arrays}) AS u({names})"),
+        )
+
+    def run(
+        self, db: psycopg.Connection[tuple[Any, ...]], count: int, params: Mapping[str, object]
+    ) -> psycopg.Cursor[tuple[Any, ...]]:
+        """Execute it for *count* keys."""
+        if count == 1:
+            return db.execute(self.one, params)
+        return db.execute(self.many, params, prepare=False)
+
+
+_KEY: Final = ("key", "text")
+_TOKEN: Final = ("token", "bigint")
+_TAKE: Final = _Keyed.of(
+    """
+UPDATE voicenter_dialer.idempotency_keys AS k
+SET fingerprint = u.fingerprint, state = u.state, token = u.token,
+    lease_until = %(lease_until)s, expires = %(expires)s, outcome = NULL
+FROM {keys}
+WHERE k.store = %(store)s AND k.key = u.key
+""",
+    _KEY,
+    ("fingerprint", "text"),
+    ("state", "text"),
+    _TOKEN,
+)
 # Fenced writes: each matches a key only with the token of its claim; the rows not matched
 # were taken over. One statement each (atomic in autocommit mode).
-_RENEW: Final = """
+_RENEW: Final = _Keyed.of(
+    """
 UPDATE voicenter_dialer.idempotency_keys AS k
 SET lease_until = extract(epoch FROM clock_timestamp()) + %(lease)s
-FROM unnest(%(keys)s::text[], %(tokens)s::bigint[]) AS u(key, token)
+FROM {keys}
 WHERE k.store = %(store)s AND k.key = u.key AND k.token = u.token
     AND k.state IN ('pending', 'unknown')
 RETURNING 1
-"""
-_UNKNOWN: Final = """
+""",
+    _KEY,
+    _TOKEN,
+)
+_UNKNOWN: Final = _Keyed.of(
+    """
 UPDATE voicenter_dialer.idempotency_keys AS k SET state = 'unknown', lease_until = NULL
-FROM unnest(%(keys)s::text[], %(tokens)s::bigint[]) AS u(key, token)
+FROM {keys}
 WHERE k.store = %(store)s AND k.key = u.key AND k.token = u.token
     AND k.state IN ('pending', 'unknown')
 RETURNING 1
-"""
-_FORGET: Final = """
+""",
+    _KEY,
+    _TOKEN,
+)
+_FORGET: Final = _Keyed.of(
+    """
 DELETE FROM voicenter_dialer.idempotency_keys AS k
-USING unnest(%(keys)s::text[], %(tokens)s::bigint[]) AS u(key, token)
+USING {keys}
 WHERE k.store = %(store)s AND k.key = u.key AND k.token = u.token AND k.state = 'pending'
 RETURNING 1
-"""
-_LET_GO: Final = """
+""",
+    _KEY,
+    _TOKEN,
+)
+_LET_GO: Final = _Keyed.of(
+    """
 UPDATE voicenter_dialer.idempotency_keys AS k SET lease_until = NULL
-FROM unnest(%(keys)s::text[], %(tokens)s::bigint[]) AS u(key, token)
+FROM {keys}
 WHERE k.store = %(store)s AND k.key = u.key AND k.token = u.token AND k.state = 'unknown'
 RETURNING 1
-"""
-_SETTLE: Final = """
+""",
+    _KEY,
+    _TOKEN,
+)
+_SETTLE: Final = _Keyed.of(
+    """
 UPDATE voicenter_dialer.idempotency_keys AS k
 SET state = u.state, outcome = u.outcome, lease_until = NULL,
     expires = extract(epoch FROM clock_timestamp()) + %(ttl)s
-FROM unnest(%(keys)s::text[], %(tokens)s::bigint[], %(states)s::text[], %(outcomes)s::text[])
-    AS u(key, token, state, outcome)
+FROM {keys}
 WHERE k.store = %(store)s AND k.key = u.key AND k.token = u.token
     AND k.state IN ('pending', 'unknown')
 RETURNING 1
-"""
+""",
+    _KEY,
+    _TOKEN,
+    ("state", "text"),
+    ("outcome", "text"),
+)
 
 
 def _schema_key() -> int:
@@ -276,9 +339,8 @@ class PostgresKeys(Claims):
                     if decision.take is not None and stored in rows
                 ]
                 if taken:  # none, for keys never seen: a round trip saved
-                    db.execute(
-                        _TAKE, {**times, **_columns(taken, "keys", "prints", "states", "tokens")}
-                    )
+                    columns = _columns(taken, "keys", "fingerprints", "states", "tokens")
+                    _TAKE.run(db, len(taken), {**times, **columns})
                 if now - self._cleaned >= _CLEANUP_EVERY:
                     self._cleaned = now
                     db.execute(_CLEANUP, {**store, "now": now, "limit": _CLEANUP_BATCH})
@@ -287,12 +349,12 @@ class PostgresKeys(Claims):
             return [Decision(None, wait=True) for _ in claims]
         return decisions
 
-    async def _fenced(self, query: LiteralString, params: Mapping[str, object], count: int) -> None:
+    async def _fenced(self, write: _Keyed, params: Mapping[str, object], count: int) -> None:
         if not count:
             return
 
         def execute(db: psycopg.Connection[tuple[Any, ...]]) -> int:
-            return len(db.execute(query, {"store": self._store, **params}).fetchall())
+            return len(write.run(db, count, {"store": self._store, **params}).fetchall())
 
         matched = await self._run(execute)
         if matched != count:
