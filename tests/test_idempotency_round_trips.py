@@ -1,9 +1,11 @@
 """What a key costs the PostgreSQL store, counted on the wire: a TCP proxy between the store
 and a real server reads the client's protocol messages and counts the round trips (each
-``Sync`` or simple ``Query`` is one: the client waits for its answer) and the commits."""
+``Sync`` or simple ``Query`` is one: the client waits for its answer, and in autocommit mode
+each statement commits). And what the server's planner makes of the writes to keys."""
 
 from __future__ import annotations
 
+import re
 import socket
 import struct
 import threading
@@ -14,6 +16,7 @@ import anyio
 import psycopg
 import pytest
 
+from voicenter_dialer import _idempotency_postgres
 from voicenter_dialer._idempotency import (
     Claimed,
     IdempotencyStore,
@@ -244,3 +247,66 @@ async def test_keys_claimed_at_once_by_two_stores_are_each_taken_once(
             "Claimed",
             "Settled",
         ]
+
+
+_WRITES = {
+    name: value
+    for name, value in vars(_idempotency_postgres).items()
+    if isinstance(value, _idempotency_postgres._Keyed)
+}
+
+
+def test_every_write_to_keys_is_checked_here() -> None:
+    assert set(_WRITES) == {"_TAKE", "_RENEW", "_UNKNOWN", "_FORGET", "_LET_GO", "_SETTLE"}
+
+
+@pytest.mark.parametrize("name", sorted(_WRITES))
+def test_a_write_to_one_key_looks_it_up_even_when_prepared(
+    name: str, postgres_database: str
+) -> None:
+    """The plan a prepared statement falls back to (generic: it knows no parameter) must find
+    the key by the primary key: the join with ``unnest``, so planned, scans every key of the
+    store (which is what the writes to many keys would do, were they prepared)."""
+    placeholders: list[str] = []
+
+    def numbered(match: re.Match[str]) -> str:
+        if match.group(1) not in placeholders:
+            placeholders.append(match.group(1))
+        return f"${placeholders.index(match.group(1)) + 1}"
+
+    one = re.sub(r"%\((\w+)\)s", numbered, _WRITES[name].one)
+    with psycopg.connect(postgres_database, autocommit=True) as db:
+        _idempotency_postgres._create_schema(db)
+        db.execute("SET plan_cache_mode = force_generic_plan")
+        db.execute(f"PREPARE one AS {one}")
+        nulls = ", ".join("NULL" for _ in placeholders)
+        row = db.execute(f"EXPLAIN (FORMAT JSON) EXECUTE one({nulls})").fetchone()
+    assert row is not None
+    scans = list(_scans(row[0][0]["Plan"]))
+    assert scans == [("Index Scan", "idempotency_keys_pkey")], scans
+
+
+def _scans(plan: dict[str, object]) -> Iterator[tuple[str, str]]:
+    """The table scans of *plan* (a node of EXPLAIN's JSON), in order."""
+    kind = str(plan["Node Type"])
+    if "Scan" in kind and kind not in ("Function Scan", "Values Scan", "Result"):
+        yield kind, str(plan.get("Index Name", ""))
+    children = plan.get("Plans", [])
+    assert isinstance(children, list)
+    for child in children:
+        yield from _scans(child)
+
+
+async def test_a_write_to_many_keys_is_planned_for_its_own_keys(postgres_database: str) -> None:
+    """Writes to many keys are never prepared (each is planned for its arrays), however
+    often they run; one key's are (their plan holds)."""
+    with psycopg.connect(postgres_database, autocommit=True) as db:
+        _idempotency_postgres._create_schema(db)
+        for _ in range(10):
+            for count in (1, 2):
+                params = {"store": "keys", "keys": ["a", "b"][:count], "tokens": [1, 1][:count]}
+                _WRITES["_UNKNOWN"].run(db, count, params).fetchall()
+        prepared = [row[0] for row in db.execute("SELECT statement FROM pg_prepared_statements")]
+    assert len(prepared) == 1
+    assert "unnest" not in prepared[0]
+    assert "VALUES" in prepared[0]
