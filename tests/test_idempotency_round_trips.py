@@ -1,7 +1,8 @@
 """What a key costs the PostgreSQL store, counted on the wire: a TCP proxy between the store
 and a real server reads the client's protocol messages and counts the round trips (each
 ``Sync`` or simple ``Query`` is one: the client waits for its answer, and in autocommit mode
-each statement commits). And what the server's planner makes of the writes to keys."""
+each statement commits). And what the server's planner makes of the writes to keys, and how
+the store's statements take turns on its one connection."""
 
 from __future__ import annotations
 
@@ -310,3 +311,36 @@ async def test_a_write_to_many_keys_is_planned_for_its_own_keys(postgres_databas
     assert len(prepared) == 1
     assert "unnest" not in prepared[0]
     assert "VALUES" in prepared[0]
+
+
+async def test_a_write_cancelled_while_waiting_for_its_turn_never_runs(
+    store: IdempotencyStore, counted: tuple[str, Trips]
+) -> None:
+    """Statements take turns on the store's connection in their worker threads: one whose
+    caller is cancelled while it waits must not run later (here, a release would forget a
+    key its holder may still send)."""
+    held = await store.claim("held", "print")
+    kept = await store.claim("kept", "print")
+    assert isinstance(held, Claimed)
+    assert isinstance(kept, Claimed)
+    await store.settle(held, Outcome.accepted())
+    with psycopg.connect(counted[0], autocommit=True) as blocker:
+        # A claim of "held" locks its row: it waits for this transaction, holding the turn.
+        blocker.execute("BEGIN")
+        blocker.execute(
+            "SELECT 1 FROM voicenter_dialer.idempotency_keys WHERE key = 'held' FOR UPDATE"
+        )
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(store.claim, "held", "print")
+            await anyio.sleep(0.2)
+            with anyio.move_on_after(0.3) as waited:
+                await store.release([kept])
+            assert waited.cancelled_caught
+            blocker.execute("COMMIT")  # the claim of "held" goes on, then the turn is free
+        await store.settle(kept, Outcome.accepted())  # still held: the release never ran
+        states: dict[str, str] = dict(
+            blocker.execute(
+                "SELECT key, state FROM voicenter_dialer.idempotency_keys WHERE store = 'keys'"
+            ).fetchall()
+        )
+    assert states == {"held": "accepted", "kept": "accepted"}

@@ -13,6 +13,7 @@ are the journal's (:mod:`._journal_postgres`).
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
@@ -20,6 +21,7 @@ import anyio
 import anyio.to_thread
 import attrs
 
+from ._exceptions import JournalError
 from ._idempotency_records import (
     Claim,
     Claimed,
@@ -231,7 +233,11 @@ class PostgresKeys(Claims):
         self._ttl = ttl
         self._wait = wait
         self._lease = lease
-        self._limiter = anyio.CapacityLimiter(1)
+        # One operation at a time on the connection, taken in turn by the worker threads
+        # themselves: the next starts as soon as the last ends, rather than when a busy event
+        # loop gets round to handing the connection over (a keyed writer's loop, busy with
+        # thousands of adds, left the connection idle half the time).
+        self._turn = threading.Lock()
         self._cleaned = 0.0
 
     def __repr__(self) -> str:
@@ -258,7 +264,19 @@ class PostgresKeys(Claims):
         return cls(session, location, ttl, wait, lease)
 
     async def _run(self, work: Callable[[psycopg.Connection[tuple[Any, ...]]], T]) -> T:
-        return await in_thread(lambda: self._session.run(work), self._session, self._limiter)
+        gone = threading.Event()
+
+        def in_turn() -> T:
+            with self._turn:
+                if gone.is_set():  # its caller was cancelled while it waited: never run
+                    raise JournalError(f"{self.description}: cancelled before it ran")
+                return self._session.run(work)
+
+        try:
+            return await in_thread(in_turn, self._session)
+        except anyio.get_cancelled_exc_class():
+            gone.set()
+            raise
 
     async def _attempt(
         self, claims: Sequence[tuple[str, str]], lease: LeaseClock
