@@ -6,8 +6,8 @@ its name. Keys never seen (or forgotten) are claimed by one statement: one round
 one commit. The others, if any (to replay, to wait for, to take over), are claimed by one
 transaction that locks their rows (in key order, so that two claims of overlapping chunks
 never deadlock). The times of leases and expiries are the server's clock, which every machine
-shares. The connection, its bounds and its worker threads
-are the journal's (:mod:`._journal_postgres`).
+shares. The connection, its bounds and its worker threads are the journal's
+(:mod:`._journal_postgres`).
 """
 
 from __future__ import annotations
@@ -307,6 +307,8 @@ class PostgresKeys(Claims):
             for (key, print_), stored in zip(claims, keys, strict=True)
         ]
         rest = [place for place, decision in enumerate(decisions) if decision is None]
+        # Should the transaction fail, the new keys stay claimed (committed) until their
+        # leases run out, and are then reconciled like any key whose holder went away.
         if rest:
             found = self._decide(db, [claims[place] for place in rest], lease)
             for place, decision in zip(rest, found, strict=True):
