@@ -2,13 +2,20 @@
 
     .venv/bin/python benchmarks/idempotency_cost.py     # --leads 10000 --rounds 5 --calls 200
         [--postgres postgresql://USER@HOST:PORT/DB] [--min-ratio 0.8] [--max-added-ms 1.0]
+        [--no-fsync] [--sqlite-dir /dev/shm]
 
 Three dialers, one per kind (no store, a PostgreSQL store, an SQLite file), opened once and
 warmed up by a round that is not counted, as a service would hold them. The clients run in
 this process; the fake dialer runs in its own process, over loopback (two of them: one with
 ``--latency`` for the writers, one without latency for the single calls). Without
 --postgres, a PostgreSQL server is started for the run on 127.0.0.1 in a temporary directory
-(with fsync on, as a production server has it), and stopped at the end.
+(with fsync on, as a production server has it; ``--no-fsync``: off), and stopped at the end.
+The SQLite file is in a temporary directory (``--sqlite-dir``: in that one; on a tmpfs such as
+/dev/shm a flush costs nothing, which leaves what the software adds). Each round also times
+the disk: one 4 KiB write and ``fsync`` in the temporary directory, where the server started
+here and (by default) the SQLite file are (median of 20): what a durable commit waits for at
+least (PostgreSQL's: one WAL flush; SQLite's rollback journal: two, the journal's and the
+file's).
 
 1. ``BulkWriter``: ``--leads`` leads, each added by its own task through one writer
    (``chunk_size`` ``--chunk``, default concurrency), keyed (a new key per lead and round) and
@@ -226,6 +233,22 @@ def started_here(args: argparse.Namespace) -> str:
     return f" (started here, fsync {'on' if args.fsync else 'off'})"
 
 
+def fsync_ms(folder: Path, times: int = 20) -> float:
+    """The median milliseconds of a 4 KiB write and its fsync in *folder*: what the disk adds
+    to each flush of a durable commit."""
+    path = folder / f"idempotency-cost-fsync-{os.getpid()}"
+    spent = []
+    with path.open("wb") as probe:
+        for _ in range(times):
+            started = time.perf_counter()
+            probe.write(b"\0" * 4096)
+            probe.flush()
+            os.fsync(probe.fileno())
+            spent.append((time.perf_counter() - started) * 1000)
+    path.unlink()
+    return statistics.median(spent)
+
+
 def spread(values: list[float]) -> str:
     return f"{min(values):.2f}-{max(values):.2f}"
 
@@ -236,7 +259,7 @@ async def measure(args: argparse.Namespace) -> bool:
     run = os.getpid()
     load = [os.getloadavg()[0]]
     with (
-        tempfile.TemporaryDirectory() as folder,
+        tempfile.TemporaryDirectory(dir=args.sqlite_dir) as folder,
         postgres_database(args.postgres, args.fsync) as (database, pg_pid),
         spawn(latency=args.latency, account_code=ACCOUNT, campaign_code=CAMPAIGN) as bulk_fake,
         spawn(account_code=ACCOUNT, campaign_code=CAMPAIGN) as call_fake,
@@ -244,6 +267,7 @@ async def measure(args: argparse.Namespace) -> bool:
         sqlite_path = Path(folder) / "keys.sqlite"
         writer_runs: dict[str, list[WriterRun]] = {kind: [] for kind in KINDS}
         call_medians: dict[str, list[float]] = {kind: [] for kind in KINDS}
+        flushes: list[float] = []
         print(
             f"fake dialer: its own process over loopback ({args.latency * 1000:g} ms latency for "
             f"the writers, none for add_call); PostgreSQL on 127.0.0.1"
@@ -274,6 +298,7 @@ async def measure(args: argparse.Namespace) -> bool:
                 load.append(os.getloadavg()[0])
                 if not number:
                     continue
+                flushes.append(fsync_ms(Path(tempfile.gettempdir())))
                 for kind in KINDS:
                     call_medians[kind].append(statistics.median(times[kind]) * 1000)
                 rates = {kind: writer_runs[kind][-1].rate for kind in KINDS}
@@ -282,12 +307,12 @@ async def measure(args: argparse.Namespace) -> bool:
                     + ", ".join(f"{kind} {rates[kind]:,.0f}" for kind in KINDS)
                     + "; add_call median ms "
                     + ", ".join(f"{kind} {call_medians[kind][-1]:.2f}" for kind in KINDS)
-                    + f"; load {load[-1]:.1f}",
+                    + f"; fsync {flushes[-1]:.2f} ms; load {load[-1]:.1f}",
                     flush=True,
                 )
         pg_keys, pg_bytes, pg_compact = pg_sizing(database)
         sqlite_keys, sqlite_bytes = sqlite_sizing(sqlite_path)
-    return summary(args, writer_runs, call_medians, load, pg_pid is not None,
+    return summary(args, writer_runs, call_medians, load, flushes, pg_pid is not None,
                    (pg_keys, pg_bytes, pg_compact), (sqlite_keys, sqlite_bytes))  # fmt: skip
 
 
@@ -296,6 +321,7 @@ def summary(
     writer_runs: dict[str, list[WriterRun]],
     call_medians: dict[str, list[float]],
     load: list[float],
+    flushes: list[float],
     pg_measured: bool,
     pg_size: tuple[int, int, int],
     sqlite_size: tuple[int, int],
@@ -306,7 +332,10 @@ def summary(
     print(f"## idempotency_cost.py: {args.rounds} rounds, medians")
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, {python}; load average "
-        f"{min(load):.1f}-{max(load):.1f} during the run"
+        f"{min(load):.1f}-{max(load):.1f} during the run; a 4 KiB write and fsync in "
+        f"{tempfile.gettempdir()}: {statistics.median(flushes):.2f} ms ({spread(flushes)}); "
+        f"PostgreSQL{started_here(args) or ' (not started here)'}; SQLite in "
+        f"{args.sqlite_dir or tempfile.gettempdir()}"
     )
     print(
         f"BulkWriter: {args.leads:,} leads, a task each, one writer, chunk {args.chunk}, "
@@ -382,6 +411,9 @@ def main() -> int:
         dest="fsync",
         action="store_false",
         help="the server started here does not wait for the disk (fsync off): the store's own cost",
+    )
+    parser.add_argument(
+        "--sqlite-dir", help="where the SQLite store's file is (default: a temporary directory)"
     )
     parser.add_argument("--min-ratio", type=float, default=0.8)
     parser.add_argument("--max-added-ms", type=float, default=1.0)

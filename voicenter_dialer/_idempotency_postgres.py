@@ -2,21 +2,26 @@
 
 ``postgresql://USER@HOST:PORT/DB#NAME`` names a database and, as its fragment, a store:
 many stores share the table ``voicenter_dialer.idempotency_keys`` side by side, each under
-its name. A claim is one transaction that locks the rows of its keys (in key order, so that
-two claims of overlapping chunks never deadlock); the times of leases and expiries are the
-server's clock, which every machine shares. The connection, its bounds and its worker threads
-are the journal's (:mod:`._journal_postgres`).
+its name. Keys never seen (or forgotten) are claimed by one statement: one round trip and
+one commit. The others, if any (to replay, to wait for, to take over), are claimed by one
+transaction that locks their rows (in key order, so that two claims of overlapping chunks
+never deadlock). The times of leases and expiries are the server's clock, which every machine
+shares. The connection, its bounds and its worker threads are the journal's
+(:mod:`._journal_postgres`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import anyio
 import anyio.to_thread
+import attrs
 
+from ._exceptions import JournalError
 from ._idempotency_records import (
     Claim,
     Claimed,
@@ -61,6 +66,20 @@ CREATE INDEX IF NOT EXISTS idempotency_keys_expires
     ON voicenter_dialer.idempotency_keys (store, expires);
 """
 _NOW: Final = "SELECT extract(epoch FROM clock_timestamp())::float8"
+# New keys taken at once, atomic on its own (autocommit): what decide() gives a key without a
+# row, its token new_token(now) as floor() of the same float8 product, and the clock reading
+# it was taken at; keys already there are left alone (not returned) for the transaction.
+_CLAIM_NEW: Final = """
+WITH clock AS (SELECT extract(epoch FROM clock_timestamp())::float8 AS now)
+INSERT INTO voicenter_dialer.idempotency_keys AS k
+    (store, key, fingerprint, state, token, lease_until, expires)
+SELECT %(store)s, u.key, u.fingerprint, 'pending', floor(clock.now * 1000000)::bigint,
+    clock.now + %(lease)s, clock.now + %(ttl)s
+FROM unnest(%(keys)s::text[], %(prints)s::text[]) AS u(key, fingerprint) CROSS JOIN clock
+ORDER BY u.key
+ON CONFLICT DO NOTHING
+RETURNING k.key, k.token, (SELECT now FROM clock)
+"""
 _LOCK_ROWS: Final = """
 SELECT key, fingerprint, state, token, lease_until, expires, outcome
 FROM voicenter_dialer.idempotency_keys
@@ -77,14 +96,6 @@ ORDER BY u.key
 ON CONFLICT DO NOTHING
 RETURNING key
 """
-_TAKE: Final = """
-UPDATE voicenter_dialer.idempotency_keys AS k
-SET fingerprint = u.fingerprint, state = u.state, token = u.token,
-    lease_until = %(lease_until)s, expires = %(expires)s, outcome = NULL
-FROM unnest(%(keys)s::text[], %(prints)s::text[], %(states)s::text[], %(tokens)s::bigint[])
-    AS u(key, fingerprint, state, token)
-WHERE k.store = %(store)s AND k.key = u.key
-"""
 _CLEANUP: Final = """
 DELETE FROM voicenter_dialer.idempotency_keys WHERE ctid IN (
     SELECT ctid FROM voicenter_dialer.idempotency_keys
@@ -93,45 +104,115 @@ DELETE FROM voicenter_dialer.idempotency_keys WHERE ctid IN (
     LIMIT %(limit)s FOR UPDATE SKIP LOCKED
 )
 """
+
+
+@attrs.frozen
+class _Keyed:
+    """A statement on the rows of some keys, given as arrays (``%(keys)s``, ``%(tokens)s``,
+    ...) and joined as ``u``: for one key, by a row of their first items, a plan that looks
+    the key up even when prepared; for many, by ``unnest``, planned at each call for its own
+    arrays (a prepared, generic plan cannot know how many keys come and may scan every key
+    of the store: measured at 3 ms a statement with 8,000 keys stored, against 0.08 ms)."""
+
+    one: LiteralString
+    many: LiteralString
+
+    @classmethod
+    def of(cls, template: LiteralString, *columns: tuple[LiteralString, LiteralString]) -> _Keyed:
+        """*template* with ``{keys}`` for the join; *columns*: ``(name, SQL type)``, each
+        passed as the array ``%(<name>s)s``."""
+        names = ", ".join(name for name, _ in columns)
+        first = ", ".join(f"(%({name}s)s::{kind}[])[1]" for name, kind in columns)
+        arrays = ", ".join(f"%({name}s)s::{kind}[]" for name, kind in columns)
+        return cls(
+            template.format(keys=f"(VALUES ({first})) AS u({names})"),
+            template.format(keys=f"unnest({arrays}) AS u({names})"),
+        )
+
+    def run(
+        self, db: psycopg.Connection[tuple[Any, ...]], count: int, params: Mapping[str, object]
+    ) -> psycopg.Cursor[tuple[Any, ...]]:
+        """Execute it for *count* keys."""
+        if count == 1:
+            return db.execute(self.one, params)
+        return db.execute(self.many, params, prepare=False)
+
+
+_KEY: Final = ("key", "text")
+_TOKEN: Final = ("token", "bigint")
+_TAKE: Final = _Keyed.of(
+    """
+UPDATE voicenter_dialer.idempotency_keys AS k
+SET fingerprint = u.fingerprint, state = u.state, token = u.token,
+    lease_until = %(lease_until)s, expires = %(expires)s, outcome = NULL
+FROM {keys}
+WHERE k.store = %(store)s AND k.key = u.key
+""",
+    _KEY,
+    ("fingerprint", "text"),
+    ("state", "text"),
+    _TOKEN,
+)
 # Fenced writes: each matches a key only with the token of its claim; the rows not matched
 # were taken over. One statement each (atomic in autocommit mode).
-_RENEW: Final = """
+_RENEW: Final = _Keyed.of(
+    """
 UPDATE voicenter_dialer.idempotency_keys AS k
 SET lease_until = extract(epoch FROM clock_timestamp()) + %(lease)s
-FROM unnest(%(keys)s::text[], %(tokens)s::bigint[]) AS u(key, token)
+FROM {keys}
 WHERE k.store = %(store)s AND k.key = u.key AND k.token = u.token
     AND k.state IN ('pending', 'unknown')
 RETURNING 1
-"""
-_UNKNOWN: Final = """
+""",
+    _KEY,
+    _TOKEN,
+)
+_UNKNOWN: Final = _Keyed.of(
+    """
 UPDATE voicenter_dialer.idempotency_keys AS k SET state = 'unknown', lease_until = NULL
-FROM unnest(%(keys)s::text[], %(tokens)s::bigint[]) AS u(key, token)
+FROM {keys}
 WHERE k.store = %(store)s AND k.key = u.key AND k.token = u.token
     AND k.state IN ('pending', 'unknown')
 RETURNING 1
-"""
-_FORGET: Final = """
+""",
+    _KEY,
+    _TOKEN,
+)
+_FORGET: Final = _Keyed.of(
+    """
 DELETE FROM voicenter_dialer.idempotency_keys AS k
-USING unnest(%(keys)s::text[], %(tokens)s::bigint[]) AS u(key, token)
+USING {keys}
 WHERE k.store = %(store)s AND k.key = u.key AND k.token = u.token AND k.state = 'pending'
 RETURNING 1
-"""
-_LET_GO: Final = """
+""",
+    _KEY,
+    _TOKEN,
+)
+_LET_GO: Final = _Keyed.of(
+    """
 UPDATE voicenter_dialer.idempotency_keys AS k SET lease_until = NULL
-FROM unnest(%(keys)s::text[], %(tokens)s::bigint[]) AS u(key, token)
+FROM {keys}
 WHERE k.store = %(store)s AND k.key = u.key AND k.token = u.token AND k.state = 'unknown'
 RETURNING 1
-"""
-_SETTLE: Final = """
+""",
+    _KEY,
+    _TOKEN,
+)
+_SETTLE: Final = _Keyed.of(
+    """
 UPDATE voicenter_dialer.idempotency_keys AS k
 SET state = u.state, outcome = u.outcome, lease_until = NULL,
     expires = extract(epoch FROM clock_timestamp()) + %(ttl)s
-FROM unnest(%(keys)s::text[], %(tokens)s::bigint[], %(states)s::text[], %(outcomes)s::text[])
-    AS u(key, token, state, outcome)
+FROM {keys}
 WHERE k.store = %(store)s AND k.key = u.key AND k.token = u.token
     AND k.state IN ('pending', 'unknown')
 RETURNING 1
-"""
+""",
+    _KEY,
+    _TOKEN,
+    ("state", "text"),
+    ("outcome", "text"),
+)
 
 
 def _schema_key() -> int:
@@ -152,7 +233,11 @@ class PostgresKeys(Claims):
         self._ttl = ttl
         self._wait = wait
         self._lease = lease
-        self._limiter = anyio.CapacityLimiter(1)
+        # One operation at a time on the connection, taken in turn by the worker threads
+        # themselves: the next starts as soon as the last ends, rather than when a busy event
+        # loop gets round to handing the connection over (a keyed writer's loop, busy with
+        # thousands of adds, left the connection idle half the time).
+        self._turn = threading.Lock()
         self._cleaned = 0.0
 
     def __repr__(self) -> str:
@@ -179,12 +264,59 @@ class PostgresKeys(Claims):
         return cls(session, location, ttl, wait, lease)
 
     async def _run(self, work: Callable[[psycopg.Connection[tuple[Any, ...]]], T]) -> T:
-        return await in_thread(lambda: self._session.run(work), self._session, self._limiter)
+        gone = threading.Event()
+
+        def in_turn() -> T:
+            with self._turn:
+                if gone.is_set():  # its caller was cancelled while it waited: never run
+                    raise JournalError(f"{self.description}: cancelled before it ran")
+                return self._session.run(work)
+
+        try:
+            return await in_thread(in_turn, self._session)
+        except anyio.get_cancelled_exc_class():
+            gone.set()
+            raise
 
     async def _attempt(
         self, claims: Sequence[tuple[str, str]], lease: LeaseClock
     ) -> list[Decision]:
-        return await self._run(lambda db: self._decide(db, claims, lease))
+        return await self._run(lambda db: self._claim(db, claims, lease))
+
+    def _claim(
+        self,
+        db: psycopg.Connection[tuple[Any, ...]],
+        claims: Sequence[tuple[str, str]],
+        lease: LeaseClock,
+    ) -> list[Decision]:
+        """New keys by one statement; the others, if any, by one transaction."""
+        import psycopg
+
+        keys = [storable(key) for key, _ in claims]
+        params = {"store": self._store, "lease": self._lease, "ttl": self._ttl}
+        try:
+            taken = db.execute(
+                _CLAIM_NEW, {**params, "keys": keys, "prints": [p for _, p in claims]}
+            ).fetchall()
+        except psycopg.errors.DeadlockDetected:
+            # Rolled back, nothing taken: the keys are asked for again.
+            return [Decision(None, wait=True) for _ in claims]
+        new: dict[str, float] = {row[0]: row[2] for row in taken}
+        decisions = [
+            decide(key, print_, None, new[stored], lease) if stored in new else None
+            for (key, print_), stored in zip(claims, keys, strict=True)
+        ]
+        rest = [place for place, decision in enumerate(decisions) if decision is None]
+        # Should the transaction fail, the new keys stay claimed (committed) until their
+        # leases run out, and are then reconciled like any key whose holder went away.
+        if rest:
+            found = self._decide(db, [claims[place] for place in rest], lease)
+            for place, decision in zip(rest, found, strict=True):
+                decisions[place] = decision
+        elif taken and taken[0][2] - self._cleaned >= _CLEANUP_EVERY:
+            self._cleaned = taken[0][2]
+            db.execute(_CLEANUP, {**params, "now": self._cleaned, "limit": _CLEANUP_BATCH})
+        return [decision for decision in decisions if decision is not None]
 
     def _decide(
         self,
@@ -214,8 +346,10 @@ class PostgresKeys(Claims):
                     )
                     if decision.take is not None and stored not in rows
                 ]
-                columns = _columns([row[1:] for row in new], "keys", "prints", "tokens")
-                inserted = {r[0] for r in db.execute(_INSERT, {**times, **columns}).fetchall()}
+                inserted: set[str] = set()
+                if new:  # none, when the statement for new keys has just run: a round trip
+                    columns = _columns([row[1:] for row in new], "keys", "prints", "tokens")
+                    inserted = {r[0] for r in db.execute(_INSERT, {**times, **columns})}
                 for place, stored, *_ in new:
                     if stored not in inserted:  # claimed elsewhere a moment ago: ask again
                         decisions[place] = Decision(None, wait=True)
@@ -225,9 +359,8 @@ class PostgresKeys(Claims):
                     if decision.take is not None and stored in rows
                 ]
                 if taken:  # none, for keys never seen: a round trip saved
-                    db.execute(
-                        _TAKE, {**times, **_columns(taken, "keys", "prints", "states", "tokens")}
-                    )
+                    columns = _columns(taken, "keys", "fingerprints", "states", "tokens")
+                    _TAKE.run(db, len(taken), {**times, **columns})
                 if now - self._cleaned >= _CLEANUP_EVERY:
                     self._cleaned = now
                     db.execute(_CLEANUP, {**store, "now": now, "limit": _CLEANUP_BATCH})
@@ -236,12 +369,12 @@ class PostgresKeys(Claims):
             return [Decision(None, wait=True) for _ in claims]
         return decisions
 
-    async def _fenced(self, query: LiteralString, params: Mapping[str, object], count: int) -> None:
+    async def _fenced(self, write: _Keyed, params: Mapping[str, object], count: int) -> None:
         if not count:
             return
 
         def execute(db: psycopg.Connection[tuple[Any, ...]]) -> int:
-            return len(db.execute(query, {"store": self._store, **params}).fetchall())
+            return len(write.run(db, count, {"store": self._store, **params}).fetchall())
 
         matched = await self._run(execute)
         if matched != count:
@@ -258,7 +391,7 @@ class PostgresKeys(Claims):
             "ttl": self._ttl,
             **_held([claim for claim, _ in settled]),
             "states": [outcome.status for _, outcome in settled],
-            "outcomes": [storable(outcome.dumps()) for _, outcome in settled],
+            "outcomes": [outcome.dumps() for _, outcome in settled],
         }
         await self._fenced(_SETTLE, params, len(settled))
 

@@ -64,6 +64,7 @@ __all__ = [
     "fingerprint",
     "in_flight",
     "lease_lost",
+    "new_token",
 ]
 
 #: How long a key is remembered after its outcome (7 days).
@@ -98,7 +99,7 @@ class Outcome:
 
     @classmethod
     def accepted(cls, result: AddResult | None = None) -> Outcome:
-        return cls._of("accepted", result)
+        return _ACCEPTED if result is None else cls._of("accepted", result)
 
     @classmethod
     def rejected(cls, result: AddResult) -> Outcome:
@@ -140,13 +141,20 @@ class Outcome:
         return DialerError(self.reason, method="AddCall")
 
     def dumps(self) -> str:
-        """The outcome as stored (JSON)."""
+        """The outcome as stored: JSON, ASCII only (no NUL, no lone surrogate: storable as it
+        is)."""
+        if self is _ACCEPTED:  # nearly every key's outcome: encoded once
+            return _ACCEPTED_JSON
         return json.dumps(attrs.asdict(self), ensure_ascii=True, sort_keys=True)
 
     @classmethod
     def loads(cls, text: str) -> Outcome:
         fields = json.loads(text)
         return cls(**{key: fields[key] for key in attrs.fields_dict(cls) if key in fields})
+
+
+_ACCEPTED: Final = Outcome("accepted")
+_ACCEPTED_JSON: Final = json.dumps(attrs.asdict(_ACCEPTED), ensure_ascii=True, sort_keys=True)
 
 
 @attrs.frozen
@@ -244,15 +252,20 @@ class Decision:
 _SETTLED_STATES: Final = frozenset({"accepted", "rejected", "failed"})
 
 
+def new_token(now: float) -> int:
+    """A new key's fencing token at *now*: the time, in microseconds. A key forgotten and
+    claimed again must not give back a token a stalled holder of its earlier life may still
+    carry. (PostgreSQL's claim of new keys computes it in SQL: ``floor(now * 1000000)``.)"""
+    return int(now * 1_000_000)
+
+
 def decide(key: str, print_: str, row: KeyRow | None, now: float, lease: LeaseClock) -> Decision:
     """The rule: what a claim of *key* for a call of fingerprint *print_* gets, given the
     key's *row* (None: never seen) at *now*; a key taken is held under a clock of its own,
     forked from *lease* (begun before the store's transaction). One rule for every store."""
     held = row is not None and row.lease_until is not None and row.lease_until > now
     if row is None or (row.expires <= now and not held):
-        # A key forgotten and claimed again must not give back a token a stalled holder of
-        # its earlier life may still carry: a new key's token is the time, in microseconds.
-        token = int(now * 1_000_000) if row is None else row.token + 1
+        token = new_token(now) if row is None else row.token + 1
         return Decision(Claimed(key, print_, token, lease.fork()), take=("pending", token))
     if row.fingerprint != print_:
         return Decision(

@@ -35,6 +35,7 @@ from ._lease_clock import LeaseClock
 __all__ = ["SqliteKeys"]
 
 T = TypeVar("T")
+_Row = tuple[object, ...]
 
 _FORMAT: Final = "voicenter-dialer idempotency keys"
 _VERSION: Final = 1
@@ -177,28 +178,32 @@ class SqliteKeys(Claims):
             )
         return decisions
 
-    async def _fenced(
-        self, statement: str, rows: Callable[[float], list[tuple[object, ...]]]
-    ) -> None:
-        """*statement* for each of *rows(now)* (each ending with key and token), in one
-        transaction; JournalError when some matched no row: their keys were taken over."""
+    async def _fenced(self, *writes: tuple[str, int, Callable[[float], list[_Row]]]) -> None:
+        """Each ``(statement, count, rows)``: *statement* for each of the *count* *rows(now)*
+        (each ending with key and token), all in one transaction (none for no rows);
+        JournalError when some matched no row: their keys were taken over."""
 
         def write(now: float) -> int:
-            params = rows(now)
             missed = 0
-            for row in params:
-                missed += self._db.execute(statement, row).rowcount != 1
+            for statement, count, rows in writes:
+                if count:  # a key is the primary key: each row matches one at most
+                    missed += count - self._db.executemany(statement, rows(now)).rowcount
             return missed
 
+        if not any(count for _, count, _ in writes):
+            return
         missed = await self._run(lambda: self._transaction(write))
         if missed:
             raise lease_lost(self.description, missed)
 
     async def _renew(self, claims: Sequence[Claim]) -> None:
         await self._fenced(
-            "UPDATE keys SET lease_until = ? WHERE key = ? AND token = ? "
-            "AND state IN ('pending', 'unknown')",
-            lambda now: [(now + self._lease, storable(c.key), c.token) for c in claims],
+            (
+                "UPDATE keys SET lease_until = ? WHERE key = ? AND token = ? "
+                "AND state IN ('pending', 'unknown')",
+                len(claims),
+                lambda now: [(now + self._lease, storable(c.key), c.token) for c in claims],
+            )
         )
 
     async def settle(self, claim: Claim, outcome: Outcome) -> None:
@@ -206,30 +211,43 @@ class SqliteKeys(Claims):
 
     async def settle_many(self, settled: Sequence[tuple[Claim, Outcome]]) -> None:
         await self._fenced(
-            "UPDATE keys SET state = ?, outcome = ?, lease_until = NULL, expires = ? "
-            "WHERE key = ? AND token = ? AND state IN ('pending', 'unknown')",
-            lambda now: [
-                (o.status, storable(o.dumps()), now + self._ttl, storable(c.key), c.token)
-                for c, o in settled
-            ],
+            (
+                "UPDATE keys SET state = ?, outcome = ?, lease_until = NULL, expires = ? "
+                "WHERE key = ? AND token = ? AND state IN ('pending', 'unknown')",
+                len(settled),
+                lambda now: [
+                    (o.status, o.dumps(), now + self._ttl, storable(c.key), c.token)
+                    for c, o in settled
+                ],
+            )
         )
 
     async def unknown(self, claims: Sequence[Claim]) -> None:
         await self._fenced(
-            "UPDATE keys SET state = 'unknown', lease_until = NULL "
-            "WHERE key = ? AND token = ? AND state IN ('pending', 'unknown')",
-            lambda now: [(storable(c.key), c.token) for c in claims],
+            (
+                "UPDATE keys SET state = 'unknown', lease_until = NULL "
+                "WHERE key = ? AND token = ? AND state IN ('pending', 'unknown')",
+                len(claims),
+                lambda now: [(storable(c.key), c.token) for c in claims],
+            )
         )
 
     async def release(self, claims: Sequence[Claim]) -> None:
         # A claimed key is forgotten; an unknown one stays unknown, for the next to reconcile.
+        claimed = [(storable(c.key), c.token) for c in claims if isinstance(c, Claimed)]
+        unknown = [(storable(c.key), c.token) for c in claims if not isinstance(c, Claimed)]
         await self._fenced(
-            "DELETE FROM keys WHERE key = ? AND token = ? AND state = 'pending'",
-            lambda now: [(storable(c.key), c.token) for c in claims if isinstance(c, Claimed)],
-        )
-        await self._fenced(
-            "UPDATE keys SET lease_until = NULL WHERE key = ? AND token = ? AND state = 'unknown'",
-            lambda now: [(storable(c.key), c.token) for c in claims if not isinstance(c, Claimed)],
+            (
+                "DELETE FROM keys WHERE key = ? AND token = ? AND state = 'pending'",
+                len(claimed),
+                lambda now: list(claimed),
+            ),
+            (
+                "UPDATE keys SET lease_until = NULL WHERE key = ? AND token = ? "
+                "AND state = 'unknown'",
+                len(unknown),
+                lambda now: list(unknown),
+            ),
         )
 
     async def aclose(self) -> None:

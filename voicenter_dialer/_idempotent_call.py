@@ -32,7 +32,7 @@ from ._idempotency import (
 )
 from ._idempotency_records import Claim, ClaimResult
 from ._journal_records import campaign_digest
-from ._lease_clock import check_leases
+from ._lease_clock import check_leases, now
 from ._models import AddResult, FailedCall, RejectedCall
 
 __all__ = ["KeyFunction", "KeyStore", "KeyedChunks", "add_once", "replay"]
@@ -66,6 +66,8 @@ class KeyStore:
                 "an idempotency_key needs a store: AsyncDialer(idempotency_store=PATH or "
                 "'postgresql://...#NAME'); nothing was sent"
             )
+        if self._store is not None:  # opened: no lock to take (once per keyed call)
+            return self._store
         if self._opening is None:
             self._opening = anyio.Lock()
         async with self._opening:
@@ -236,7 +238,15 @@ class KeyedChunks:
             return await send()
         store = await self._keys.get()
         rejected, failed = len(chunk.rejected), len(chunk.failed)
-        await store.renew(claims)  # refused if a lease was lost: nothing is sent then
+        # Renewed if confirmed a third of a lease ago or more (waiting in a writer), refused
+        # if lost: nothing is sent then. The others (claimed just now, or renewed meanwhile)
+        # have two thirds of their lease left, and _renewing renews them a third of a lease
+        # into the send: a durable write (and, in a writer, a wait for the store) saved per
+        # chunk; check_leases still checks every one just before sending.
+        at = now()
+        stale = [c for c in claims if not c.lease.confirmed_within(self._keys.lease / 3, at)]
+        if stale:
+            await store.renew(stale)
         try:
             result = await _renewing(store, claims, self._keys.lease, send)
         except BaseException:  # cancelled, interrupted: it may have left

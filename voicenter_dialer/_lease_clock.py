@@ -57,6 +57,10 @@ class LeaseClock:
         if began > self._confirmed:
             self._confirmed = began
 
+    def confirmed_within(self, seconds: float, at: float) -> bool:
+        """Whether the last confirmation began less than *seconds* before *at* (:func:`now`)."""
+        return at - self._confirmed < seconds
+
     def check(self, at: float) -> None:
         """Raise the fencing JournalError when more than a lease period has passed since the
         last confirmation, at *at* (:func:`now`)."""
