@@ -135,7 +135,7 @@ class Chunk:
     #: objects are dropped once encoded: held while the chunk is in flight, they made the
     #: garbage collector a quarter of the client's CPU.
     offsets: Sequence[int] = attrs.Factory(list)
-    targets: list[str] = attrs.Factory(list)
+    targets: Sequence[str] = ()
     body: bytes = b""
     accepted: int = 0
     rejected: list[RejectedCall] = attrs.Factory(list)
@@ -170,7 +170,9 @@ class Chunk:
         except orjson.JSONEncodeError:
             raise ValidationError("a call holds text that is not valid Unicode") from None
         self.offsets = offsets
-        self.targets = list(map(_TARGET, wires))
+        # A tuple of str: the garbage collector untracks it at its first pass, where a list
+        # is traversed again at each collection while the chunk is in flight.
+        self.targets = tuple(map(_TARGET, wires))
         self.body = body
 
     def merge(self, answer: Answer) -> None:
@@ -189,7 +191,7 @@ class Chunk:
             # by C loops (map, ==, count, compress): a Python loop over the results was most of
             # the merge's cost. Anything else is settled result by result below.
             try:
-                echoed = list(map(_TARGET, results))
+                echoed = tuple(map(_TARGET, results))
                 codes = list(map(_ERROR_CODE, results))
             except (KeyError, TypeError):  # a result that is not an object, or lacks a key
                 pass

@@ -184,9 +184,17 @@ def plain_custom_data(values: list[Any]) -> bool:
         return False
     # Every key's type, not the distinct keys': an object equal to "a" is not "a".
     keys = list(chain.from_iterable(values))  # read once: a dict iterator per mapping
-    if not all_exactly(keys, str) or not all(keys):
-        return False  # a key that is not a str, or an empty one
-    items = _values(values, keys)
+    if not all_exactly(keys, str):
+        return False
+    layout = _layout(values, keys)
+    if not all(keys if layout is None else layout):
+        return False  # an empty key
+    if layout is None:
+        items = list(chain.from_iterable(map(dict.values, values)))
+    else:  # a column per key, read by C calls: a third of a values view and its iterator
+        items = []
+        for key in layout:
+            items += map(itemgetter(key), values)
     kinds = set(map(type, items))
     if kinds <= _PLAIN_VALUES:
         return True
@@ -200,22 +208,14 @@ def plain_custom_data(values: list[Any]) -> bool:
     return float not in kinds or all(math.isfinite(item) for item in items if type(item) is float)
 
 
-def _values(values: list[dict[str, Any]], keys: list[str]) -> list[Any]:
-    """Every value of the dicts *values*, whose keys, all str, are *keys* (in order).
-
-    When every dict has the first one's keys in its order (rows built by one piece of code),
-    a column per key is read by ``itemgetter``: a third of the cost of a values view and its
-    iterator per dict. The keys being the same str, each lookup finds the one entry of each.
-    """
+def _layout(values: list[dict[str, Any]], keys: list[str]) -> list[str] | None:
+    """The keys each of the dicts *values* has, in the same order (rows built by one piece of
+    code), when they all have the same; else None. *keys* are theirs, in order, all str."""
     layout = keys[: len(values[0])]
-    if layout and keys == layout * len(values):
-        # Each dict has at most len(layout) keys (a longer run of keys repeats one), and
-        # all of them together have len(values) times as many: each has exactly those.
-        items: list[Any] = []
-        for key in layout:
-            items += map(itemgetter(key), values)
-        return items
-    return list(chain.from_iterable(map(dict.values, values)))
+    # Each dict has at most len(layout) keys (a longer run of these keys repeats one), and
+    # all of them together have len(values) times as many: each has exactly those, in order.
+    # Being str, each is the one entry a lookup of its key in its dict finds.
+    return layout if layout and keys == layout * len(values) else None
 
 
 def _checked_custom_data(value: object) -> Mapping[str, CustomValue]:
