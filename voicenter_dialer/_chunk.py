@@ -21,6 +21,7 @@ from ._exceptions import DialerError, ResponseError, ValidationError
 from ._idempotency_records import Claim
 from ._models import AddResult, FailedCall, LeadOutcome, RejectedCall, lead_outcomes
 from ._outcome import unknown_outcome_note
+from ._validation import all_exactly
 
 __all__ = [
     "METHOD",
@@ -129,11 +130,12 @@ class Chunk:
 
     start: int
     calls: list[Any]
-    #: Input offsets (within the chunk) of the calls to send, their numbers as sent, and the
-    #: encoded request. The wire objects are dropped once encoded: held while the chunk is in
-    #: flight, they made the garbage collector a quarter of the client's CPU.
-    offsets: list[int] = attrs.Factory(list)
-    targets: list[str] = attrs.Factory(list)
+    #: Input offsets (within the chunk) of the calls to send (a range when all of them are:
+    #: no int object per call), their numbers as sent, and the encoded request. The wire
+    #: objects are dropped once encoded: held while the chunk is in flight, they made the
+    #: garbage collector a quarter of the client's CPU.
+    offsets: Sequence[int] = attrs.Factory(list)
+    targets: Sequence[str] = ()
     body: bytes = b""
     accepted: int = 0
     rejected: list[RejectedCall] = attrs.Factory(list)
@@ -157,7 +159,7 @@ class Chunk:
         """Each call's :class:`LeadOutcome` (see :meth:`ChunkOutcome.outcomes`)."""
         return self.outcome().outcomes(calls)
 
-    def load(self, offsets: list[int], wires: list[dict[str, Any]]) -> None:
+    def load(self, offsets: Sequence[int], wires: list[dict[str, Any]]) -> None:
         """Make the calls at *offsets* (as *wires*) the ones to send.
 
         :class:`ValidationError` when a wire holds text JSON cannot carry (a lone surrogate,
@@ -168,7 +170,9 @@ class Chunk:
         except orjson.JSONEncodeError:
             raise ValidationError("a call holds text that is not valid Unicode") from None
         self.offsets = offsets
-        self.targets = list(map(_TARGET, wires))
+        # A tuple of str: the garbage collector untracks it at its first pass, where a list
+        # is traversed again at each collection while the chunk is in flight.
+        self.targets = tuple(map(_TARGET, wires))
         self.body = body
 
     def merge(self, answer: Answer) -> None:
@@ -187,12 +191,12 @@ class Chunk:
             # by C loops (map, ==, count, compress): a Python loop over the results was most of
             # the merge's cost. Anything else is settled result by result below.
             try:
-                echoed = list(map(_TARGET, results))
+                echoed = tuple(map(_TARGET, results))
                 codes = list(map(_ERROR_CODE, results))
             except (KeyError, TypeError):  # a result that is not an object, or lacks a key
                 pass
             else:
-                if echoed == self.targets and set(map(type, codes)) == {int}:
+                if echoed == self.targets and all_exactly(codes, int):
                     accepted = codes.count(0)
                     self.accepted += accepted
                     if accepted < len(codes):  # the refused: those with a non-zero code

@@ -282,7 +282,7 @@ class ChunkRunner:
         split into several when its request would be larger than :attr:`max_chunk_bytes`."""
         chunk = Chunk(start, calls)
         try:  # the common case: every call valid
-            chunk.load(list(range(len(calls))), self.sender.encode_all(calls))
+            chunk.load(range(len(calls)), self.sender.encode_all(calls))
         except ValidationError:  # then call by call, to know which calls fail and why
             self._load_each(chunk)
         limit = self.max_chunk_bytes
