@@ -6,12 +6,13 @@ its name. Keys never seen (or forgotten) are claimed by one statement: one round
 one commit. The others, if any (to replay, to wait for, to take over), are claimed by one
 transaction that locks their rows (in key order, so that two claims of overlapping chunks
 never deadlock). The times of leases and expiries are the server's clock, which every machine
-shares. The connection, its bounds and its worker threads are the journal's
-(:mod:`._journal_postgres`).
+shares. The connection and its bounds are the journal's (:mod:`._journal_postgres`); its
+statements run in worker threads under a limit of the store's own.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -238,6 +239,12 @@ class PostgresKeys(Claims):
         # loop gets round to handing the connection over (a keyed writer's loop, busy with
         # thousands of adds, left the connection idle half the time).
         self._turn = threading.Lock()
+        # A limit of its own, not anyio's shared one (which the SQLite journal and, on trio,
+        # name lookups need too): two threads, one running, one waiting for its turn; the
+        # other callers wait here in line, first come first served.
+        self._threads = anyio.CapacityLimiter(2)
+        # Guards each operation's marks (started; its caller gone): held for an instant.
+        self._marks = threading.Lock()
         self._cleaned = 0.0
 
     def __repr__(self) -> str:
@@ -264,18 +271,29 @@ class PostgresKeys(Claims):
         return cls(session, location, ttl, wait, lease)
 
     async def _run(self, work: Callable[[psycopg.Connection[tuple[Any, ...]]], T]) -> T:
-        gone = threading.Event()
+        """*work* on the connection in its turn. Its caller cancelled: if its turn had not
+        come, it never runs (and the statement running, another caller's, is left alone);
+        if it had, its statement is cancelled unless it ends within a moment."""
+        marks = {"started": False, "gone": False}
 
         def in_turn() -> T:
             with self._turn:
-                if gone.is_set():  # its caller was cancelled while it waited: never run
-                    raise JournalError(f"{self.description}: cancelled before it ran")
+                with self._marks:
+                    if marks["gone"]:
+                        raise JournalError(f"{self.description}: cancelled before it ran")
+                    marks["started"] = True
                 return self._session.run(work)
 
         try:
-            return await in_thread(in_turn, self._session)
+            return await anyio.to_thread.run_sync(
+                in_turn, abandon_on_cancel=True, limiter=self._threads
+            )
         except anyio.get_cancelled_exc_class():
-            gone.set()
+            with self._marks:
+                marks["gone"] = True
+                started = marks["started"]
+            if started:
+                self._session.interrupt()
             raise
 
     async def _attempt(
@@ -301,29 +319,52 @@ class PostgresKeys(Claims):
         except psycopg.errors.DeadlockDetected:
             # Rolled back, nothing taken: the keys are asked for again.
             return [Decision(None, wait=True) for _ in claims]
-        new: dict[str, float] = {row[0]: row[2] for row in taken}
+        # Each new key holds the token stored, not one worked out again from the clock read
+        # back: that reading comes back rounded under a lower extra_float_digits.
+        new: dict[str, int] = {row[0]: row[1] for row in taken}
+        clock: float | None = taken[0][2] if taken else None
         decisions = [
-            decide(key, print_, None, new[stored], lease) if stored in new else None
+            _holding(decide(key, print_, None, clock or 0.0, lease), new[stored])
+            if stored in new
+            else None
             for (key, print_), stored in zip(claims, keys, strict=True)
         ]
         rest = [place for place, decision in enumerate(decisions) if decision is None]
-        # Should the transaction fail, the new keys stay claimed (committed) until their
-        # leases run out, and are then reconciled like any key whose holder went away.
         if rest:
-            found = self._decide(db, [claims[place] for place in rest], lease)
+            try:
+                found, clock = self._decide(db, [claims[place] for place in rest], lease)
+            except BaseException:
+                # The new keys let go, rather than left claimed by nobody until their leases
+                # run out (the caller's retry would wait for them, then find them in flight).
+                self._forget(db, new)
+                raise
             for place, decision in zip(rest, found, strict=True):
                 decisions[place] = decision
-        elif taken and taken[0][2] - self._cleaned >= _CLEANUP_EVERY:
-            self._cleaned = taken[0][2]
-            db.execute(_CLEANUP, {**params, "now": self._cleaned, "limit": _CLEANUP_BATCH})
+        if clock is not None and clock - self._cleaned >= _CLEANUP_EVERY:
+            self._cleaned = clock
+            # After the claim, which stands whatever becomes of this: the next one due retries.
+            with contextlib.suppress(psycopg.Error):
+                db.execute(_CLEANUP, {**params, "now": clock, "limit": _CLEANUP_BATCH})
         return [decision for decision in decisions if decision is not None]
+
+    def _forget(self, db: psycopg.Connection[tuple[Any, ...]], new: Mapping[str, int]) -> None:
+        """Forget the keys just claimed (*new*: key to token), if still theirs; should this
+        fail too, they stay claimed until their leases run out."""
+        import psycopg
+
+        if new:
+            params = {"store": self._store, "keys": list(new), "tokens": list(new.values())}
+            with contextlib.suppress(psycopg.Error):
+                _FORGET.run(db, len(new), params).fetchall()
 
     def _decide(
         self,
         db: psycopg.Connection[tuple[Any, ...]],
         claims: Sequence[tuple[str, str]],
         lease: LeaseClock,
-    ) -> list[Decision]:
+    ) -> tuple[list[Decision], float | None]:
+        """The decisions for *claims*, and the server's clock they were made at (None: not
+        made, asked again)."""
         import psycopg
 
         keys = [storable(key) for key, _ in claims]
@@ -361,13 +402,10 @@ class PostgresKeys(Claims):
                 if taken:  # none, for keys never seen: a round trip saved
                     columns = _columns(taken, "keys", "fingerprints", "states", "tokens")
                     _TAKE.run(db, len(taken), {**times, **columns})
-                if now - self._cleaned >= _CLEANUP_EVERY:
-                    self._cleaned = now
-                    db.execute(_CLEANUP, {**store, "now": now, "limit": _CLEANUP_BATCH})
         except psycopg.errors.DeadlockDetected:
             # Rolled back, nothing taken: the keys are asked for again.
-            return [Decision(None, wait=True) for _ in claims]
-        return decisions
+            return [Decision(None, wait=True) for _ in claims], None
+        return decisions, now
 
     async def _fenced(self, write: _Keyed, params: Mapping[str, object], count: int) -> None:
         if not count:
@@ -407,6 +445,13 @@ class PostgresKeys(Claims):
 
     async def aclose(self) -> None:
         await anyio.to_thread.run_sync(self._session.close)
+
+
+def _holding(decision: Decision, token: int) -> Decision:
+    """*decision*, a new key's claim, holding *token*: the one the server stored."""
+    claimed = decision.result
+    assert isinstance(claimed, Claimed)  # a key without a row is always claimed
+    return Decision(attrs.evolve(claimed, token=token), take=("pending", token))
 
 
 def _held(claims: Sequence[Claim]) -> dict[str, list[Any]]:

@@ -241,8 +241,8 @@ class KeyedChunks:
         # Renewed if confirmed a third of a lease ago or more (waiting in a writer), refused
         # if lost: nothing is sent then. The others (claimed just now, or renewed meanwhile)
         # have two thirds of their lease left, and _renewing renews them a third of a lease
-        # into the send: a durable write (and, in a writer, a wait for the store) saved per
-        # chunk; check_leases still checks every one just before sending.
+        # after the oldest confirmation: a durable write (and, in a writer, a wait for the
+        # store) saved per chunk; check_leases still checks every one just before sending.
         at = now()
         stale = [c for c in claims if not c.lease.confirmed_within(self._keys.lease / 3, at)]
         if stale:
@@ -360,18 +360,23 @@ async def _renewing(
     lease: float,
     send: Callable[[], Awaitable[_T]],
 ) -> _T:
-    """*send()*, the claims' leases renewed meanwhile (a third of a lease apart)."""
+    """*send()*, the claims' leases renewed meanwhile: first a third of a lease after the
+    oldest confirmation (not after the send begins: a claim sent unrenewed may be nearly that
+    old already), then a third of a lease after each renewal."""
     failure: BaseException | None = None
     result: _T
+    at = now()
+    first = max(0.0, lease / 3 - max(claim.lease.age(at) for claim in claims))
     async with anyio.create_task_group() as tasks:
 
         async def renew() -> None:
+            await anyio.sleep(first)
             while True:
-                await anyio.sleep(lease / 3)
                 try:
                     await store.renew(claims)
                 except JournalError:
                     return  # taken over: the settling says so
+                await anyio.sleep(lease / 3)
 
         tasks.start_soon(renew)
         try:

@@ -59,7 +59,11 @@ class LeaseClock:
 
     def confirmed_within(self, seconds: float, at: float) -> bool:
         """Whether the last confirmation began less than *seconds* before *at* (:func:`now`)."""
-        return at - self._confirmed < seconds
+        return self.age(at) < seconds
+
+    def age(self, at: float) -> float:
+        """How long before *at* (:func:`now`) the last confirmation began."""
+        return at - self._confirmed
 
     def check(self, at: float) -> None:
         """Raise the fencing JournalError when more than a lease period has passed since the
