@@ -22,7 +22,6 @@ import anyio
 import anyio.to_thread
 import attrs
 
-from ._exceptions import JournalError
 from ._idempotency_records import (
     Claim,
     Claimed,
@@ -243,8 +242,6 @@ class PostgresKeys(Claims):
         # name lookups need too): two threads, one running, one waiting for its turn; the
         # other callers wait here in line, first come first served.
         self._threads = anyio.CapacityLimiter(2)
-        # Guards each operation's marks (started; its caller gone): held for an instant.
-        self._marks = threading.Lock()
         self._cleaned = 0.0
 
     def __repr__(self) -> str:
@@ -271,30 +268,10 @@ class PostgresKeys(Claims):
         return cls(session, location, ttl, wait, lease)
 
     async def _run(self, work: Callable[[psycopg.Connection[tuple[Any, ...]]], T]) -> T:
-        """*work* on the connection in its turn. Its caller cancelled: if its turn had not
-        come, it never runs (and the statement running, another caller's, is left alone);
-        if it had, its statement is cancelled unless it ends within a moment."""
-        marks = {"started": False, "gone": False}
-
-        def in_turn() -> T:
-            with self._turn:
-                with self._marks:
-                    if marks["gone"]:
-                        raise JournalError(f"{self.description}: cancelled before it ran")
-                    marks["started"] = True
-                return self._session.run(work)
-
-        try:
-            return await anyio.to_thread.run_sync(
-                in_turn, abandon_on_cancel=True, limiter=self._threads
-            )
-        except anyio.get_cancelled_exc_class():
-            with self._marks:
-                marks["gone"] = True
-                started = marks["started"]
-            if started:
-                self._session.interrupt()
-            raise
+        """*work* on the connection in its turn (see :func:`in_thread`)."""
+        return await in_thread(
+            lambda: self._session.run(work), self._session, self._threads, self._turn
+        )
 
     async def _attempt(
         self, claims: Sequence[tuple[str, str]], lease: LeaseClock

@@ -22,6 +22,7 @@ takes none.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import ipaddress
 import re
@@ -590,17 +591,48 @@ class Session:
 
 
 async def in_thread(
-    work: Callable[[], T], session: Session, limiter: anyio.CapacityLimiter | None = None
+    work: Callable[[], T],
+    session: Session,
+    limiter: anyio.CapacityLimiter | None = None,
+    turn: threading.Lock | None = None,
 ) -> T:
-    """*work* in a worker thread; on cancellation, the thread is left to end by itself (the
-    statement running cancelled if it does not end soon), so that the caller returns at once.
-    What the journal records stays on the safe side: a chunk recorded as sent, or not, before
-    it left."""
+    """*work* in a worker thread (*limiter*'s), once the thread holds *turn* if given.
+
+    On cancellation the caller returns at once. Work that had not begun never runs; work
+    that had is left to end by itself, its statement cancelled if it does not end soon. A
+    caller cancelled while it waited leaves alone the statement running, another caller's.
+    What the journal records stays on the safe side: a chunk recorded as sent, or not,
+    before it left.
+    """
+    marks = _Marks()
+
+    def run() -> T:
+        with turn or contextlib.nullcontext():
+            with marks.lock:
+                if marks.gone:
+                    raise JournalError("cancelled before it ran")
+                marks.started = True
+            return work()
+
     try:
-        return await anyio.to_thread.run_sync(work, abandon_on_cancel=True, limiter=limiter)
+        return await anyio.to_thread.run_sync(run, abandon_on_cancel=True, limiter=limiter)
     except anyio.get_cancelled_exc_class():
-        session.interrupt()
+        with marks.lock:
+            marks.gone = True
+            started = marks.started
+        if started:
+            session.interrupt()
         raise
+
+
+@attrs.define
+class _Marks:
+    """One call of :func:`in_thread`: whether its work began, and whether its caller left
+    (set under the lock, so that exactly one of them comes first)."""
+
+    lock: threading.Lock = attrs.Factory(threading.Lock)
+    started: bool = False
+    gone: bool = False
 
 
 class PostgresJournal:
