@@ -236,7 +236,28 @@ def _checked_custom_data(value: object) -> Mapping[str, CustomValue]:
             )
         if isinstance(item, int) and not _INT_MIN <= item <= _INT_MAX:
             raise ValidationError(f"custom_data[{key!r}] is out of the 64-bit integer range")
-    return dict(value)  # a plain dict for the encoder, whatever mapping came in
+    # A plain dict of plain values for the encoder, whatever came in: orjson refuses a float
+    # subclass, or a str subclass as a key, which would fail the whole request.
+    plain: dict[str, CustomValue] = {}
+    for key, item in value.items():
+        name = str.__str__(key)
+        if name in plain:  # two keys, one of them a str subclass, of the same text
+            raise ValidationError(f"custom_data has the key {name!r} twice")
+        plain[name] = _plain(item)
+    return plain
+
+
+def _plain(value: CustomValue) -> CustomValue:
+    """*value* of its plain type: a str, int or float subclass's instance (an enum member,
+    say) as the plain value it holds, read without its own methods."""
+    kind = type(value)
+    if kind is str or kind is int or kind is float or kind is bool:  # bool has no subclass
+        return value
+    if isinstance(value, str):
+        return str.__str__(value)
+    if isinstance(value, int):
+        return int.__int__(value)
+    return float.__float__(value)
 
 
 def member(value: object) -> str:
