@@ -522,6 +522,11 @@ class Session:
         self._users = 0
         self._statements = 0
         self._closing = False
+        # One statement at a time on the connection, and which caller's it is: a cancel
+        # request is for one caller's statement, never for the one that follows it.
+        self._connection = threading.Lock()
+        self._executing: _Marks | None = None
+        self._cancelling = False
 
     def connect(self) -> None:
         db = connect(self._location)
@@ -539,10 +544,25 @@ class Session:
                 raise JournalError(f"{self._location.description}: the journal was closed")
             self._users += 1
             self._statements += 1
+        marks: _Marks | None = getattr(_caller, "marks", None)
         try:
-            with self._location.errors():
-                return work(db)
+            with self._connection:
+                with self._state:
+                    # A cancel request on its way is for the statement before this one.
+                    self._state.wait_for(lambda: not self._cancelling)
+                    if marks is not None and marks.gone:
+                        raise JournalError("cancelled before it ran")
+                    self._executing = marks
+                try:
+                    with self._location.errors():
+                        return work(db)
+                finally:
+                    with self._state:
+                        self._executing = None
         finally:
+            if marks is not None:
+                with self._state:
+                    marks.ended = True
             self._release(statement=True)
 
     def _release(self, *, statement: bool = False) -> None:
@@ -557,28 +577,33 @@ class Session:
         if db is not None:
             db.close()  # ending the session releases the upload's lock
 
-    def interrupt(self) -> None:
-        """Ask the server to cancel the statement running unless it ends within a moment,
-        from a thread of its own: that request may hang as long as the server does."""
-        threading.Thread(target=self._cancel, daemon=True).start()
+    def interrupt(self, marks: _Marks) -> None:
+        """Ask the server to cancel the statement of the caller *marks* is of, unless it
+        ends within a moment, from a thread of its own: that request may hang as long as the
+        server does. Another caller's statement is never cancelled."""
+        threading.Thread(target=self._cancel, args=(marks,), daemon=True).start()
 
-    def _cancel(self) -> None:
+    def _cancel(self, marks: _Marks) -> None:
         import psycopg
 
         with self._state:
             # A statement that a healthy server ends at once commits (or not) by itself: what
             # the journal says is then settled, as if the caller had waited.
-            if self._state.wait_for(lambda: not self._statements, timeout=_SETTLE_WAIT):
+            if self._state.wait_for(lambda: marks.ended, timeout=_SETTLE_WAIT):
                 return
             db = self._db
-            if db is None:
-                return
+            if self._executing is not marks or db is None:
+                return  # still waiting for the connection: it will not run (marks.gone)
             self._users += 1
+            self._cancelling = True
         try:
             db.cancel_safe(timeout=_CANCEL_WAIT)
         except psycopg.Error:
             pass  # the statement ends all the same, at its timeout
         finally:
+            with self._state:
+                self._cancelling = False
+                self._state.notify_all()
             self._release()
 
     def close(self) -> None:
@@ -612,7 +637,11 @@ async def in_thread(
                 if marks.gone:
                     raise JournalError("cancelled before it ran")
                 marks.started = True
-            return work()
+            _caller.marks = marks  # for Session.run, in this thread
+            try:
+                return work()
+            finally:
+                _caller.marks = None
 
     try:
         return await anyio.to_thread.run_sync(run, abandon_on_cancel=True, limiter=limiter)
@@ -621,18 +650,24 @@ async def in_thread(
             marks.gone = True
             started = marks.started
         if started:
-            session.interrupt()
+            session.interrupt(marks)
         raise
+
+
+#: The :func:`in_thread` call a worker thread is running the work of.
+_caller = threading.local()
 
 
 @attrs.define
 class _Marks:
     """One call of :func:`in_thread`: whether its work began, and whether its caller left
-    (set under the lock, so that exactly one of them comes first)."""
+    (set under the lock, so that exactly one of them comes first); whether its statement
+    has ended (set under its session's state)."""
 
     lock: threading.Lock = attrs.Factory(threading.Lock)
     started: bool = False
     gone: bool = False
+    ended: bool = False
 
 
 class PostgresJournal:
