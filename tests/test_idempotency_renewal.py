@@ -13,6 +13,7 @@ import trio
 import trio.testing
 
 from voicenter_dialer import _idempotent_call, _lease_clock
+from voicenter_dialer._exceptions import JournalError
 from voicenter_dialer._idempotency import Claimed, IdempotencyStore, Outcome
 from voicenter_dialer._idempotency_records import Claim, lease_lost
 from voicenter_dialer._idempotent_call import KeyStore, add_once
@@ -81,3 +82,52 @@ def test_a_key_sent_unrenewed_is_renewed_a_third_of_a_lease_after_its_claim(
     renewals = int((claiming + SENDING) // (LEASE / 3))
     assert store.renewed_after == [pytest.approx(LEASE / 3)] * renewals
     assert store.settled == [Outcome.accepted()]
+
+
+class Flaky(Store):
+    """Fails its first renewal as a store does when its connection drops for a moment."""
+
+    async def renew(self, claims: Sequence[Claim]) -> None:
+        if not self.renewed_after:
+            self.renewed_after.append(-1.0)  # the failed one
+            raise JournalError(f"{self.description}: the connection was lost")
+        await super().renew(claims)
+
+
+class TakenOver(Store):
+    """Answers every renewal: the keys were taken over."""
+
+    async def renew(self, claims: Sequence[Claim]) -> None:
+        self.renewed_after.append(-1.0)
+        raise lease_lost(self.description)
+
+
+@pytest.mark.parametrize(
+    ("kind", "renewals"),
+    [
+        # The failed renewal is tried again a third of a lease later; the lease, two thirds
+        # of it run by then, is renewed in time.
+        (Flaky, [-1.0, pytest.approx(LEASE * 2 / 3)]),
+        (TakenOver, [-1.0]),  # taken over: no renewal more (the settling says so)
+    ],
+    ids=["a-failure-passes", "taken-over"],
+)
+def test_a_failed_renewal_is_tried_again_unless_the_keys_were_taken_over(
+    monkeypatch: pytest.MonkeyPatch, kind: type[Store], renewals: list[float]
+) -> None:
+    store = kind(0.0)
+    monkeypatch.setattr(_lease_clock, "now", trio.current_time)
+    monkeypatch.setattr(_idempotent_call, "now", trio.current_time)
+
+    async def send() -> None:
+        await anyio.sleep(SENDING)
+
+    async def no_targets() -> Collection[str]:
+        return ()
+
+    async def main() -> None:
+        wire: dict[str, Any] = {"Target": "972501234567"}
+        await add_once(Keys(store), "order-1", CAMPAIGN, wire, send, no_targets)
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    assert store.renewed_after == renewals

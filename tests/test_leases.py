@@ -11,6 +11,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -355,3 +356,32 @@ async def test_a_key_s_lease_clock_is_its_own_even_when_claimed_with_others(
             check_leases(second.lease)
     finally:
         await store.aclose()
+
+
+@pytest.mark.parametrize(
+    ("lost", "renewals"),
+    [(_journal_records.taken_over("a journal"), 1), (JournalError("connection lost"), 3)],
+    ids=["taken-over", "a-failure-passes"],
+)
+def test_a_journal_s_renewals_stop_when_taken_over_and_go_on_after_a_failure(
+    monkeypatch: pytest.MonkeyPatch, lost: JournalError, renewals: int
+) -> None:
+    monkeypatch.setattr(_journal_records, "RENEW_EVERY", 0.01)
+    stop = threading.Event()
+    calls: list[int] = []
+    clock = _lease_clock.LeaseClock(30.0, lambda: _journal_records.taken_over("a journal"))
+
+    def renew() -> bool:
+        calls.append(1)
+        if len(calls) == 1:
+            raise lost
+        if len(calls) == 3:
+            stop.set()
+        return True
+
+    thread = threading.Thread(target=_journal_records.renewing, args=(renew, clock, stop))
+    thread.start()
+    thread.join(10)
+    stop.set()
+    assert not thread.is_alive()
+    assert len(calls) == renewals

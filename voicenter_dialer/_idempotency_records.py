@@ -39,7 +39,7 @@ import attrs
 import orjson
 
 from ._exceptions import DialerError, IdempotencyConflict, JournalError, ValidationError
-from ._journal_records import DEFAULT_LEASE_SECONDS
+from ._journal_records import DEFAULT_LEASE_SECONDS, LeaseLost
 from ._lease_clock import LeaseClock
 from ._models import AddResult
 
@@ -289,9 +289,9 @@ def in_flight(key: str, wait: float) -> IdempotencyConflict:
     )
 
 
-def lease_lost(where: str, count: int = 1) -> JournalError:
+def lease_lost(where: str, count: int = 1) -> LeaseLost:
     what = "an idempotency key's lease was" if count == 1 else f"{count} keys' leases were"
-    return JournalError(
+    return LeaseLost(
         f"{where}: {what} taken over by another process (this one was stopped or too slow); "
         "it sends nothing more for them"
     )

@@ -31,7 +31,7 @@ from ._idempotency import (
     open_idempotency_store,
 )
 from ._idempotency_records import Claim, ClaimResult
-from ._journal_records import campaign_digest
+from ._journal_records import LeaseLost, campaign_digest
 from ._lease_clock import check_leases, now
 from ._models import AddResult, FailedCall, RejectedCall
 
@@ -374,8 +374,10 @@ async def _renewing(
             while True:
                 try:
                     await store.renew(claims)
-                except JournalError:
+                except LeaseLost:
                     return  # taken over: the settling says so
+                except JournalError:
+                    pass  # the store failed this once: the next renewal tries again
                 await anyio.sleep(lease / 3)
 
         tasks.start_soon(renew)

@@ -43,6 +43,7 @@ __all__ = [
     "JournalStore",
     "JournalSummary",
     "LeadRecord",
+    "LeaseLost",
     "LeaseWait",
     "MissingJournal",
     "another_campaign",
@@ -218,7 +219,9 @@ class LeaseWait:
 
 def renewing(renew: Callable[[], bool], clock: LeaseClock, stop: threading.Event) -> None:
     """Renew a lease every :data:`RENEW_EVERY` seconds until *stop*, or until *renew()* says
-    it was lost (False) or fails (JournalError: the writes say why). Run in a thread of its
+    it was lost (False, or :class:`LeaseLost`: the writes say so). A renewal that fails
+    otherwise (the connection, a cancelled statement) is tried again at the next; the lease's
+    clock, not confirmed meanwhile, stops the sending if it runs out. Run in a thread of its
     own: it renews under asyncio and trio alike, and stops with its process (SIGSTOP), which
     is when the lease must run out."""
     while not stop.wait(RENEW_EVERY):
@@ -226,8 +229,10 @@ def renewing(renew: Callable[[], bool], clock: LeaseClock, stop: threading.Event
         try:
             if not renew():
                 return
-        except JournalError:
+        except LeaseLost:
             return
+        except JournalError:
+            continue
         clock.confirm(began)
 
 
@@ -259,8 +264,13 @@ def in_use(where: str) -> InUse:
     return InUse(f"{where} is in use by a running upload")
 
 
-def taken_over(where: str) -> JournalError:
-    return JournalError(
+class LeaseLost(JournalError):
+    """A lease (an upload's, or idempotency keys') was taken over: its holder stops. Any
+    other JournalError of a renewal may pass; the next renewal tries again."""
+
+
+def taken_over(where: str) -> LeaseLost:
+    return LeaseLost(
         f"{where}: another upload took this upload over (its lease ran out while this one was "
         "stopped or stalled); this one sends nothing more"
     )
