@@ -59,13 +59,11 @@ class Keys(KeyStore):
         return cast(IdempotencyStore, self.store)
 
 
-@pytest.mark.parametrize("claiming", [0.0, LEASE / 3 * 0.9])
-def test_a_key_sent_unrenewed_is_renewed_a_third_of_a_lease_after_its_claim(
-    monkeypatch: pytest.MonkeyPatch, claiming: float
-) -> None:
+def add_slowly(monkeypatch: pytest.MonkeyPatch, store: Store) -> None:
+    """One keyed call through *store*, its answer coming after SENDING seconds of trio's
+    virtual time (which the leases' clock reads too)."""
     monkeypatch.setattr(_lease_clock, "now", trio.current_time)
     monkeypatch.setattr(_idempotent_call, "now", trio.current_time)
-    store = Store(claiming)
 
     async def send() -> None:
         await anyio.sleep(SENDING)  # a slow answer
@@ -78,6 +76,14 @@ def test_a_key_sent_unrenewed_is_renewed_a_third_of_a_lease_after_its_claim(
         await add_once(Keys(store), "order-1", CAMPAIGN, wire, send, no_targets)
 
     trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+
+
+@pytest.mark.parametrize("claiming", [0.0, LEASE / 3 * 0.9])
+def test_a_key_sent_unrenewed_is_renewed_a_third_of_a_lease_after_its_claim(
+    monkeypatch: pytest.MonkeyPatch, claiming: float
+) -> None:
+    store = Store(claiming)
+    add_slowly(monkeypatch, store)
     # One a third of a lease after the claim, then after each renewal, until the answer.
     renewals = int((claiming + SENDING) // (LEASE / 3))
     assert store.renewed_after == [pytest.approx(LEASE / 3)] * renewals
@@ -116,18 +122,5 @@ def test_a_failed_renewal_is_tried_again_unless_the_keys_were_taken_over(
     monkeypatch: pytest.MonkeyPatch, kind: type[Store], renewals: list[float]
 ) -> None:
     store = kind(0.0)
-    monkeypatch.setattr(_lease_clock, "now", trio.current_time)
-    monkeypatch.setattr(_idempotent_call, "now", trio.current_time)
-
-    async def send() -> None:
-        await anyio.sleep(SENDING)
-
-    async def no_targets() -> Collection[str]:
-        return ()
-
-    async def main() -> None:
-        wire: dict[str, Any] = {"Target": "972501234567"}
-        await add_once(Keys(store), "order-1", CAMPAIGN, wire, send, no_targets)
-
-    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    add_slowly(monkeypatch, store)
     assert store.renewed_after == renewals
