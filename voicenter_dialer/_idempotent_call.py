@@ -244,7 +244,7 @@ class KeyedChunks:
         # after the oldest confirmation: a durable write (and, in a writer, a wait for the
         # store) saved per chunk; check_leases still checks every one just before sending.
         at = now()
-        stale = [c for c in claims if not c.lease.confirmed_within(self._keys.lease / 3, at)]
+        stale = [c for c in claims if c.lease.age(at) >= self._keys.lease / 3]
         if stale:
             await store.renew(stale)
         try:

@@ -57,10 +57,6 @@ class LeaseClock:
         if began > self._confirmed:
             self._confirmed = began
 
-    def confirmed_within(self, seconds: float, at: float) -> bool:
-        """Whether the last confirmation began less than *seconds* before *at* (:func:`now`)."""
-        return self.age(at) < seconds
-
     def age(self, at: float) -> float:
         """How long before *at* (:func:`now`) the last confirmation began."""
         return at - self._confirmed
@@ -68,7 +64,7 @@ class LeaseClock:
     def check(self, at: float) -> None:
         """Raise the fencing JournalError when more than a lease period has passed since the
         last confirmation, at *at* (:func:`now`)."""
-        if at - self._confirmed > self._lease:
+        if self.age(at) > self._lease:
             raise self._lost()
 
 
