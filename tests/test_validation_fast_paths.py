@@ -1,4 +1,4 @@
-"""The fast paths of phone(), custom_data() and calls_to_wire() agree with the full checks they
+"""The fast paths of phone(), custom_data() and BulkEncoder agree with the full checks they
 shortcut."""
 
 from __future__ import annotations
@@ -7,13 +7,12 @@ import re
 from types import MappingProxyType
 from typing import Any
 
-import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from voicenter_dialer import Call, ValidationError
-from voicenter_dialer._converter import call_to_wire, calls_to_wire
+from voicenter_dialer._converter import BulkEncoder, call_to_wire, wires_body
 from voicenter_dialer._validation import (
     _checked_custom_data,
     bare_phones,
@@ -139,7 +138,7 @@ CODES = st.one_of(st.none(), st.just("ACCOUNT-CODE-0123456789"))
 
 @given(st.lists(st.one_of(CALLS, MAPPINGS, ROWS), max_size=6), CODES)
 def test_a_chunk_is_encoded_as_call_by_call(calls: list[Any], code: str | None) -> None:
-    """calls_to_wire's column checks accept exactly what call_to_wire accepts, unchanged."""
+    """BulkEncoder's column checks accept exactly what call_to_wire accepts, unchanged."""
     _encoded_as_call_by_call(calls, code)
 
 
@@ -150,16 +149,17 @@ def test_a_chunk_of_rows_is_encoded_as_call_by_call(calls: list[Any], code: str 
     _encoded_as_call_by_call(calls, code)
 
 
-def _encoded_as_call_by_call(calls: list[Any], code: str | None) -> None:
+def _encoded_as_call_by_call(
+    calls: list[Any], code: str | None, encoder: BulkEncoder | None = None
+) -> None:
+    encoder = encoder or BulkEncoder(CAMPAIGN, code)
     try:
-        expected = [call_to_wire(CAMPAIGN, call, code) for call in calls]
+        expected = wires_body([call_to_wire(CAMPAIGN, call, code) for call in calls])
     except ValidationError as exc:
         with pytest.raises(ValidationError, match=re.escape(exc.message)):
-            calls_to_wire(CAMPAIGN, calls, code)
+            encoder.encode(calls)
     else:
-        wires = calls_to_wire(CAMPAIGN, calls, code)
-        assert wires == expected
-        assert orjson.dumps(wires) == orjson.dumps(expected)  # the same keys in the same order
+        assert encoder.encode(calls) == expected  # the same bytes: keys in the same order
 
 
 @pytest.mark.parametrize(
@@ -218,15 +218,16 @@ def test_a_chunk_with_an_odd_call_raises_what_call_by_call_raises(calls: list[Ca
     with pytest.raises(ValidationError) as expected:
         [call_to_wire(CAMPAIGN, call) for call in calls]
     with pytest.raises(ValidationError, match=re.escape(expected.value.message)):
-        calls_to_wire(CAMPAIGN, calls)
+        BulkEncoder(CAMPAIGN).encode(calls)
 
 
 def test_a_chunk_given_as_a_generator_is_encoded_as_a_list_is() -> None:
     calls = [Call("0501234567", priority="x"), Call("0501234567")]  # type: ignore[arg-type]
+    encoder = BulkEncoder(CAMPAIGN)
     with pytest.raises(ValidationError, match="priority must be an int"):
-        calls_to_wire(CAMPAIGN, iter(calls))  # type: ignore[arg-type]
+        encoder.encode(iter(calls))  # type: ignore[arg-type]
     good = [Call("0501234567", customer_name="Dana"), Call("+972501234567")]
-    assert calls_to_wire(CAMPAIGN, iter(good)) == calls_to_wire(CAMPAIGN, good)  # type: ignore[arg-type]
+    assert encoder.encode(iter(good)) == encoder.encode(good)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -241,3 +242,57 @@ def test_a_chunk_given_as_a_generator_is_encoded_as_a_list_is() -> None:
 )
 def test_a_value_is_shown_in_a_message_whatever_its_repr_does(value: object, text: str) -> None:
     assert shown(value) == text
+
+
+class _Text(str):
+    """A str of another type: equal to its text, but not a str itself."""
+
+
+# Rows whose custom data share their keys, which the column path reads a column per key of
+# the first row's; now and then a row whose key only equals one of them (of a str subclass,
+# or an object that compares equal), or of other keys, or a name with a lone surrogate. The
+# encoder refuses such keys and names, and the chunk goes call by call.
+SHARED = st.fixed_dictionaries({"a": PLAIN, "b": PLAIN})
+ODD_CUSTOM = st.one_of(
+    st.builds(lambda value: {_Text("a"): value, "b": 1}, PLAIN),
+    st.builds(lambda value: {_LooksLikeA(): value, "b": 1}, PLAIN),
+    st.just({"b": 1, "a": 2}),
+    st.just({"a": 1}),
+    st.just({"a": 1, "b": 2, "c": 3}),
+    st.just({"a": None, "b": 1}),
+    st.just({}),
+    # ints the encoder refuses (below the 64-bit range, or huge), and one it would send
+    st.sampled_from([-(2**63) - 1, -(10**5000), 2**63, 2**64]).map(lambda n: {"a": n, "b": 1}),
+)
+ODD_NAMES = st.one_of(st.just("lone \ud800"), st.just(_Text("Dana")), NAMES)
+SHARED_ROWS = st.builds(
+    lambda number, name, custom: {"phone": number, "customer_name": name, "custom_data": custom},
+    VALID,
+    _mostly(st.text(max_size=4), ODD_NAMES),
+    _mostly(SHARED, ODD_CUSTOM),
+)
+
+
+@settings(max_examples=400)
+@given(st.lists(SHARED_ROWS, min_size=1, max_size=6), CODES)
+def test_a_chunk_of_rows_sharing_their_keys_is_encoded_as_call_by_call(
+    calls: list[Any], code: str | None
+) -> None:
+    _encoded_as_call_by_call(calls, code)
+
+
+def _chunk(size: int) -> list[dict[str, Any]]:
+    return [
+        {"phone": f"9725{size:04d}{i:04d}", "customer_name": f"Lead {i}", "custom_data": {"i": i}}
+        for i in range(size)
+    ]
+
+
+@pytest.mark.parametrize("code", [None, "ACCOUNT-CODE-0123456789"])
+def test_an_encoder_keeps_no_chunk_s_values_in_the_next(code: str | None) -> None:
+    """The common case's wire objects are reused from chunk to chunk: larger, smaller, after a
+    chunk the encoder refused, each chunk is encoded as call by call would."""
+    encoder = BulkEncoder(CAMPAIGN, code)
+    refused = [*_chunk(3), {"phone": "972500000000", "customer_name": "\ud800", "custom_data": {}}]
+    for calls in (_chunk(5), _chunk(2), refused, _chunk(7), _chunk(1), _chunk(7)):
+        _encoded_as_call_by_call(calls, code, encoder)

@@ -16,7 +16,7 @@ import attrs
 import orjson
 
 from ._answer import Answer
-from ._converter import structure, wire_int
+from ._converter import ChunkBody, structure, wire_int
 from ._exceptions import DialerError, ResponseError, ValidationError
 from ._idempotency_records import Claim
 from ._models import AddResult, FailedCall, LeadOutcome, RejectedCall, lead_outcomes
@@ -49,8 +49,8 @@ class ChunkSender(Protocol):
     def encode(self, call: object) -> dict[str, Any]:
         """*call*'s wire object; :class:`ValidationError` when it is not a valid Call."""
 
-    def encode_all(self, calls: Sequence[object]) -> list[dict[str, Any]]:
-        """``[encode(call) for call in calls]``, cheaper: a chunk at a time."""
+    def encode_chunk(self, calls: Sequence[object]) -> ChunkBody:
+        """``wires_body([encode(call) for call in calls])``, cheaper: a chunk at a time."""
 
     async def send(self, body: bytes, on_refused: Callable[[], object] | None = None) -> Answer:
         """Send one encoded chunk; never re-sent when its outcome is unknown.
@@ -131,9 +131,9 @@ class Chunk:
     start: int
     calls: list[Any]
     #: Input offsets (within the chunk) of the calls to send (a range when all of them are:
-    #: no int object per call), their numbers as sent, and the encoded request. The wire
-    #: objects are dropped once encoded: held while the chunk is in flight, they made the
-    #: garbage collector a quarter of the client's CPU.
+    #: no int object per call), their numbers as sent, and the encoded request. No wire
+    #: object is held: held while the chunk is in flight, they made the garbage collector a
+    #: quarter of the client's CPU.
     offsets: Sequence[int] = attrs.Factory(list)
     targets: Sequence[str] = ()
     body: bytes = b""
@@ -159,21 +159,12 @@ class Chunk:
         """Each call's :class:`LeadOutcome` (see :meth:`ChunkOutcome.outcomes`)."""
         return self.outcome().outcomes(calls)
 
-    def load(self, offsets: Sequence[int], wires: list[dict[str, Any]]) -> None:
-        """Make the calls at *offsets* (as *wires*) the ones to send.
-
-        :class:`ValidationError` when a wire holds text JSON cannot carry (a lone surrogate,
-        which the common case of :func:`._converter.calls_to_wire` leaves to the encoder).
-        """
-        try:
-            body = orjson.dumps(wires)
-        except orjson.JSONEncodeError:
-            raise ValidationError("a call holds text that is not valid Unicode") from None
+    def load(self, offsets: Sequence[int], encoded: ChunkBody) -> None:
+        """Make the calls at *offsets*, encoded as *encoded*, the ones to send."""
         self.offsets = offsets
         # A tuple of str: the garbage collector untracks it at its first pass, where a list
         # is traversed again at each collection while the chunk is in flight.
-        self.targets = tuple(map(_TARGET, wires))
-        self.body = body
+        self.body, self.targets = encoded
 
     def merge(self, answer: Answer) -> None:
         """Match the answer's AddResult items to the calls sent.

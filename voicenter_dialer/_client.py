@@ -19,7 +19,7 @@ from ._bulk import check_journal, stream, upload
 from ._chunk import METHOD as BULK_METHOD
 from ._chunk import ChunkOutcome
 from ._concurrency import DEFAULT_MAX_CONCURRENCY, Concurrency
-from ._converter import call_to_wire, calls_to_wire
+from ._converter import BulkEncoder, ChunkBody, call_to_wire
 from ._core import Admission, RequestCore, longest
 from ._exceptions import DialerError, MemberError, ValidationError
 from ._idempotency import (
@@ -61,12 +61,13 @@ class _CampaignSender:
         self._dialer = dialer
         self._core = core
         self._account_code = account_code
+        self._encoder = BulkEncoder(campaign, account_code)
 
     def encode(self, call: object) -> dict[str, Any]:
         return call_to_wire(self.campaign, call, self._account_code)
 
-    def encode_all(self, calls: Sequence[object]) -> list[dict[str, Any]]:
-        return calls_to_wire(self.campaign, calls, self._account_code)
+    def encode_chunk(self, calls: Sequence[object]) -> ChunkBody:
+        return self._encoder.encode(calls)
 
     async def send(self, body: bytes, on_refused: Callable[[], object] | None = None) -> Answer:
         return await self._core.send(BULK_METHOD, body, False, self.campaign, on_refused)

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import anyio
 
 from ._chunk import METHOD, Chunk, ChunkSender
+from ._converter import wires_body
 from ._exceptions import (
     APIError,
     DialerError,
@@ -130,7 +131,10 @@ class KeyedChunks:
         if skipped:
             sent = [offset for offset in chunk.offsets if offset not in skipped]
             encode = self._sender.encode
-            chunk.load(sent, [wires.get(offset) or encode(chunk.calls[offset]) for offset in sent])
+            chunk.load(
+                sent,
+                wires_body([wires.get(offset) or encode(chunk.calls[offset]) for offset in sent]),
+            )
 
     def _key(self, call: object) -> str | None:
         assert self._key_of is not None

@@ -126,7 +126,7 @@ class JournalReplay:
                 resend.append(offset)  # certainly not added: send it (again)
         if resend:
             replayed.load(
-                resend, self._sender.encode_all([chunk.calls[offset] for offset in resend])
+                resend, self._sender.encode_chunk([chunk.calls[offset] for offset in resend])
             )
             # Recorded as in flight before it leaves, exactly as a new chunk is.
             await store.resending(

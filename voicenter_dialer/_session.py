@@ -24,6 +24,7 @@ from . import _telemetry as telemetry
 from ._answer import Answer
 from ._chunk import METHOD, Chunk, ChunkOutcome, ChunkSender, fits, too_large, wire_size
 from ._concurrency import Limiter, Slot, check_concurrency
+from ._converter import wires_body
 from ._exceptions import DialerError, InvalidCampaignError, ValidationError
 from ._idempotent_call import KeyedChunks, KeyFunction, KeyStore
 from ._journal_records import DEFAULT_LEASE_SECONDS
@@ -282,7 +283,7 @@ class ChunkRunner:
         split into several when its request would be larger than :attr:`max_chunk_bytes`."""
         chunk = Chunk(start, calls)
         try:  # the common case: every call valid
-            chunk.load(range(len(calls)), self.sender.encode_all(calls))
+            chunk.load(range(len(calls)), self.sender.encode_chunk(calls))
         except ValidationError:  # then call by call, to know which calls fail and why
             self._load_each(chunk)
         limit = self.max_chunk_bytes
@@ -305,7 +306,7 @@ class ChunkRunner:
             else:
                 offsets.append(offset)
                 wires.append(wire)
-        chunk.load(offsets, wires)
+        chunk.load(offsets, wires_body(wires))
 
     def _split(self, chunk: Chunk, max_bytes: int) -> list[Chunk]:
         """*chunk* cut into runs of calls whose requests fit *max_bytes* (positions stay

@@ -173,29 +173,30 @@ def custom_data(value: object) -> Mapping[str, CustomValue]:
 
 
 def plain_custom_data(values: list[Any]) -> bool:
-    """True when :func:`custom_data` returns each of *values* as it is (a valid dict).
+    """True when each of *values* is a non-empty dict that :func:`custom_data` returns as it
+    is (as far as the encoder goes: see below).
 
-    For a bulk chunk, by C loops over all their keys and values at once: a chunk's calls
-    share a handful of keys, and their values are mostly of one or two types.
+    For a bulk chunk, by C loops a column at a time: a chunk's calls share a handful of keys,
+    and their values are mostly of one type. When each dict has as many keys as the first,
+    and each of those (found by lookup), only the first dict's keys are read: a key of a str
+    subclass that equals one of them passes here, the encoder refuses it, and the chunk then
+    goes call by call (see :class:`._converter.BulkEncoder`).
     """
     if not values:
         return True
     if not all_exactly(values, dict):
         return False
-    # Every key's type, not the distinct keys': an object equal to "a" is not "a".
-    keys = list(chain.from_iterable(values))  # read once: a dict iterator per mapping
-    if not all_exactly(keys, str):
-        return False
-    layout = _layout(values, keys)
-    if not all(keys if layout is None else layout):
-        return False  # an empty key
-    if layout is None:
+    keys = list(values[0])
+    if not (keys and all_exactly(keys, str) and all(keys)):
+        return False  # no custom data (it is not sent), or a key that is not a non-empty str
+    items = _columns(values, keys)
+    if items is None:  # dicts of different keys: each key read
+        every_key = list(chain.from_iterable(values))
+        if not (all(values) and all_exactly(every_key, str) and all(every_key)):
+            return False
         items = list(chain.from_iterable(map(dict.values, values)))
-    else:  # a column per key, read by C calls: a third of a values view and its iterator
-        items = []
-        for key in layout:
-            items += map(itemgetter(key), values)
-    kinds = set(map(type, items))
+    first = type(items[0])
+    kinds = {first} if all_exactly(items, first) else set(map(type, items))
     if kinds <= _PLAIN_VALUES:
         return True
     if not kinds <= _SCALAR_VALUES:
@@ -203,19 +204,25 @@ def plain_custom_data(values: list[Any]) -> bool:
     if int in kinds:
         # bool compares as 0 or 1, so only a column mixing numbers with text needs sifting.
         ints = items if kinds <= _INTEGER_VALUES else [i for i in items if type(i) is int]
-        if min(ints) < _INT_MIN or max(ints) > _INT_MAX:
+        # Below the 64-bit range, as above 2**64, the encoder refuses an int; between 2**63
+        # and 2**64 it would send one that custom_data refuses.
+        if max(ints) > _INT_MAX:
             return False
     return float not in kinds or all(math.isfinite(item) for item in items if type(item) is float)
 
 
-def _layout(values: list[dict[str, Any]], keys: list[str]) -> list[str] | None:
-    """The keys each of the dicts *values* has, in the same order (rows built by one piece of
-    code), when they all have the same; else None. *keys* are theirs, in order, all str."""
-    layout = keys[: len(values[0])]
-    # Each dict has at most len(layout) keys (a longer run of these keys repeats one), and
-    # all of them together have len(values) times as many: each has exactly those, in order.
-    # Being str, each is the one entry a lookup of its key in its dict finds.
-    return layout if layout and keys == layout * len(values) else None
+def _columns(values: list[dict[Any, Any]], keys: list[str]) -> list[Any] | None:
+    """The values of the dicts *values*, a column per key of *keys* (the first dict's), when
+    each has those keys and no other; else None."""
+    if list(map(len, values)).count(len(keys)) != len(values):
+        return None
+    items: list[Any] = []
+    try:
+        for key in keys:
+            items += map(itemgetter(key), values)
+    except KeyError:
+        return None
+    return items
 
 
 def _checked_custom_data(value: object) -> Mapping[str, CustomValue]:

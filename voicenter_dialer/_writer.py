@@ -24,6 +24,7 @@ from anyio.abc import TaskGroup
 
 from ._chunk import METHOD, Chunk, ChunkSender, fits, too_large, unknown_outcome, wire_size
 from ._concurrency import Slot
+from ._converter import wires_body
 from ._exceptions import DialerError, IdempotencyConflict, ValidationError
 from ._idempotency import Claim, Outcome, Settled
 from ._idempotent_call import KeyedChunks, replay
@@ -256,7 +257,7 @@ class BulkWriter:
         self._make_room()
         chunk = Chunk(self._next, [entry.call for entry in entries])
         self._next += len(entries)
-        chunk.load(list(range(len(entries))), [entry.wire or {} for entry in entries])
+        chunk.load(range(len(entries)), wires_body([entry.wire or {} for entry in entries]))
         for offset, entry in enumerate(entries):
             entry.wire = None  # encoded into the chunk's body
             if entry.claim is not None:  # the chunk's step settles it from now on
