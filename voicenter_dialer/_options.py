@@ -22,7 +22,7 @@ from ._journal_records import DEFAULT_LEASE_SECONDS
 from ._retry import RetryPolicy
 from ._secrets import mask_url
 from ._types import NOT_GIVEN, NotGiven
-from ._validation import shown
+from ._validation import sendable_code, shown
 from ._version import __version__
 
 __all__ = [
@@ -131,8 +131,10 @@ class ClientOptions:
         """The options of :class:`AsyncDialer`'s constructor, each checked (see its docs)."""
         if code is None:
             code = os.environ.get("VOICENTER_CODE") or None
-        if code is not None and (not isinstance(code, str) or not code.strip()):
-            raise ValidationError("code must be a non-empty str (the account's code)")
+        if code is not None:
+            if not isinstance(code, str) or not code.strip():
+                raise ValidationError("code must be a non-empty str (the account's code)")
+            sendable_code(code, "code")
         if isinstance(base_url, NotGiven):
             base_url = os.environ.get(BASE_URL_VARIABLE) or DEFAULT_BASE_URL
         if http_client is not None and not isinstance(http_client, httpx.AsyncClient):

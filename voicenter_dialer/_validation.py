@@ -26,6 +26,7 @@ __all__ = [
     "member",
     "phone",
     "plain_custom_data",
+    "sendable_code",
     "shown",
     "strategy",
     "text",
@@ -67,6 +68,17 @@ def campaign_code(campaign: str | Campaign) -> str:
         )
     if not code.strip():
         raise ValidationError("campaign code is empty")
+    return sendable_code(code, "campaign code")
+
+
+def sendable_code(code: str, what: str) -> str:
+    """*code* (a credential: never shown) when a request can carry it: not with a lone
+    surrogate, which an undecodable byte in an environment variable or argument becomes."""
+    if not (code.isascii() or _encodable(code)):
+        raise ValidationError(
+            f"{what} holds a lone surrogate (an undecodable byte?), which no request can "
+            "carry: fix its source's encoding"
+        )
     return code
 
 
@@ -180,7 +192,9 @@ def plain_custom_data(values: list[Any]) -> bool:
     and their values are mostly of one type. When each dict has as many keys as the first,
     and each of those (found by lookup), only the first dict's keys are read: a key of a str
     subclass that equals one of them passes here, the encoder refuses it, and the chunk then
-    goes call by call (see :class:`._converter.BulkEncoder`).
+    goes call by call (see :class:`._converter.BulkEncoder`). Such a key's own ``__eq__`` runs
+    in the lookups: one that changes the rows while they are read is outside the contract, as
+    another thread changing them would be (what is checked is then not what is sent).
     """
     if not values:
         return True
