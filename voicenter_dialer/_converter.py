@@ -257,7 +257,8 @@ class BulkEncoder:
 
     def _filled(self, targets: list[str], names: list[str], customs: list[Any]) -> ChunkBody | None:
         """The body of checked columns (each custom data non-empty: it is sent); None when the
-        encoder refuses it (a lone surrogate in a name, a key of a str subclass)."""
+        encoder refuses what the column checks leave to it (a lone surrogate in a name, a key
+        only equal to a str, an int below the 64-bit range: see check.plain_custom_data)."""
         size, kept = len(targets), self._wires
         if len(kept) < size:
             template: dict[str, Any] = {"Campaign": self._campaign, "Target": ""}

@@ -203,7 +203,7 @@ def plain_custom_data(values: list[Any]) -> bool:
     keys = list(values[0])
     if not (keys and all_exactly(keys, str) and all(keys)):
         return False  # no custom data (it is not sent), or a key that is not a non-empty str
-    items = _columns(values, keys)
+    items = _values_by_key(values, keys)
     if items is None:  # dicts of different keys: each key read
         every_key = list(chain.from_iterable(values))
         if not (all(values) and all_exactly(every_key, str) and all(every_key)):
@@ -225,7 +225,7 @@ def plain_custom_data(values: list[Any]) -> bool:
     return float not in kinds or all(math.isfinite(item) for item in items if type(item) is float)
 
 
-def _columns(values: list[dict[Any, Any]], keys: list[str]) -> list[Any] | None:
+def _values_by_key(values: list[dict[Any, Any]], keys: list[str]) -> list[Any] | None:
     """The values of the dicts *values*, a column per key of *keys* (the first dict's), when
     each has those keys and no other; else None."""
     if list(map(len, values)).count(len(keys)) != len(values):
